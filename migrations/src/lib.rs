@@ -1,0 +1,19 @@
+//! Database schema of Tessera, as sea-orm migrations.
+//!
+//! Migrations run automatically at `tessera serve`, `tessera migrate` and before any
+//! CLI command that touches the database, so a fresh or outdated database is never
+//! used as it is. Timestamps are stored as Unix seconds (`BIGINT`) so that SQLite and
+//! PostgreSQL behave the same.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_keys_and_clients;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_keys_and_clients::Migration)]
+    }
+}

@@ -1,0 +1,237 @@
+//! Assembles the server: state, routes, middleware, background key refresh.
+//!
+//! The server is a library so that tests start it in-process on `127.0.0.1:0`
+//! (`App::build` then `App::port`), exactly as `tessera serve` does on its configured port.
+
+use std::{sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use poem::{
+    EndpointExt, Route, Server,
+    endpoint::make_sync,
+    listener::{Acceptor, Listener, TcpListener},
+    web::Html,
+};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    clients::ClientRegistry,
+    clock::{SharedClock, SystemClock},
+    config::Settings,
+    error::{Error, Result},
+    grants::GrantContext,
+    http::{self, discovery::DiscoveryDoc, form::FormLimit},
+    keys::{Kek, KeyManager, Keyring, store},
+    tokens::TokenIssuer,
+};
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    pub keyring: Arc<Keyring>,
+    pub keys: Option<Arc<KeyManager>>,
+    pub clients: Arc<ClientRegistry>,
+    pub grants: GrantContext,
+    pub discovery: ArcSwap<DiscoveryDoc>,
+    pub jwks_cache_control: String,
+}
+
+impl AppState {
+    /// A state with no database, only to generate the OpenAPI document.
+    pub fn placeholder() -> Self {
+        let settings = Arc::new(Settings::default());
+        let clock: SharedClock = Arc::new(SystemClock);
+        let db = DatabaseConnection::default();
+        let keyring = Arc::new(Keyring::new());
+        let clients = Arc::new(ClientRegistry::new(
+            db.clone(),
+            clock.clone(),
+            settings.client_cache_ttl,
+        ));
+        Self::assemble(settings, db, clock, keyring, None, clients)
+    }
+
+    fn assemble(
+        settings: Arc<Settings>,
+        db: DatabaseConnection,
+        clock: SharedClock,
+        keyring: Arc<Keyring>,
+        keys: Option<Arc<KeyManager>>,
+        clients: Arc<ClientRegistry>,
+    ) -> Self {
+        let issuer = Arc::new(TokenIssuer::new(
+            settings.issuer.clone(),
+            keyring.clone(),
+            clock.clone(),
+        ));
+        Self {
+            discovery: ArcSwap::from_pointee(DiscoveryDoc::new(&settings.issuer, vec![])),
+            jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age),
+            grants: GrantContext {
+                clients: clients.clone(),
+                issuer,
+                settings: settings.clone(),
+            },
+            settings,
+            db,
+            clock,
+            keyring,
+            keys,
+            clients,
+        }
+    }
+
+    /// Re-reads what discovery advertises from the client registry.
+    async fn refresh_discovery(&self) -> Result<()> {
+        let mut scopes: Vec<String> = self
+            .clients
+            .list()
+            .await?
+            .into_iter()
+            .flat_map(|c| c.scopes)
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        if self.discovery.load().scopes_supported != scopes {
+            self.discovery
+                .store(Arc::new(DiscoveryDoc::new(&self.settings.issuer, scopes)));
+        }
+        Ok(())
+    }
+}
+
+/// Opens the database (migrating it) and loads the KEK. A fresh database may get a new
+/// KEK file; one that already holds keys never does.
+pub async fn open_storage(settings: &Settings) -> Result<(DatabaseConnection, Arc<Kek>)> {
+    let db = crate::storage::connect_and_migrate(settings).await?;
+    let has_keys = store::count(&db).await? > 0;
+    let (kek, source) = Kek::load(settings.kek.as_deref(), &settings.kek_file, !has_keys)?;
+    if source == crate::keys::kek::KekSource::NewFile {
+        tracing::info!(path = %settings.kek_file.display(), "created a new key-encryption key file (mode 0600)");
+    }
+    Ok((db, Arc::new(kek)))
+}
+
+/// A built server, bound to its port, not yet serving.
+pub struct App {
+    state: Arc<AppState>,
+    acceptor: poem::listener::TcpAcceptor,
+    port: u16,
+}
+
+impl App {
+    /// Connects, migrates, loads (or creates) the keys and binds `settings.bind`.
+    /// Fails — before listening — on a wrong or missing KEK.
+    pub async fn build(settings: Settings, clock: SharedClock) -> Result<App> {
+        settings.validate().map_err(Error::Config)?;
+        let settings = Arc::new(settings);
+        let (db, kek) = open_storage(&settings).await?;
+        let keyring = Arc::new(Keyring::new());
+        let keys = Arc::new(KeyManager::new(
+            db.clone(),
+            kek,
+            keyring.clone(),
+            clock.clone(),
+            &settings,
+        ));
+        keys.tick(true).await?;
+        let clients = Arc::new(ClientRegistry::new(
+            db.clone(),
+            clock.clone(),
+            settings.client_cache_ttl,
+        ));
+        let state = Arc::new(AppState::assemble(
+            settings.clone(),
+            db,
+            clock,
+            keyring,
+            Some(keys),
+            clients,
+        ));
+        state.refresh_discovery().await?;
+        let acceptor = TcpListener::bind(settings.bind.as_str())
+            .into_acceptor()
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.bind)))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .unwrap_or(0);
+        Ok(App {
+            state,
+            acceptor,
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests (up to 10 s).
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let refresher = tokio::spawn(refresh_loop(self.state.clone()));
+        let route = routes(self.state.clone());
+        let res = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(route, shutdown, Some(Duration::from_secs(10)))
+            .await;
+        refresher.abort();
+        res.map_err(|e| Error::Config(format!("server error: {e}")))
+    }
+}
+
+/// The route table.
+pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
+    let api = http::api_service(state.clone(), &state.settings.issuer);
+    let spec = api.spec();
+    let docs = api.swagger_ui();
+    Route::new()
+        .at("/", make_sync(|_| Html(LANDING)))
+        .at(
+            "/openapi.json",
+            make_sync(move |_| {
+                poem::web::Json(
+                    serde_json::from_str::<serde_json::Value>(&spec).unwrap_or_default(),
+                )
+            }),
+        )
+        .nest("/docs", docs)
+        .nest("/", api)
+        .data(FormLimit(state.settings.max_form_bytes))
+        .around(http::no_store_on_oauth)
+}
+
+const LANDING: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tessera</title></head>
+<body><h1>Tessera</h1><p>An OAuth 2.0 token issuer.</p><ul>
+<li><a href="/docs">API documentation (Swagger UI)</a></li>
+<li><a href="/.well-known/openid-configuration">OpenID configuration</a></li>
+<li><a href="/.well-known/jwks.json">JSON Web Key Set</a></li></ul></body></html>"#;
+
+/// Every `key_refresh_interval`: rotation schedule + keyring refresh, and discovery refresh.
+/// Failures (database down) are logged; the server keeps signing with the keys it has.
+async fn refresh_loop(state: Arc<AppState>) {
+    let mut interval = tokio::time::interval(state.settings.key_refresh_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        if let Some(keys) = &state.keys
+            && let Err(e) = keys.tick(false).await
+        {
+            tracing::warn!(error = %e, "key refresh failed; serving the keys already loaded");
+        }
+        if let Err(e) = state.refresh_discovery().await {
+            tracing::debug!(error = %e, "discovery refresh failed");
+        }
+    }
+}

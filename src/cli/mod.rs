@@ -1,0 +1,300 @@
+//! The command line: `serve`, `migrate`, `keys …`, `clients …`, `openapi`, `config`.
+//! Every command that touches the database migrates it first.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    app::{App, open_storage},
+    clients::{ClientRegistry, NewClient, RegistrationLimits},
+    clock::{SharedClock, SystemClock},
+    config::Settings,
+    error::{Error, Result},
+    keys::{Alg, KeyManager, Keyring},
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: an OAuth 2.0 token issuer with rotating JWT signing keys"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./tessera.toml when it exists.
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the issuer (creates the schema and the first keys when needed).
+    Serve {
+        /// Listen address, overriding `bind`.
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Print the effective configuration (secrets masked).
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List keys with their state (NEXT, ACTIVE, RETIRED, EXPIRED, REVOKED).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a new key now; it signs after the pre-publication period (or at once with --now).
+    Rotate {
+        /// Algorithm to rotate; default both.
+        #[arg(long)]
+        alg: Option<Alg>,
+        /// Activate immediately (emergencies, tests). Still published before it signs.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Revoke a key: removed from the JWKS at once; a replacement signs immediately.
+    Revoke { kid: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its id and its secret (shown once).
+    Create(CreateClient),
+    /// List clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client.
+    Delete { client_id: String },
+    /// Replace a client's secret; prints the new one (shown once).
+    RotateSecret {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateClient {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Allowed grant type (repeatable): client_credentials.
+    #[arg(long = "grant", default_value = "client_credentials")]
+    pub grants: Vec<String>,
+    /// Allowed scopes, space-separated (repeatable).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Audience of its tokens (repeatable; select one with RFC 8707 `resource`).
+    #[arg(long = "audience")]
+    pub audiences: Vec<String>,
+    /// Signing algorithm of its tokens (default: the server's `default_alg`).
+    #[arg(long)]
+    pub alg: Option<Alg>,
+    /// Access-token lifetime, e.g. 15m (default: the server's `access_token_ttl`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub ttl: Option<Duration>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a parsed command with loaded settings.
+pub async fn run(cli: Cli, mut settings: Settings) -> Result<()> {
+    let clock: SharedClock = std::sync::Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve { bind } => {
+            if let Some(b) = bind {
+                settings.bind = b;
+            }
+            let app = App::build(settings, clock).await?;
+            tracing::info!(port = app.port(), issuer = %app.state().settings.issuer, "tessera listening");
+            app.run(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            crate::storage::connect_and_migrate(&settings).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", crate::http::spec_json());
+            Ok(())
+        }
+        Command::Config => {
+            print!("{}", settings.to_masked_toml());
+            Ok(())
+        }
+        Command::Keys(cmd) => keys(cmd, &settings, clock).await,
+        Command::Clients(cmd) => clients(cmd, &settings, clock).await,
+    }
+}
+
+async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
+    let (db, kek) = open_storage(settings).await?;
+    let manager = KeyManager::new(
+        db,
+        kek,
+        std::sync::Arc::new(Keyring::new()),
+        clock,
+        settings,
+    );
+    match cmd {
+        KeysCommand::List { json } => {
+            let keys = manager.list().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&keys).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "{:<44} {:<6} {:<8} {:<20} {:<20}",
+                    "KID", "ALG", "STATE", "ACTIVATES", "UNPUBLISHED"
+                );
+                for k in keys {
+                    println!(
+                        "{:<44} {:<6} {:<8} {:<20} {:<20}",
+                        k.kid,
+                        k.alg,
+                        k.state,
+                        fmt_time(Some(k.activates_at)),
+                        fmt_time(k.unpublish_at.or(k.revoked_at))
+                    );
+                }
+            }
+        }
+        KeysCommand::Rotate { alg, now } => {
+            // Make sure the current keys exist first (fresh database).
+            manager.tick(true).await?;
+            let algs = alg.map(|a| vec![a]).unwrap_or_else(|| Alg::ALL.to_vec());
+            for kid in manager.rotate(&algs, now).await? {
+                println!("published {kid}{}", if now { " (active now)" } else { "" });
+            }
+        }
+        KeysCommand::Revoke { kid } => {
+            manager.revoke(&kid).await?;
+            println!("revoked {kid}");
+        }
+    }
+    Ok(())
+}
+
+async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
+    let db = crate::storage::connect_and_migrate(settings).await?;
+    let registry = ClientRegistry::new(db, clock, settings.client_cache_ttl);
+    match cmd {
+        ClientsCommand::Create(c) => {
+            let created = registry
+                .create(
+                    NewClient {
+                        name: c.name,
+                        grant_types: c.grants,
+                        scopes: c.scopes,
+                        audiences: c.audiences,
+                        token_ttl: c.ttl,
+                        alg: c.alg,
+                    },
+                    RegistrationLimits {
+                        max_token_ttl: settings.max_access_token_ttl,
+                    },
+                )
+                .await?;
+            print_secret(&created, c.json);
+        }
+        ClientsCommand::List { json } => {
+            let list = registry.list().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "{:<24} {:<20} {:<22} {:<30} AUDIENCES",
+                    "CLIENT_ID", "NAME", "GRANTS", "SCOPES"
+                );
+                for c in list {
+                    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                    println!(
+                        "{:<24} {:<20} {:<22} {:<30} {}",
+                        c.client_id,
+                        c.name,
+                        grants.join(","),
+                        c.scopes.join(" "),
+                        c.audiences.join(" ")
+                    );
+                }
+            }
+        }
+        ClientsCommand::Delete { client_id } => {
+            if registry.delete(&client_id).await? {
+                println!("deleted {client_id}");
+            } else {
+                return Err(Error::NotFound(format!("client {client_id}")));
+            }
+        }
+        ClientsCommand::RotateSecret { client_id, json } => {
+            let rotated = registry.rotate_secret(&client_id).await?;
+            print_secret(&rotated, json);
+        }
+    }
+    Ok(())
+}
+
+fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(c).unwrap_or_default());
+    } else {
+        println!("client_id:     {}", c.client.client_id);
+        println!("client_secret: {}", c.client_secret);
+        println!("(the secret is shown only now; Tessera stores only its hash)");
+    }
+}
+
+fn fmt_time(t: Option<i64>) -> String {
+    match t {
+        None => "-".into(),
+        Some(t) => humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64),
+        )
+        .to_string(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,497 @@
+//! The client registry: registration, server-generated secrets (stored as SHA-256 hashes,
+//! compared in constant time), client authentication, and an in-memory cache so the token
+//! endpoint does not hit the database on every request.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use aws_lc_rs::{
+    digest,
+    rand::{SecureRandom, SystemRandom},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::{
+    clock::SharedClock,
+    entities::client::{self, Entity as Clients},
+    error::{Error, OAuthError, Result},
+    keys::Alg,
+};
+
+/// Grant types a client can be registered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum GrantType {
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+/// A registered client (without its secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    #[serde(skip)]
+    secret_hash: [u8; 32],
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    /// Access-token lifetime in seconds, if not the server default.
+    pub token_ttl: Option<i64>,
+    /// Signing algorithm, if not the server default.
+    pub alg: Option<Alg>,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    fn from_row(m: client::Model) -> Result<Self> {
+        let hash = hex_decode_32(&m.secret_hash).ok_or_else(|| {
+            Error::Invalid(format!(
+                "client {} has a malformed secret hash",
+                m.client_id
+            ))
+        })?;
+        Ok(Client {
+            grant_types: m
+                .grant_types
+                .split_whitespace()
+                .filter_map(GrantType::parse)
+                .collect(),
+            scopes: split(&m.scopes),
+            audiences: split(&m.audiences),
+            token_ttl: m.token_ttl,
+            alg: m.alg.as_deref().and_then(|a| a.parse().ok()),
+            client_id: m.client_id,
+            name: m.name,
+            secret_hash: hash,
+            created_at: m.created_at,
+        })
+    }
+}
+
+/// What an operator gives to register a client.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub name: String,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub token_ttl: Option<Duration>,
+    pub alg: Option<Alg>,
+}
+
+/// A client together with its secret, returned once at creation or secret rotation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientWithSecret {
+    #[serde(flatten)]
+    pub client: Client,
+    pub client_secret: String,
+}
+
+/// Limits that registration enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistrationLimits {
+    pub max_token_ttl: Duration,
+}
+
+/// Credentials presented by a client at an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// Registry of clients with a short-lived positive cache.
+pub struct ClientRegistry {
+    db: DatabaseConnection,
+    clock: SharedClock,
+    cache_ttl: Duration,
+    cache: RwLock<HashMap<String, (Arc<Client>, Instant)>>,
+    /// Hash compared against when the client id is unknown, so both paths do the same work.
+    dummy_hash: [u8; 32],
+}
+
+const CACHE_CAPACITY: usize = 10_000;
+
+impl ClientRegistry {
+    pub fn new(db: DatabaseConnection, clock: SharedClock, cache_ttl: Duration) -> Self {
+        Self {
+            db,
+            clock,
+            cache_ttl,
+            cache: RwLock::new(HashMap::new()),
+            dummy_hash: hash_secret("dummy"),
+        }
+    }
+
+    /// Looks a client up (cache first).
+    pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>> {
+        if let Ok(cache) = self.cache.read()
+            && let Some((c, at)) = cache.get(client_id)
+            && at.elapsed() < self.cache_ttl
+        {
+            return Ok(Some(c.clone()));
+        }
+        let Some(row) = Clients::find_by_id(client_id.to_string())
+            .one(&self.db)
+            .await?
+        else {
+            if let Ok(mut cache) = self.cache.write() {
+                cache.remove(client_id);
+            }
+            return Ok(None);
+        };
+        let client = Arc::new(Client::from_row(row)?);
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.retain(|_, (_, at)| at.elapsed() < self.cache_ttl);
+                if cache.len() >= CACHE_CAPACITY {
+                    cache.clear();
+                }
+            }
+            cache.insert(client_id.to_string(), (client.clone(), Instant::now()));
+        }
+        Ok(Some(client))
+    }
+
+    /// Authenticates a confidential client. Unknown client and wrong secret both answer
+    /// `invalid_client` after the same hashing and comparison work.
+    pub async fn authenticate(&self, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
+        let client = self.get(&creds.client_id).await.map_err(OAuthError::from)?;
+        let presented = hash_secret(&creds.client_secret);
+        let expected = client
+            .as_ref()
+            .map(|c| &c.secret_hash)
+            .unwrap_or(&self.dummy_hash);
+        let ok: bool = presented.ct_eq(expected).into();
+        match client {
+            Some(c) if ok => Ok(c),
+            Some(_) => {
+                tracing::info!(client_id = %creds.client_id, "client authentication failed: wrong secret");
+                Err(OAuthError::InvalidClient)
+            }
+            None => {
+                tracing::info!("client authentication failed: unknown client_id");
+                Err(OAuthError::InvalidClient)
+            }
+        }
+    }
+
+    pub fn invalidate(&self, client_id: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(client_id);
+        }
+    }
+
+    /// Registers a client and returns it with its secret (shown once, stored hashed).
+    pub async fn create(
+        &self,
+        new: NewClient,
+        limits: RegistrationLimits,
+    ) -> Result<ClientWithSecret> {
+        let validated = validate(new, limits)?;
+        let client_id = random_token(16)?;
+        let secret = random_token(32)?;
+        let now = self.clock.now();
+        let row = client::ActiveModel {
+            client_id: Set(client_id.clone()),
+            name: Set(validated.name),
+            secret_hash: Set(hex(&hash_secret(&secret))),
+            grant_types: Set(validated
+                .grant_types
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")),
+            scopes: Set(validated.scopes.join(" ")),
+            audiences: Set(validated.audiences.join(" ")),
+            token_ttl: Set(validated.token_ttl.map(|d| d.as_secs() as i64)),
+            alg: Set(validated.alg.map(|a| a.as_str().to_string())),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let model = row.insert(&self.db).await?;
+        Ok(ClientWithSecret {
+            client: Client::from_row(model)?,
+            client_secret: secret,
+        })
+    }
+
+    pub async fn list(&self) -> Result<Vec<Client>> {
+        Clients::find()
+            .order_by_asc(client::Column::CreatedAt)
+            .order_by_asc(client::Column::ClientId)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Client::from_row)
+            .collect()
+    }
+
+    /// Deletes a client; `false` if it did not exist.
+    pub async fn delete(&self, client_id: &str) -> Result<bool> {
+        let res = Clients::delete_by_id(client_id.to_string())
+            .exec(&self.db)
+            .await?;
+        self.invalidate(client_id);
+        Ok(res.rows_affected > 0)
+    }
+
+    /// Replaces the secret; the old one stops working (within the cache lifetime on other
+    /// instances, at once on this one).
+    pub async fn rotate_secret(&self, client_id: &str) -> Result<ClientWithSecret> {
+        let row = Clients::find_by_id(client_id.to_string())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("client {client_id}")))?;
+        let secret = random_token(32)?;
+        let mut am: client::ActiveModel = row.into();
+        am.secret_hash = Set(hex(&hash_secret(&secret)));
+        am.updated_at = Set(self.clock.now());
+        let model = am.update(&self.db).await?;
+        self.invalidate(client_id);
+        Ok(ClientWithSecret {
+            client: Client::from_row(model)?,
+            client_secret: secret,
+        })
+    }
+}
+
+struct Validated {
+    name: String,
+    grant_types: Vec<GrantType>,
+    scopes: Vec<String>,
+    audiences: Vec<String>,
+    token_ttl: Option<Duration>,
+    alg: Option<Alg>,
+}
+
+fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::Invalid("name: must be 1 to 200 characters".into()));
+    }
+    let mut grant_types = Vec::new();
+    for g in new
+        .grant_types
+        .iter()
+        .flat_map(|g| g.split([' ', ',']))
+        .filter(|g| !g.is_empty())
+    {
+        let gt = GrantType::parse(g).ok_or_else(|| {
+            Error::Invalid(format!(
+                "grant: unsupported grant type {g:?} (supported: client_credentials)"
+            ))
+        })?;
+        if !grant_types.contains(&gt) {
+            grant_types.push(gt);
+        }
+    }
+    if grant_types.is_empty() {
+        return Err(Error::Invalid(
+            "grant: at least one grant type is required".into(),
+        ));
+    }
+    let mut scopes = Vec::new();
+    for s in new.scopes.iter().flat_map(|s| s.split_whitespace()) {
+        if !is_scope_token(s) {
+            return Err(Error::Invalid(format!(
+                "scope: {s:?} is not a valid scope token (RFC 6749 §3.3)"
+            )));
+        }
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    let mut audiences = Vec::new();
+    for a in new.audiences.iter().flat_map(|a| a.split_whitespace()) {
+        if a.len() > 512 {
+            return Err(Error::Invalid("audience: too long".into()));
+        }
+        if !audiences.iter().any(|x| x == a) {
+            audiences.push(a.to_string());
+        }
+    }
+    if audiences.is_empty() && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(Error::Invalid(
+            "audience: at least one audience (the resource server that accepts the tokens) is required".into(),
+        ));
+    }
+    if let Some(ttl) = new.token_ttl
+        && (ttl < Duration::from_secs(1) || ttl > limits.max_token_ttl)
+    {
+        return Err(Error::Invalid(format!(
+            "ttl: must be between 1s and max_access_token_ttl ({})",
+            humantime::format_duration(limits.max_token_ttl)
+        )));
+    }
+    Ok(Validated {
+        name,
+        grant_types,
+        scopes,
+        audiences,
+        token_ttl: new.token_ttl,
+        alg: new.alg,
+    })
+}
+
+/// RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ).
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// SHA-256 of a secret. Secrets are 256-bit random, so a fast hash is the right tool: a slow
+/// KDF would add nothing against guessing and only cost throughput.
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, secret.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// `n` random bytes, base64url without padding.
+pub fn random_token(n: usize) -> Result<String> {
+    let mut b = vec![0u8; n];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Error::Crypto("random generator failed".into()))?;
+    Ok(B64.encode(b))
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex_decode_32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_hashed_and_hex_round_trips() {
+        let h = hash_secret("s3cret");
+        assert_eq!(hex_decode_32(&hex(&h)), Some(h));
+        assert_ne!(hex(&h), "s3cret");
+        assert!(hex_decode_32("zz").is_none());
+    }
+
+    #[test]
+    fn secret_comparison_is_constant_time_eq() {
+        // `subtle::ConstantTimeEq` compares every byte regardless of where they differ.
+        let a = hash_secret("a");
+        let b = hash_secret("b");
+        assert!(bool::from(a.ct_eq(&a)));
+        assert!(!bool::from(a.ct_eq(&b)));
+    }
+
+    #[test]
+    fn random_tokens_have_the_promised_entropy() {
+        let t = random_token(32).unwrap();
+        assert_eq!(t.len(), 43);
+        assert_ne!(t, random_token(32).unwrap());
+    }
+
+    #[test]
+    fn scope_tokens_follow_rfc6749() {
+        assert!(is_scope_token("orders:read"));
+        assert!(!is_scope_token("a\"b"));
+        assert!(!is_scope_token("a\\b"));
+        assert!(!is_scope_token("é"));
+        assert!(!is_scope_token(""));
+    }
+
+    #[test]
+    fn registration_is_validated() {
+        let limits = RegistrationLimits {
+            max_token_ttl: Duration::from_secs(3600),
+        };
+        let ok = NewClient {
+            name: "billing".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["orders:read orders:write".into()],
+            audiences: vec!["https://orders.internal".into()],
+            ..Default::default()
+        };
+        let v = validate(ok.clone(), limits).unwrap();
+        assert_eq!(v.scopes, vec!["orders:read", "orders:write"]);
+        assert!(
+            validate(
+                NewClient {
+                    audiences: vec![],
+                    ..ok.clone()
+                },
+                limits
+            )
+            .is_err()
+        );
+        assert!(
+            validate(
+                NewClient {
+                    grant_types: vec!["implicit".into()],
+                    ..ok.clone()
+                },
+                limits
+            )
+            .is_err()
+        );
+        assert!(
+            validate(
+                NewClient {
+                    token_ttl: Some(Duration::from_secs(7200)),
+                    ..ok.clone()
+                },
+                limits
+            )
+            .is_err()
+        );
+        assert!(
+            validate(
+                NewClient {
+                    scopes: vec!["bad\"scope".into()],
+                    ..ok
+                },
+                limits
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! Settings: built-in defaults, then `tessera.toml`, then `TESSERA_*` environment variables.
+//!
+//! Every key is documented here and in the README's configuration reference, with its
+//! default. Unknown keys in the file are rejected so a typo never silently falls back
+//! to a default.
+
+use std::{path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::Alg;
+
+/// The effective configuration of a Tessera process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the HTTP server listens on. Default `127.0.0.1:8080`.
+    pub bind: String,
+    /// Public base URL of this issuer: the exact `iss` of every token and the base of
+    /// every URL in discovery. Default `http://127.0.0.1:8080`.
+    pub issuer: String,
+    /// sea-orm database URL. Default `sqlite://data/tessera.db?mode=rwc` (the directory
+    /// is created). `postgres://user@host/db` to share state between instances.
+    pub database_url: String,
+    /// PostgreSQL schema to use (sets `search_path`). Default: none (the server's default,
+    /// usually `public`).
+    pub database_schema: Option<String>,
+    /// Maximum number of pooled database connections. Default 10.
+    pub database_max_connections: u32,
+    /// Key-encryption key(s) sealing the private signing keys at rest: base64 of 32 bytes,
+    /// several separated by commas (the first seals, all unseal: KEK rotation). Default:
+    /// unset, then `kek_file` is used.
+    pub kek: Option<String>,
+    /// File holding the key-encryption key when `kek` is unset; created with mode 0600
+    /// on first run (only while the database holds no keys). Default `keys/kek`.
+    pub kek_file: PathBuf,
+    /// Signing algorithm for clients that do not choose one: `ES256` or `RS256`. Default `ES256`.
+    pub default_alg: Alg,
+    /// RSA modulus size for new RS256 keys: 2048, 3072 or 4096. Default 2048.
+    pub rsa_bits: u32,
+    /// How long a key signs before the next one takes over. Default `7d`.
+    #[serde(with = "humantime_serde_compat")]
+    pub rotation_interval: Duration,
+    /// How long a new key is published in the JWKS before it signs. The effective value is
+    /// at least `max(jwks_max_age, 10m)` because common verifiers cache a JWKS for 10 minutes
+    /// whatever the header says. Default `10m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub key_prepublish: Duration,
+    /// `Cache-Control: max-age` of the JWKS and discovery documents, in seconds. Default 300.
+    pub jwks_max_age: u64,
+    /// How often each instance re-reads the key table (picking up CLI rotations, revocations
+    /// and other instances' keys) and runs the rotation schedule. Default `2s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub key_refresh_interval: Duration,
+    /// Access-token lifetime for clients that do not set one. Default `15m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub access_token_ttl: Duration,
+    /// Upper bound of any access-token lifetime; a retired key stays published this long
+    /// (plus `clock_leeway`) after its last signature. Default `24h`.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_access_token_ttl: Duration,
+    /// Clock skew tolerated by verifiers; added to how long retired keys stay published.
+    /// Default `60s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub clock_leeway: Duration,
+    /// How long a client registration is cached in memory; CLI changes to clients reach a
+    /// running server within this time. Default `5s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub client_cache_ttl: Duration,
+    /// Largest accepted form body on the OAuth endpoints, in bytes. Default 16384.
+    pub max_form_bytes: usize,
+    /// Number of async worker threads. Default 0 = one per CPU.
+    pub workers: usize,
+    /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
+    pub log: String,
+    /// Log format: `text` or `json`. Default `text`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+            database_url: "sqlite://data/tessera.db?mode=rwc".into(),
+            database_schema: None,
+            database_max_connections: 10,
+            kek: None,
+            kek_file: PathBuf::from("keys/kek"),
+            default_alg: Alg::ES256,
+            rsa_bits: 2048,
+            rotation_interval: Duration::from_secs(7 * 24 * 3600),
+            key_prepublish: Duration::from_secs(600),
+            jwks_max_age: 300,
+            key_refresh_interval: Duration::from_secs(2),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            max_access_token_ttl: Duration::from_secs(24 * 3600),
+            clock_leeway: Duration::from_secs(60),
+            client_cache_ttl: Duration::from_secs(5),
+            max_form_bytes: 16 * 1024,
+            workers: 0,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Environment variables starting with `TESSERA_` that are not settings.
+const NON_SETTING_ENV: &[&str] = &["config", "test_postgres_url"];
+
+impl Settings {
+    /// Loads defaults, then the TOML file (if `path` is given it must exist; otherwise
+    /// `tessera.toml` is read when present), then `TESSERA_*` variables.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, String> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match path {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(format!("configuration file {} does not exist", p.display()));
+                }
+                figment = figment.merge(Toml::file_exact(p));
+            }
+            None => figment = figment.merge(Toml::file("tessera.toml")),
+        }
+        figment = figment.merge(Env::prefixed("TESSERA_").ignore(NON_SETTING_ENV));
+        let settings: Settings = figment.extract().map_err(|e| e.to_string())?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.rsa_bits, 2048 | 3072 | 4096) {
+            return Err(format!(
+                "rsa_bits must be 2048, 3072 or 4096 (got {})",
+                self.rsa_bits
+            ));
+        }
+        if self.issuer.ends_with('/') {
+            return Err("issuer must not end with '/'".into());
+        }
+        if !(self.issuer.starts_with("https://") || self.issuer.starts_with("http://")) {
+            return Err("issuer must be an http(s) URL".into());
+        }
+        if self.access_token_ttl > self.max_access_token_ttl {
+            return Err("access_token_ttl must not exceed max_access_token_ttl".into());
+        }
+        if self.rotation_interval < Duration::from_secs(60) {
+            return Err("rotation_interval must be at least 60s".into());
+        }
+        if self.key_refresh_interval.is_zero() {
+            return Err("key_refresh_interval must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Pre-publication time actually applied: never below `max(jwks_max_age, 10m)`.
+    pub fn effective_prepublish(&self) -> Duration {
+        self.key_prepublish
+            .max(Duration::from_secs(self.jwks_max_age))
+            .max(Duration::from_secs(600))
+    }
+
+    /// The configuration as TOML with secrets masked, for `tessera config`.
+    pub fn to_masked_toml(&self) -> String {
+        let mut copy = self.clone();
+        if copy.kek.is_some() {
+            copy.kek = Some("********".into());
+        }
+        copy.database_url = mask_url_password(&copy.database_url);
+        let value = serde_json::to_value(&copy).unwrap_or_default();
+        let mut out = String::new();
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                if !v.is_null() {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn mask_url_password(url: &str) -> String {
+    // scheme://user:password@host → scheme://user:********@host
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((creds, host)) = rest.split_once('@')
+        && let Some((user, _)) = creds.split_once(':')
+    {
+        return format!("{scheme}://{user}:********@{host}");
+    }
+    url.to_string()
+}
+
+/// Durations written as `15m`, `7d`, `90s` (humantime), or as a number of seconds.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Duration::from_secs(s)),
+            Raw::Text(t) => humantime::parse_duration(t.trim()).map_err(D::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_prepublish_has_a_floor() {
+        let s = Settings::default();
+        s.validate().unwrap();
+        assert_eq!(s.effective_prepublish(), Duration::from_secs(600));
+        let s = Settings {
+            jwks_max_age: 3600,
+            ..Settings::default()
+        };
+        assert_eq!(s.effective_prepublish(), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn masks_secrets() {
+        let s = Settings {
+            kek: Some("c2VjcmV0".into()),
+            database_url: "postgres://app:hunter2@db/tessera".into(),
+            ..Settings::default()
+        };
+        let out = s.to_masked_toml();
+        assert!(
+            !out.contains("c2VjcmV0") && !out.contains("hunter2"),
+            "{out}"
+        );
+        assert!(out.contains("postgres://app:********@db/tessera"));
+    }
+}

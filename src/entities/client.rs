@@ -1,0 +1,26 @@
+use sea_orm::entity::prelude::*;
+
+/// A registered OAuth client. Lists are stored space-separated.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "clients")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub client_id: String,
+    pub name: String,
+    /// Hex SHA-256 of the secret (secrets are 256-bit random, so a fast hash is right).
+    pub secret_hash: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub audiences: String,
+    /// Access-token lifetime in seconds; NULL = server default.
+    pub token_ttl: Option<i64>,
+    /// Signing algorithm; NULL = server default.
+    pub alg: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

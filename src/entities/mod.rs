@@ -1,0 +1,4 @@
+//! sea-orm entities, one per table (schema in the `tessera-migrations` crate).
+
+pub mod client;
+pub mod signing_key;

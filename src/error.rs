@@ -1,0 +1,144 @@
+//! Errors. [`OAuthError`] is the protocol error of RFC 6749 §5.2, the only error a client
+//! ever sees from the OAuth endpoints; it is rendered to HTTP in exactly one place
+//! (`http::oauth_error`). [`Error`] is the internal error of domain code: its detail goes
+//! to the logs, never to a client.
+
+use std::borrow::Cow;
+
+/// A protocol error with a safe, public description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// The request is missing a parameter, repeats one, or is otherwise malformed.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// Client authentication failed (unknown client, wrong secret, no or malformed credentials).
+    #[error("invalid_client")]
+    InvalidClient,
+    /// The grant (refresh token, password, code) is invalid, expired or revoked.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Cow<'static, str>),
+    /// The client is not registered for this grant type.
+    #[error("unauthorized_client")]
+    UnauthorizedClient,
+    /// The grant type is not supported by this server.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// The requested scope is invalid, unknown, or exceeds what the client may ask for.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Cow<'static, str>),
+    /// RFC 8707: the requested resource is not one this client may get tokens for.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(Cow<'static, str>),
+    /// The request body exceeds the configured limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// Something failed inside the server; the detail is in the logs only.
+    #[error("server_error")]
+    ServerError,
+    /// A dependency (the database, or no usable signing key) is unavailable right now.
+    #[error("temporarily_unavailable")]
+    TemporarilyUnavailable,
+}
+
+impl OAuthError {
+    pub fn invalid_request(msg: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest(msg.into())
+    }
+    pub fn invalid_scope(msg: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidScope(msg.into())
+    }
+
+    /// The RFC 6749 `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::PayloadTooLarge => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The public `error_description`: fixed wording, never internal detail.
+    pub fn description(&self) -> Cow<'static, str> {
+        match self {
+            Self::InvalidRequest(m)
+            | Self::InvalidGrant(m)
+            | Self::InvalidScope(m)
+            | Self::InvalidTarget(m) => m.clone(),
+            Self::InvalidClient => "client authentication failed".into(),
+            Self::UnauthorizedClient => "the client is not allowed to use this grant type".into(),
+            Self::UnsupportedGrantType => "the grant type is not supported".into(),
+            Self::PayloadTooLarge => "the request body is too large".into(),
+            Self::ServerError => "the server could not complete the request".into(),
+            Self::TemporarilyUnavailable => {
+                "the service is temporarily unavailable, retry later".into()
+            }
+        }
+    }
+
+    /// HTTP status per RFC 6749 §5.2 (401 for client authentication failures).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidClient => 401,
+            Self::PayloadTooLarge => 413,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+/// Internal failures of domain code. Logged with detail; clients see only
+/// `server_error` or `temporarily_unavailable`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("cryptography: {0}")]
+    Crypto(String),
+    #[error("key-encryption key: {0}")]
+    Kek(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("no usable signing key for {0}")]
+    NoSigningKey(&'static str),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// Whether the failure is a dependency being down (the database), i.e. worth a 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Db(e) => {
+                matches!(
+                    e,
+                    sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
+                ) || e.to_string().contains("pool timed out")
+            }
+            Error::NoSigningKey(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<Error> for OAuthError {
+    fn from(e: Error) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "dependency unavailable");
+            OAuthError::TemporarilyUnavailable
+        } else {
+            tracing::error!(error = %e, "internal error");
+            OAuthError::ServerError
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

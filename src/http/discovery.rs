@@ -1,0 +1,228 @@
+//! `GET /.well-known/jwks.json`, `/.well-known/openid-configuration` and
+//! `/.well-known/oauth-authorization-server` (RFC 8414).
+
+use std::sync::Arc;
+
+use poem::{IntoResponse, Response, http::header};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::Header,
+    payload::{Json, Payload},
+    registry::{MetaSchemaRef, Registry},
+    types::Type,
+};
+
+use super::ApiTags;
+use crate::app::AppState;
+
+/// One public key (RFC 7517). Only public members are ever present.
+#[derive(Debug, Object)]
+pub struct JwkDoc {
+    /// Key type: `EC` or `RSA`.
+    pub kty: String,
+    /// Key id: the RFC 7638 SHA-256 thumbprint of the key.
+    pub kid: String,
+    /// Always `sig`.
+    #[oai(rename = "use")]
+    pub use_: String,
+    /// `ES256` or `RS256`: the only algorithm this key is used with.
+    pub alg: String,
+    /// EC curve: `P-256`.
+    pub crv: Option<String>,
+    /// EC x coordinate (base64url).
+    pub x: Option<String>,
+    /// EC y coordinate (base64url).
+    pub y: Option<String>,
+    /// RSA modulus (base64url).
+    pub n: Option<String>,
+    /// RSA public exponent (base64url).
+    pub e: Option<String>,
+}
+
+/// A JWK Set: every key that may have signed a token still valid, or will sign soon.
+#[derive(Debug, Object)]
+pub struct JwkSetDoc {
+    /// The published keys, newest first.
+    pub keys: Vec<JwkDoc>,
+}
+
+/// Pre-serialised JWK Set bytes, documented as [`JwkSetDoc`].
+pub struct JwkSetJson(pub bytes::Bytes);
+
+impl Payload for JwkSetJson {
+    const CONTENT_TYPE: &'static str = "application/json";
+    fn schema_ref() -> MetaSchemaRef {
+        JwkSetDoc::schema_ref()
+    }
+    fn register(registry: &mut Registry) {
+        JwkSetDoc::register(registry);
+    }
+}
+
+impl IntoResponse for JwkSetJson {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(self.0)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum JwksResponse {
+    /// The JWK Set.
+    #[oai(status = 200)]
+    Ok(
+        JwkSetJson,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "ETag")] String,
+    ),
+    /// The client's cached copy (`If-None-Match`) is current.
+    #[oai(status = 304)]
+    NotModified(
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+/// OpenID Provider / OAuth 2.0 Authorization Server metadata.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct DiscoveryDoc {
+    /// The issuer identifier: exactly the `iss` of every token.
+    pub issuer: String,
+    /// The token endpoint.
+    pub token_endpoint: String,
+    /// The JWK Set document.
+    pub jwks_uri: String,
+    /// Grant types the token endpoint accepts.
+    pub grant_types_supported: Vec<String>,
+    /// Client authentication methods at the token endpoint.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Response types of the authorization endpoint; empty: there is no authorization endpoint yet.
+    pub response_types_supported: Vec<String>,
+    /// Subject identifier types.
+    pub subject_types_supported: Vec<String>,
+    /// Algorithms used to sign ID tokens.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// Algorithms used to sign access tokens (RFC 9068).
+    pub access_token_signing_alg_values_supported: Vec<String>,
+    /// Scopes registered clients may request.
+    pub scopes_supported: Vec<String>,
+    /// The OpenAPI description of this server.
+    pub service_documentation: String,
+}
+
+impl DiscoveryDoc {
+    pub fn new(issuer: &str, scopes: Vec<String>) -> Self {
+        let algs = vec!["ES256".to_string(), "RS256".to_string()];
+        Self {
+            issuer: issuer.into(),
+            token_endpoint: format!("{issuer}/oauth/token"),
+            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            grant_types_supported: vec!["client_credentials".into()],
+            token_endpoint_auth_methods_supported: vec![
+                "client_secret_basic".into(),
+                "client_secret_post".into(),
+            ],
+            response_types_supported: vec![],
+            subject_types_supported: vec!["public".into()],
+            id_token_signing_alg_values_supported: algs.clone(),
+            access_token_signing_alg_values_supported: algs,
+            scopes_supported: scopes,
+            service_documentation: format!("{issuer}/docs"),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum DiscoveryResponse {
+    /// The metadata document.
+    #[oai(status = 200)]
+    Ok(Json<DiscoveryDoc>, #[oai(header = "Cache-Control")] String),
+}
+
+pub struct DiscoveryApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi]
+impl DiscoveryApi {
+    /// JSON Web Key Set
+    ///
+    /// The public keys that verify Tessera's tokens: the active key per algorithm, the next
+    /// keys (published before they sign), and retired keys until every token they signed
+    /// has expired. Served from memory; honours `If-None-Match` with 304.
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        tag = "ApiTags::Discovery",
+        operation_id = "jwks"
+    )]
+    async fn jwks(
+        &self,
+        /// An ETag from a previous response.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> JwksResponse {
+        let snap = self.state.keyring.snapshot();
+        let cc = self.state.jwks_cache_control.clone();
+        if let Some(inm) = if_none_match.0
+            && etag_matches(&inm, &snap.etag)
+        {
+            return JwksResponse::NotModified(cc, snap.etag.clone());
+        }
+        JwksResponse::Ok(JwkSetJson(snap.jwks.clone()), cc, snap.etag.clone())
+    }
+
+    /// OpenID Connect discovery
+    ///
+    /// OpenID Provider metadata (OpenID Connect Discovery 1.0 §3).
+    #[oai(
+        path = "/.well-known/openid-configuration",
+        method = "get",
+        tag = "ApiTags::Discovery",
+        operation_id = "openidConfiguration"
+    )]
+    async fn openid_configuration(&self) -> DiscoveryResponse {
+        self.doc()
+    }
+
+    /// OAuth 2.0 authorization server metadata
+    ///
+    /// RFC 8414 metadata; the same document as the OpenID configuration.
+    #[oai(
+        path = "/.well-known/oauth-authorization-server",
+        method = "get",
+        tag = "ApiTags::Discovery",
+        operation_id = "oauthAuthorizationServer"
+    )]
+    async fn oauth_authorization_server(&self) -> DiscoveryResponse {
+        self.doc()
+    }
+}
+
+impl DiscoveryApi {
+    fn doc(&self) -> DiscoveryResponse {
+        let doc = self.state.discovery.load_full();
+        DiscoveryResponse::Ok(Json((*doc).clone()), self.state.jwks_cache_control.clone())
+    }
+}
+
+/// `If-None-Match` matching (RFC 9110 §13.1.2, weak comparison): a list of tags or `*`.
+fn etag_matches(header: &str, etag: &str) -> bool {
+    let bare = etag.trim_start_matches("W/");
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == bare)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etag_matching() {
+        assert!(super::etag_matches("\"a\"", "\"a\""));
+        assert!(super::etag_matches("\"b\", W/\"a\"", "\"a\""));
+        assert!(super::etag_matches("*", "\"a\""));
+        assert!(!super::etag_matches("\"b\"", "\"a\""));
+    }
+}

@@ -1,0 +1,65 @@
+//! Liveness and readiness probes.
+
+use std::sync::Arc;
+
+use poem_openapi::{ApiResponse, OpenApi, payload::PlainText};
+
+use super::ApiTags;
+use crate::app::AppState;
+
+#[derive(ApiResponse)]
+pub enum ProbeResponse {
+    /// Healthy / ready.
+    #[oai(status = 200)]
+    Ok(PlainText<String>),
+    /// Not ready: the database is unreachable or no signing key is loaded.
+    #[oai(status = 503)]
+    NotReady(PlainText<String>),
+}
+
+pub struct HealthApi {
+    pub state: Arc<AppState>,
+}
+
+#[OpenApi]
+impl HealthApi {
+    /// Liveness
+    ///
+    /// 200 as long as the process serves HTTP (JWKS and discovery work from memory even
+    /// when the database is down).
+    #[oai(
+        path = "/healthz",
+        method = "get",
+        tag = "ApiTags::Health",
+        operation_id = "healthz"
+    )]
+    async fn healthz(&self) -> ProbeResponse {
+        ProbeResponse::Ok(PlainText("ok".into()))
+    }
+
+    /// Readiness
+    ///
+    /// 200 when the database answers and signing keys are loaded; 503 otherwise.
+    #[oai(
+        path = "/readyz",
+        method = "get",
+        tag = "ApiTags::Health",
+        operation_id = "readyz"
+    )]
+    async fn readyz(&self) -> ProbeResponse {
+        let db_ok = self.state.db.ping().await.is_ok();
+        let keys_ok = !self.state.keyring.snapshot().keys().is_empty();
+        if db_ok && keys_ok {
+            ProbeResponse::Ok(PlainText("ready".into()))
+        } else {
+            ProbeResponse::NotReady(PlainText(
+                if db_ok {
+                    "no signing key loaded"
+                } else {
+                    "database unreachable"
+                }
+                .into(),
+            ))
+        }
+    }
+}

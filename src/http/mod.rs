@@ -1,0 +1,80 @@
+//! The HTTP surface: poem-openapi APIs (thin handlers over domain functions), the OpenAPI
+//! document and Swagger UI. Only this module and `app` know about poem.
+
+pub mod discovery;
+pub mod form;
+pub mod health;
+pub mod oauth;
+pub mod responses;
+
+use std::sync::Arc;
+
+use poem::{Endpoint, IntoResponse, Request, Response, http::header};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::app::AppState;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// OAuth 2.0 endpoints (RFC 6749).
+    #[oai(rename = "OAuth 2.0")]
+    OAuth,
+    /// Keys and metadata for verifiers and client libraries.
+    Discovery,
+    /// Probes for orchestrators and load balancers.
+    Health,
+}
+
+pub type Apis = (oauth::OAuthApi, discovery::DiscoveryApi, health::HealthApi);
+
+/// The OpenAPI service of the whole server.
+pub fn api_service(state: Arc<AppState>, server_url: &str) -> OpenApiService<Apis, ()> {
+    let apis = (
+        oauth::OAuthApi {
+            state: state.clone(),
+        },
+        discovery::DiscoveryApi {
+            state: state.clone(),
+        },
+        health::HealthApi { state },
+    );
+    let mut svc = OpenApiService::new(apis, "Tessera", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Tessera issues RS256/ES256 JWT access tokens signed with rotating keys and publishes \
+             the public keys at `/.well-known/jwks.json`, so services verify tokens locally.",
+        )
+        .license("Apache-2.0");
+    if !server_url.is_empty() {
+        svc = svc.server(server_url);
+    }
+    svc
+}
+
+/// The spec as served and as committed under `openapi/` (no server URL, so it does not
+/// depend on configuration).
+pub fn spec_json() -> String {
+    api_service(Arc::new(AppState::placeholder()), "").spec()
+}
+
+/// Middleware: every response of the OAuth endpoints — including those poem produces
+/// itself, such as 405 — is marked `no-store` (RFC 6749 §5.1, §5.2).
+pub async fn no_store_on_oauth<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let oauth = req.uri().path().starts_with("/oauth/");
+    let resp = match next.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if !oauth {
+        return Ok(resp);
+    }
+    let mut resp = resp;
+    let headers = resp.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    }
+    Ok(resp)
+}

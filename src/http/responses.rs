@@ -1,0 +1,98 @@
+//! The one place where [`OAuthError`] becomes an HTTP response (RFC 6749 §5.2).
+
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+use crate::error::OAuthError;
+
+pub const NO_STORE: &str = "no-store";
+pub const NO_CACHE: &str = "no-cache";
+
+/// RFC 6749 §5.2 error body.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct OAuthErrorBody {
+    /// Error code: `invalid_request`, `invalid_client`, `invalid_grant`,
+    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `invalid_target`,
+    /// `server_error` or `temporarily_unavailable`.
+    pub error: String,
+    /// Human-readable explanation. Safe wording: never internal detail.
+    #[oai(skip_serializing_if_is_none)]
+    pub error_description: Option<String>,
+}
+
+impl poem_openapi::types::Example for OAuthErrorBody {
+    fn example() -> Self {
+        OAuthErrorBody {
+            error: "invalid_scope".into(),
+            error_description: Some(
+                "the requested scope exceeds what this client may request".into(),
+            ),
+        }
+    }
+}
+
+/// Failure answers of the OAuth endpoints. Always `Cache-Control: no-store`.
+#[derive(Debug, ApiResponse)]
+pub enum OAuthFailure {
+    /// The request is malformed, or the grant, scope or resource is refused.
+    #[oai(status = 400)]
+    BadRequest(
+        Json<OAuthErrorBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// Client authentication failed (`invalid_client`).
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<OAuthErrorBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+        /// The authentication scheme to use: `Basic realm="tessera"`.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// The request body exceeds the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(
+        Json<OAuthErrorBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// The server failed; details are in its logs only.
+    #[oai(status = 500)]
+    ServerError(
+        Json<OAuthErrorBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// A dependency (database, signing key) is unavailable; retry after the given seconds.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<OAuthErrorBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+        #[oai(header = "Retry-After")] String,
+    ),
+}
+
+impl From<OAuthError> for OAuthFailure {
+    fn from(e: OAuthError) -> Self {
+        let body = Json(OAuthErrorBody {
+            error: e.code().into(),
+            error_description: Some(e.description().into()),
+        });
+        let (cc, pragma) = (NO_STORE.to_string(), NO_CACHE.to_string());
+        match e.status() {
+            401 => OAuthFailure::Unauthorized(
+                body,
+                cc,
+                pragma,
+                r#"Basic realm="tessera", charset="UTF-8""#.into(),
+            ),
+            413 => OAuthFailure::PayloadTooLarge(body, cc, pragma),
+            500 => OAuthFailure::ServerError(body, cc, pragma),
+            503 => OAuthFailure::Unavailable(body, cc, pragma, "1".into()),
+            _ => OAuthFailure::BadRequest(body, cc, pragma),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The key manager: runs the rotation schedule against the database and keeps the
+//! in-memory keyring in step with the key table.
+//!
+//! Every instance runs [`KeyManager::tick`] every `key_refresh_interval` (polling, default
+//! 2 s): it creates the next key when due (the `(alg, succeeds)` unique index makes exactly
+//! one instance win), deletes keys whose tokens have all expired, and rebuilds the keyring
+//! when the set of published keys changed — which also picks up `tessera keys rotate` and
+//! `revoke` run from the CLI against the same database.
+
+use std::{collections::HashMap, sync::Arc};
+
+use sea_orm::DatabaseConnection;
+
+use super::{
+    Alg, Kek, Keyring, SigningKey,
+    keyring::Snapshot,
+    lifecycle::{self, KeyState, KeyTimes, Policy},
+    material::PrivateKey,
+    store,
+};
+use crate::{
+    clock::SharedClock,
+    config::Settings,
+    error::{Error, Result},
+};
+
+/// One stored key with its state at a given time (for `keys list` and the admin API).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: String,
+    pub state: &'static str,
+    pub created_at: i64,
+    pub activates_at: i64,
+    /// When it stopped (or will stop) signing, if a successor exists.
+    pub retired_at: Option<i64>,
+    /// When it leaves the JWKS (retired keys).
+    pub unpublish_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub struct KeyManager {
+    db: DatabaseConnection,
+    kek: Arc<Kek>,
+    keyring: Arc<Keyring>,
+    clock: SharedClock,
+    policy: Policy,
+    rsa_bits: u32,
+    /// Unsealed keys by kid, so a refresh does not re-parse unchanged keys.
+    loaded: tokio::sync::Mutex<HashMap<String, Arc<SigningKey>>>,
+}
+
+impl KeyManager {
+    pub fn new(
+        db: DatabaseConnection,
+        kek: Arc<Kek>,
+        keyring: Arc<Keyring>,
+        clock: SharedClock,
+        settings: &Settings,
+    ) -> Self {
+        Self {
+            db,
+            kek,
+            keyring,
+            clock,
+            policy: policy_from(settings),
+            rsa_bits: settings.rsa_bits,
+            loaded: Default::default(),
+        }
+    }
+
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    /// Creates due keys, purges expired ones and refreshes the keyring.
+    ///
+    /// At start-up every published key must unseal: a wrong KEK stops the process here
+    /// instead of letting it generate replacement keys. Later, a key that fails to unseal
+    /// is logged and left out (neither published nor used by this instance).
+    pub async fn tick(&self, strict: bool) -> Result<()> {
+        let now = self.clock.now();
+        let mut rows = store::list(&self.db).await?;
+        if strict {
+            self.check_all_unseal(&rows)?;
+        }
+        let mut created = false;
+        for alg in Alg::ALL {
+            let times = lifecycle::of_alg(&store::times(&rows), alg);
+            if let Some(activates_at) = lifecycle::next_key_due(&times, now, &self.policy) {
+                created |= self.create_key(alg, &times, activates_at).await?.is_some();
+            }
+        }
+        if created {
+            rows = store::list(&self.db).await?;
+        }
+        let now = self.clock.now();
+        let times = store::times(&rows);
+        let mut published = Vec::new();
+        let mut expired = Vec::new();
+        for alg in Alg::ALL {
+            for (kid, state) in
+                lifecycle::states(&lifecycle::of_alg(&times, alg), now, &self.policy)
+            {
+                match state {
+                    s if s.is_published() => published.push(kid),
+                    KeyState::Expired => expired.push(kid),
+                    KeyState::Revoked => {
+                        let revoked_at = rows
+                            .iter()
+                            .find(|r| r.kid == kid)
+                            .and_then(|r| r.revoked_at);
+                        if revoked_at.is_some_and(|t| now >= t + self.policy.retention) {
+                            expired.push(kid);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        store::delete(&self.db, &expired).await?;
+        self.rebuild(&rows, &published).await
+    }
+
+    fn check_all_unseal(&self, rows: &[store::Row]) -> Result<()> {
+        for r in rows.iter().filter(|r| r.revoked_at.is_none()) {
+            self.kek.unseal(&r.kid, &r.sealed_private_key)?;
+        }
+        Ok(())
+    }
+
+    /// Generates, seals and stores a key of `alg` activating at `activates_at`, as the
+    /// successor of the newest existing key. Returns its kid if this call created it.
+    async fn create_key(
+        &self,
+        alg: Alg,
+        times: &[KeyTimes],
+        activates_at: i64,
+    ) -> Result<Option<String>> {
+        let succeeds = times
+            .iter()
+            .max_by_key(|k| (k.created_at, k.activates_at))
+            .map(|k| k.kid.clone())
+            .unwrap_or_default();
+        let bits = self.rsa_bits;
+        let (key, pkcs8) = tokio::task::spawn_blocking(move || PrivateKey::generate(alg, bits))
+            .await
+            .map_err(|e| Error::Crypto(format!("key generation task failed: {e}")))??;
+        let jwk = key.public_jwk();
+        let sealed = self.kek.seal(&jwk.kid, &pkcs8)?;
+        drop(pkcs8);
+        let row = store::Row {
+            kid: jwk.kid.clone(),
+            alg: alg.as_str().into(),
+            succeeds,
+            public_jwk: serde_json::to_string(&jwk).map_err(|e| Error::Crypto(e.to_string()))?,
+            sealed_private_key: sealed,
+            created_at: self.clock.now(),
+            activates_at,
+            revoked_at: None,
+        };
+        let inserted = store::insert_guarded(&self.db, row).await?;
+        if inserted {
+            tracing::info!(kid = %jwk.kid, alg = %alg, activates_at, "created signing key");
+            Ok(Some(jwk.kid))
+        } else {
+            tracing::debug!(alg = %alg, "another instance created the next key first");
+            Ok(None)
+        }
+    }
+
+    async fn rebuild(&self, rows: &[store::Row], published: &[String]) -> Result<()> {
+        let current = self.keyring.snapshot();
+        let mut want: Vec<&str> = published.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        let mut have = current.kids();
+        have.sort_unstable();
+        if want == have && !current.jwks.is_empty() {
+            return Ok(());
+        }
+        let mut loaded = self.loaded.lock().await;
+        let mut keys = Vec::with_capacity(published.len());
+        for kid in published {
+            if let Some(k) = loaded.get(kid) {
+                keys.push(k.clone());
+                continue;
+            }
+            let Some(row) = rows.iter().find(|r| &r.kid == kid) else {
+                continue;
+            };
+            match self.unseal_row(row) {
+                Ok(k) => {
+                    let k = Arc::new(k);
+                    loaded.insert(kid.clone(), k.clone());
+                    keys.push(k);
+                }
+                Err(e) => {
+                    tracing::error!(kid = %kid, error = %e, "cannot load signing key; leaving it out")
+                }
+            }
+        }
+        loaded.retain(|kid, _| published.contains(kid));
+        let snapshot = Snapshot::new(keys);
+        tracing::info!(kids = ?snapshot.kids(), "keyring updated");
+        self.keyring.replace(snapshot);
+        Ok(())
+    }
+
+    fn unseal_row(&self, row: &store::Row) -> Result<SigningKey> {
+        let alg: Alg = row.alg.parse().map_err(Error::Crypto)?;
+        let pkcs8 = self.kek.unseal(&row.kid, &row.sealed_private_key)?;
+        let key = PrivateKey::from_pkcs8(alg, &pkcs8)?;
+        if key.public_jwk().kid != row.kid {
+            return Err(Error::Crypto(format!(
+                "key {} does not match its kid",
+                row.kid
+            )));
+        }
+        Ok(SigningKey::new(row.kid.clone(), row.activates_at, key))
+    }
+
+    /// `tessera keys rotate`: publishes a new key per algorithm now. It activates after
+    /// the pre-publication period, or at once with `now = true` (emergencies) — it is
+    /// still in the JWKS of every snapshot that signs with it.
+    pub async fn rotate(&self, algs: &[Alg], immediately: bool) -> Result<Vec<String>> {
+        let now = self.clock.now();
+        let activates_at = if immediately {
+            now
+        } else {
+            now + self.policy.prepublish
+        };
+        let mut created = Vec::new();
+        for &alg in algs {
+            let rows = store::list(&self.db).await?;
+            let times = lifecycle::of_alg(&store::times(&rows), alg);
+            if let Some(kid) = self.create_key(alg, &times, activates_at).await? {
+                created.push(kid);
+            } else {
+                return Err(Error::Invalid(
+                    "another rotation happened at the same time; retry".into(),
+                ));
+            }
+        }
+        self.tick(false).await?;
+        Ok(created)
+    }
+
+    /// `tessera keys revoke KID`: unpublishes the key at once; if it was the key signing
+    /// for its algorithm, a replacement is created and activated immediately.
+    pub async fn revoke(&self, kid: &str) -> Result<()> {
+        if !store::revoke(&self.db, kid, self.clock.now()).await? {
+            return Err(Error::NotFound(format!("key {kid}")));
+        }
+        tracing::warn!(kid = %kid, "signing key revoked");
+        self.tick(false).await
+    }
+
+    /// Every stored key with its state now.
+    pub async fn list(&self) -> Result<Vec<KeyInfo>> {
+        let rows = store::list(&self.db).await?;
+        Ok(describe(&rows, self.clock.now(), &self.policy))
+    }
+}
+
+pub fn policy_from(settings: &Settings) -> Policy {
+    Policy {
+        rotation_interval: settings.rotation_interval.as_secs() as i64,
+        prepublish: settings.effective_prepublish().as_secs() as i64,
+        retention: (settings.max_access_token_ttl + settings.clock_leeway).as_secs() as i64,
+    }
+}
+
+fn describe(rows: &[store::Row], now: i64, policy: &Policy) -> Vec<KeyInfo> {
+    let times = store::times(rows);
+    let mut out = Vec::new();
+    for alg in Alg::ALL {
+        let of_alg = lifecycle::of_alg(&times, alg);
+        let states = lifecycle::states(&of_alg, now, policy);
+        for (kid, state) in states {
+            let Some(r) = rows.iter().find(|r| r.kid == kid) else {
+                continue;
+            };
+            let (retired_at, unpublish_at) = match state {
+                KeyState::Retired { since, until } => (Some(since), Some(until)),
+                _ => {
+                    // A successor already scheduled tells when this key will retire.
+                    let next = of_alg
+                        .iter()
+                        .filter(|k| k.revoked_at.is_none() && k.activates_at > r.activates_at)
+                        .map(|k| k.activates_at)
+                        .min();
+                    (next, next.map(|t| t + policy.retention))
+                }
+            };
+            out.push(KeyInfo {
+                kid,
+                alg: r.alg.clone(),
+                state: state.name(),
+                created_at: r.created_at,
+                activates_at: r.activates_at,
+                retired_at: if state == KeyState::Revoked {
+                    None
+                } else {
+                    retired_at
+                },
+                unpublish_at: if state == KeyState::Revoked {
+                    None
+                } else {
+                    unpublish_at
+                },
+                revoked_at: r.revoked_at,
+            });
+        }
+    }
+    out
+}

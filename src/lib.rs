@@ -1,0 +1,26 @@
+//! Tessera: a standalone OAuth 2.0 / OIDC-style token issuer.
+//!
+//! Module map (one module per concept):
+//! - [`keys`]: signing keys, their lifecycle, sealing, the keyring and JWKS;
+//! - [`tokens`]: access-token claims and signing;
+//! - [`grants`]: the token endpoint, one module per grant;
+//! - [`clients`]: client registry and authentication;
+//! - [`http`] and [`app`]: the poem / poem-openapi surface (the only poem-aware code);
+//! - [`storage`], [`entities`]: sea-orm database access;
+//! - [`config`], [`clock`], [`error`]: plumbing; [`cli`]: the command line.
+
+pub mod app;
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod entities;
+pub mod error;
+pub mod grants;
+pub mod http;
+pub mod keys;
+pub mod storage;
+pub mod tokens;
+
+pub use app::App;
+pub use config::Settings;

@@ -1,0 +1,83 @@
+//! Database connection and migrations.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use tessera_migrations::{Migrator, MigratorTrait};
+
+use crate::{
+    config::Settings,
+    error::{Error, Result},
+};
+
+/// Connects to the configured database (creating the SQLite directory if needed) and
+/// applies pending migrations, so no command ever runs against an outdated schema.
+pub async fn connect_and_migrate(settings: &Settings) -> Result<DatabaseConnection> {
+    let db = connect(settings).await?;
+    migrate(&db).await?;
+    Ok(db)
+}
+
+pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
+    let url = settings.database_url.as_str();
+    if let Some(path) = sqlite_path(url)
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Config(format!(
+                "cannot create database directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let mut opts = ConnectOptions::new(url.to_string());
+    opts.max_connections(settings.database_max_connections)
+        .min_connections(1)
+        // Fail fast when the database is down: token requests answer 503 within a second.
+        .connect_timeout(Duration::from_secs(3))
+        .acquire_timeout(Duration::from_secs(1))
+        .sqlx_logging(false);
+    if let Some(schema) = &settings.database_schema {
+        opts.set_schema_search_path(schema.clone());
+    }
+    let db = Database::connect(opts).await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // WAL lets readers proceed during writes; NORMAL sync is durable in WAL mode
+        // except for the last transactions on power loss.
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .await?;
+    }
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// The file path of a `sqlite:` URL, if it names a file.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            super::sqlite_path("sqlite://data/t.db?mode=rwc"),
+            Some("data/t.db")
+        );
+        assert_eq!(super::sqlite_path("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_path("postgres://x/y"), None);
+    }
+}

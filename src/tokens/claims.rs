@@ -1,0 +1,83 @@
+//! Claim sets, serialised straight from borrowed data (no intermediate JSON values).
+
+use serde::{Serialize, Serializer};
+
+/// `aud`: a single string when there is one audience (what most verifiers expect), an
+/// array otherwise (RFC 7519 §4.1.3).
+#[derive(Debug, Clone)]
+pub enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl<'a> Audience<'a> {
+    pub fn from_slice(v: &'a [String]) -> Self {
+        if v.len() == 1 {
+            Audience::One(&v[0])
+        } else {
+            Audience::Many(v)
+        }
+    }
+}
+
+impl Serialize for Audience<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Audience::One(a) => s.serialize_str(a),
+            Audience::Many(v) => v.serialize(s),
+        }
+    }
+}
+
+/// RFC 9068 §2.2 access-token claims.
+#[derive(Debug, Serialize)]
+pub struct AccessClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: Audience<'a>,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: &'a str,
+    pub client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audience_is_a_string_when_single() {
+        let one = vec!["a".to_string()];
+        let two = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            serde_json::to_string(&Audience::from_slice(&one)).unwrap(),
+            r#""a""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Audience::from_slice(&two)).unwrap(),
+            r#"["a","b"]"#
+        );
+    }
+
+    #[test]
+    fn claims_have_integer_times_and_no_empty_scope() {
+        let aud = vec!["https://orders".to_string()];
+        let c = AccessClaims {
+            iss: "https://issuer",
+            sub: "c1",
+            aud: Audience::from_slice(&aud),
+            exp: 200,
+            iat: 100,
+            nbf: 100,
+            jti: "j",
+            client_id: "c1",
+            scope: None,
+        };
+        let v: serde_json::Value = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["exp"], 200);
+        assert!(v.get("scope").is_none());
+    }
+}
