@@ -124,24 +124,27 @@ pub struct App {
 impl App {
     /// Connects, migrates, loads (or creates) the keys and binds `settings.bind`.
     /// Fails — before listening — on a wrong or missing KEK.
-    pub async fn build(settings: Settings, clock: SharedClock) -> Result<App> {
+    pub async fn build(mut settings: Settings, clock: SharedClock) -> Result<App> {
+        // Bind first: an empty `issuer` means "http://<the address actually bound>", which
+        // tests use with port 0.
+        let acceptor = TcpListener::bind(settings.bind.as_str())
+            .into_acceptor()
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.bind)))?;
+        let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied());
+        let port = addr.map(|a| a.port()).unwrap_or(0);
+        if settings.issuer.is_empty()
+            && let Some(addr) = addr
+        {
+            settings.issuer = format!("http://{addr}");
+        }
         settings.validate().map_err(Error::Config)?;
         let settings = Arc::new(settings);
         let (db, kek) = open_storage(&settings).await?;
         let keyring = Arc::new(Keyring::new());
-        let keys = Arc::new(KeyManager::new(
-            db.clone(),
-            kek,
-            keyring.clone(),
-            clock.clone(),
-            &settings,
-        ));
+        let keys = Arc::new(KeyManager::new(db.clone(), kek, keyring.clone(), clock.clone(), &settings));
         keys.tick(true).await?;
-        let clients = Arc::new(ClientRegistry::new(
-            db.clone(),
-            clock.clone(),
-            settings.client_cache_ttl,
-        ));
+        let clients = Arc::new(ClientRegistry::new(db.clone(), clock.clone(), settings.client_cache_ttl));
         let state = Arc::new(AppState::assemble(
             settings.clone(),
             db,
@@ -151,20 +154,7 @@ impl App {
             clients,
         ));
         state.refresh_discovery().await?;
-        let acceptor = TcpListener::bind(settings.bind.as_str())
-            .into_acceptor()
-            .await
-            .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.bind)))?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .unwrap_or(0);
-        Ok(App {
-            state,
-            acceptor,
-            port,
-        })
+        Ok(App { state, acceptor, port })
     }
 
     pub fn port(&self) -> u16 {

@@ -21,7 +21,8 @@ pub struct Settings {
     /// Address the HTTP server listens on. Default `127.0.0.1:8080`.
     pub bind: String,
     /// Public base URL of this issuer: the exact `iss` of every token and the base of
-    /// every URL in discovery. Default `http://127.0.0.1:8080`.
+    /// every URL in discovery. Default `http://127.0.0.1:8080`. Set it to the URL clients
+    /// and verifiers use (e.g. `https://auth.example.com`); it must match exactly.
     pub issuer: String,
     /// sea-orm database URL. Default `sqlite://data/tessera.db?mode=rwc` (the directory
     /// is created). `postgres://user@host/db` to share state between instances.
@@ -146,6 +147,10 @@ impl Settings {
                 "rsa_bits must be 2048, 3072 or 4096 (got {})",
                 self.rsa_bits
             ));
+        }
+        if self.issuer.is_empty() {
+            // Allowed only until the server binds (App::build derives it from the address).
+            return Err("issuer must be set (the public URL of this server)".into());
         }
         if self.issuer.ends_with('/') {
             return Err("issuer must not end with '/'".into());
