@@ -1,1 +1,12 @@
-fn main() {}
+//! Integration tests: the real server on 127.0.0.1:0, spoken to over HTTP. One test binary
+//! (one link) with a module per area. Tests run on SQLite always and on PostgreSQL when
+//! `TESSERA_TEST_POSTGRES_URL` is set.
+
+mod support;
+
+mod cli;
+mod discovery;
+mod hostile;
+mod keys;
+mod openapi;
+mod token;

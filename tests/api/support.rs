@@ -1,0 +1,227 @@
+//! Test harness: starts the real server on 127.0.0.1:0 with a temporary SQLite file, or
+//! on PostgreSQL in a schema of its own when `TESSERA_TEST_POSTGRES_URL` is set.
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use sea_orm::{ConnectionTrait, Database};
+use tessera::{
+    App, Settings,
+    app::AppState,
+    clients::{NewClient, RegistrationLimits},
+    clock::{FakeClock, SharedClock, SystemClock},
+    keys::{Alg, Kek},
+};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres { url: String },
+}
+
+impl Backend {
+    /// The PostgreSQL backend if `TESSERA_TEST_POSTGRES_URL` is set.
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("TESSERA_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty()).map(|url| Backend::Postgres { url })
+    }
+}
+
+/// Runs a test body on SQLite, and on PostgreSQL when configured (else says it skipped).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::support::Backend::postgres() {
+                    Some(b) => super::$name(b).await,
+                    None => eprintln!("skipped: TESSERA_TEST_POSTGRES_URL is not set"),
+                }
+            }
+        }
+    };
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: Arc<AppState>,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.abort();
+        }
+    }
+}
+
+/// Settings for a test instance on `backend`, with files under `dir`.
+pub async fn test_settings(backend: &Backend, dir: &std::path::Path) -> Settings {
+    let mut s = Settings {
+        bind: "127.0.0.1:0".into(),
+        issuer: String::new(),
+        kek: Some(Kek::generate_encoded().unwrap()),
+        kek_file: dir.join("kek"),
+        key_refresh_interval: Duration::from_millis(200),
+        client_cache_ttl: Duration::from_millis(200),
+        ..Settings::default()
+    };
+    match backend {
+        Backend::Sqlite => s.database_url = format!("sqlite://{}/tessera.db?mode=rwc", dir.display()),
+        Backend::Postgres { url } => {
+            let schema = format!("t_{}", random_suffix());
+            let db = Database::connect(url.as_str()).await.expect("PostgreSQL reachable");
+            db.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+            s.database_url = url.clone();
+            s.database_schema = Some(schema);
+        }
+    }
+    s
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, |_| {}, Arc::new(SystemClock)).await
+}
+
+/// Starts a server with adjusted settings and a given clock.
+pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings), clock: SharedClock) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&backend, dir.path()).await;
+    adjust(&mut settings);
+    start(settings, dir, clock).await
+}
+
+pub async fn start(settings: Settings, dir: tempfile::TempDir, clock: SharedClock) -> TestApp {
+    let app = App::build(settings, clock).await.expect("server starts");
+    let state = app.state().clone();
+    let base = state.settings.issuer.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run(async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestApp {
+        base,
+        state,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+/// A registered client and its secret.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn client(&self, scopes: &str, audiences: &[&str], alg: Option<Alg>) -> TestClient {
+        let c = self
+            .state
+            .clients
+            .create(
+                NewClient {
+                    name: "test client".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scopes: vec![scopes.into()],
+                    audiences: audiences.iter().map(|a| a.to_string()).collect(),
+                    token_ttl: None,
+                    alg,
+                },
+                RegistrationLimits { max_token_ttl: Duration::from_secs(86400) },
+            )
+            .await
+            .unwrap();
+        TestClient { id: c.client.client_id, secret: c.client_secret }
+    }
+
+    /// POST /oauth/token with Basic auth and the given form.
+    pub async fn token_request(&self, c: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth/token"))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A client_credentials access token (panics unless 200).
+    pub async fn access_token(&self, c: &TestClient) -> String {
+        let r = self.token_request(c, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn jwks(&self) -> serde_json::Value {
+        self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+/// Decodes the JSON header of a compact JWS.
+pub fn header(token: &str) -> serde_json::Value {
+    let h = token.split('.').next().unwrap();
+    serde_json::from_slice(&B64.decode(h).unwrap()).unwrap()
+}
+
+/// Decodes the JSON claims of a compact JWS (no verification).
+pub fn claims(token: &str) -> serde_json::Value {
+    let p = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&B64.decode(p).unwrap()).unwrap()
+}
+
+/// Verifies a token with the independent `jsonwebtoken` crate against a JWKS document,
+/// checking signature, issuer, audience and expiry.
+pub fn verify_independently(
+    token: &str,
+    jwks: &serde_json::Value,
+    issuer: &str,
+    audience: &str,
+) -> Result<serde_json::Value, String> {
+    use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
+    let set: JwkSet = serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
+    let h = decode_header(token).map_err(|e| e.to_string())?;
+    let kid = h.kid.ok_or("no kid")?;
+    let jwk = set.find(&kid).ok_or_else(|| format!("kid {kid} not in JWKS"))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut v = Validation::new(h.alg);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf", "iat"]);
+    let data = decode::<serde_json::Value>(token, &key, &v).map_err(|e| e.to_string())?;
+    Ok(data.claims)
+}
+
+/// A fake clock starting at the real current time (so independent verifiers accept `exp`).
+pub fn fake_clock_now() -> FakeClock {
+    FakeClock::new(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64)
+}
