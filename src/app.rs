@@ -10,7 +10,6 @@ use poem::{
     EndpointExt, Route, Server,
     endpoint::make_sync,
     listener::{Acceptor, Listener, TcpListener},
-    web::Html,
 };
 use sea_orm::DatabaseConnection;
 
@@ -131,7 +130,10 @@ impl App {
             .into_acceptor()
             .await
             .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.bind)))?;
-        let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied());
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied());
         let port = addr.map(|a| a.port()).unwrap_or(0);
         if settings.issuer.is_empty()
             && let Some(addr) = addr
@@ -142,9 +144,19 @@ impl App {
         let settings = Arc::new(settings);
         let (db, kek) = open_storage(&settings).await?;
         let keyring = Arc::new(Keyring::new());
-        let keys = Arc::new(KeyManager::new(db.clone(), kek, keyring.clone(), clock.clone(), &settings));
+        let keys = Arc::new(KeyManager::new(
+            db.clone(),
+            kek,
+            keyring.clone(),
+            clock.clone(),
+            &settings,
+        ));
         keys.tick(true).await?;
-        let clients = Arc::new(ClientRegistry::new(db.clone(), clock.clone(), settings.client_cache_ttl));
+        let clients = Arc::new(ClientRegistry::new(
+            db.clone(),
+            clock.clone(),
+            settings.client_cache_ttl,
+        ));
         let state = Arc::new(AppState::assemble(
             settings.clone(),
             db,
@@ -154,7 +166,11 @@ impl App {
             clients,
         ));
         state.refresh_discovery().await?;
-        Ok(App { state, acceptor, port })
+        Ok(App {
+            state,
+            acceptor,
+            port,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -186,7 +202,6 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let spec = api.spec();
     let docs = api.swagger_ui();
     Route::new()
-        .at("/", make_sync(|_| Html(LANDING)))
         .at(
             "/openapi.json",
             make_sync(move |_| {
@@ -201,7 +216,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .around(http::no_store_on_oauth)
 }
 
-const LANDING: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tessera</title></head>
+pub const LANDING: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tessera</title></head>
 <body><h1>Tessera</h1><p>An OAuth 2.0 token issuer.</p><ul>
 <li><a href="/docs">API documentation (Swagger UI)</a></li>
 <li><a href="/.well-known/openid-configuration">OpenID configuration</a></li>

@@ -7,7 +7,7 @@ use poem::{IntoResponse, Response, http::header};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::Header,
-    payload::{Json, Payload},
+    payload::{Html, Json, Payload},
     registry::{MetaSchemaRef, Registry},
     types::Type,
 };
@@ -146,6 +146,20 @@ pub struct DiscoveryApi {
 
 #[OpenApi]
 impl DiscoveryApi {
+    /// Landing page
+    ///
+    /// A small HTML page linking the API documentation (`/docs`), the OpenID configuration
+    /// and the JWKS.
+    #[oai(
+        path = "/",
+        method = "get",
+        tag = "ApiTags::Discovery",
+        operation_id = "landing"
+    )]
+    async fn landing(&self) -> Html<&'static str> {
+        Html(crate::app::LANDING)
+    }
+
     /// JSON Web Key Set
     ///
     /// The public keys that verify Tessera's tokens: the active key per algorithm, the next

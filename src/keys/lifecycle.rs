@@ -120,6 +120,20 @@ pub fn next_key_due(keys: &[KeyTimes], now: i64, policy: &Policy) -> Option<i64>
     }
 }
 
+/// Activation time for a key that must sign "now" (`rotate --now`, revocation
+/// replacement): now, but strictly after every live key that already started, so the new
+/// key is unambiguously the newest even when timestamps (whole seconds) collide. Keys
+/// activating within the next minute count too (two `--now` rotations in one second);
+/// scheduled NEXT keys are further ahead and keep their slot.
+pub fn immediate_activation(keys: &[KeyTimes], now: i64) -> i64 {
+    keys.iter()
+        .filter(|k| k.revoked_at.is_none() && k.activates_at <= now + 60)
+        .map(|k| k.activates_at + 1)
+        .max()
+        .unwrap_or(now)
+        .max(now)
+}
+
 /// Helper for callers that group rows by algorithm.
 pub fn of_alg(keys: &[KeyTimes], alg: Alg) -> Vec<KeyTimes> {
     keys.iter().filter(|k| k.alg == alg).cloned().collect()
@@ -182,6 +196,14 @@ mod tests {
             next_key_due(&keys, 50, &P).is_none(),
             "a NEXT key is already waiting"
         );
+    }
+
+    #[test]
+    fn immediate_keys_are_strictly_newest() {
+        let keys = vec![key("a", 100)];
+        assert_eq!(immediate_activation(&keys, 100), 101);
+        assert_eq!(immediate_activation(&keys, 500), 500);
+        assert_eq!(immediate_activation(&[], 7), 7);
     }
 
     #[test]

@@ -224,15 +224,15 @@ impl KeyManager {
     /// still in the JWKS of every snapshot that signs with it.
     pub async fn rotate(&self, algs: &[Alg], immediately: bool) -> Result<Vec<String>> {
         let now = self.clock.now();
-        let activates_at = if immediately {
-            now
-        } else {
-            now + self.policy.prepublish
-        };
         let mut created = Vec::new();
         for &alg in algs {
             let rows = store::list(&self.db).await?;
             let times = lifecycle::of_alg(&store::times(&rows), alg);
+            let activates_at = if immediately {
+                lifecycle::immediate_activation(&times, now)
+            } else {
+                now + self.policy.prepublish
+            };
             if let Some(kid) = self.create_key(alg, &times, activates_at).await? {
                 created.push(kid);
             } else {
@@ -248,10 +248,27 @@ impl KeyManager {
     /// `tessera keys revoke KID`: unpublishes the key at once; if it was the key signing
     /// for its algorithm, a replacement is created and activated immediately.
     pub async fn revoke(&self, kid: &str) -> Result<()> {
-        if !store::revoke(&self.db, kid, self.clock.now()).await? {
+        let now = self.clock.now();
+        let rows = store::list(&self.db).await?;
+        let times = store::times(&rows);
+        let target = times.iter().find(|k| k.kid == kid).cloned();
+        if !store::revoke(&self.db, kid, now).await? {
             return Err(Error::NotFound(format!("key {kid}")));
         }
         tracing::warn!(kid = %kid, "signing key revoked");
+        if let Some(target) = target {
+            let of_alg = lifecycle::of_alg(&times, target.alg);
+            let was_active = lifecycle::states(&of_alg, now, &self.policy)
+                .iter()
+                .any(|(k, s)| k == kid && *s == KeyState::Active);
+            if was_active {
+                // Never fall back to a retired key: a fresh key signs from now on.
+                let rows = store::list(&self.db).await?;
+                let of_alg = lifecycle::of_alg(&store::times(&rows), target.alg);
+                let at = lifecycle::immediate_activation(&of_alg, now);
+                self.create_key(target.alg, &of_alg, at).await?;
+            }
+        }
         self.tick(false).await
     }
 

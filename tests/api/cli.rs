@@ -24,16 +24,26 @@ struct Env {
 async fn env(backend: &Backend) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(backend, dir.path()).await;
-    let mut vars = vec![("TESSERA_DATABASE_URL".to_string(), settings.database_url.clone())];
+    let mut vars = vec![(
+        "TESSERA_DATABASE_URL".to_string(),
+        settings.database_url.clone(),
+    )];
     if let Some(s) = &settings.database_schema {
         vars.push(("TESSERA_DATABASE_SCHEMA".into(), s.clone()));
     }
-    Env { dir, vars, settings }
+    Env {
+        dir,
+        vars,
+        settings,
+    }
 }
 
 fn tessera(env: &Env, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    cmd.args(args).current_dir(env.dir.path()).env_remove("TESSERA_KEK").env_remove("RUST_LOG");
+    cmd.args(args)
+        .current_dir(env.dir.path())
+        .env_remove("TESSERA_KEK")
+        .env_remove("RUST_LOG");
     for (k, v) in &env.vars {
         cmd.env(k, v);
     }
@@ -44,11 +54,29 @@ async fn clients_can_be_created_before_the_first_serve(backend: Backend) {
     let env = env(&backend).await;
     let out = tessera(
         &env,
-        &["clients", "create", "--name", "billing", "--scope", "orders:read orders:write", "--audience", "https://orders.internal", "--alg", "RS256", "--ttl", "5m", "--json"],
+        &[
+            "clients",
+            "create",
+            "--name",
+            "billing",
+            "--scope",
+            "orders:read orders:write",
+            "--audience",
+            "https://orders.internal",
+            "--alg",
+            "RS256",
+            "--ttl",
+            "5m",
+            "--json",
+        ],
     )
     .output()
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = created["client_id"].as_str().unwrap();
     let secret = created["client_secret"].as_str().unwrap();
@@ -58,7 +86,11 @@ async fn clients_can_be_created_before_the_first_serve(backend: Backend) {
     // Only the hash is stored.
     let db = tessera::storage::connect(&env.settings).await.unwrap();
     use sea_orm::EntityTrait;
-    let row = tessera::entities::client::Entity::find_by_id(id.to_string()).one(&db).await.unwrap().unwrap();
+    let row = tessera::entities::client::Entity::find_by_id(id.to_string())
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(row.secret_hash, secret);
     assert!(!row.secret_hash.contains(secret));
 
@@ -67,12 +99,16 @@ async fn clients_can_be_created_before_the_first_serve(backend: Backend) {
     assert!(listing.contains(id) && listing.contains("billing"));
     assert!(!listing.contains(secret), "the secret is shown once only");
 
-    let out = tessera(&env, &["clients", "rotate-secret", id, "--json"]).output().unwrap();
+    let out = tessera(&env, &["clients", "rotate-secret", id, "--json"])
+        .output()
+        .unwrap();
     let rotated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_ne!(rotated["client_secret"], secret);
 
     // Bad input is a clear error with a non-zero exit.
-    let out = tessera(&env, &["clients", "create", "--name", "x", "--scope", "a"]).output().unwrap();
+    let out = tessera(&env, &["clients", "create", "--name", "x", "--scope", "a"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("audience"));
     let out = tessera(&env, &["clients", "delete", id]).output().unwrap();
@@ -95,7 +131,9 @@ async fn serve(env: &Env, kek: Option<&str>, log_level: &str) -> (std::process::
         .env("TESSERA_ISSUER", &base)
         .env("TESSERA_LOG", log_level)
         .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(env.dir.path().join("serve.log")).unwrap()));
+        .stderr(Stdio::from(
+            std::fs::File::create(env.dir.path().join("serve.log")).unwrap(),
+        ));
     if let Some(k) = kek {
         cmd.env("TESSERA_KEK", k);
     }
@@ -122,7 +160,10 @@ fn log(env: &Env) -> String {
 
 fn stop(mut child: std::process::Child) {
     // SIGTERM: graceful shutdown, exit 0.
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exited with {status} after SIGTERM");
 }
@@ -137,7 +178,10 @@ async fn wrong_or_missing_kek_refuses_to_start_and_keeps_keys(backend: Backend) 
     assert_eq!(before.len(), 2);
 
     // Wrong KEK: refuses with a clear message, exit non-zero, keys untouched.
-    let out = tessera(&env, &["serve"]).env("TESSERA_KEK", Kek::generate_encoded().unwrap()).output().unwrap();
+    let out = tessera(&env, &["serve"])
+        .env("TESSERA_KEK", Kek::generate_encoded().unwrap())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("key-encryption key"), "{err}");
@@ -147,14 +191,22 @@ async fn wrong_or_missing_kek_refuses_to_start_and_keeps_keys(backend: Backend) 
     assert!(String::from_utf8_lossy(&out.stderr).contains("key-encryption key"));
     assert!(!env.dir.path().join("keys/kek").exists());
     // Malformed KEK.
-    let out = tessera(&env, &["serve"]).env("TESSERA_KEK", "not base64!").output().unwrap();
+    let out = tessera(&env, &["serve"])
+        .env("TESSERA_KEK", "not base64!")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 
     let after = store::list(&db).await.unwrap();
     assert_eq!(before, after, "keys must never be overwritten");
     // The right KEK still works and serves the same keys.
     let (child, base) = serve(&env, Some(&kek), "info").await;
-    let jwks: serde_json::Value = reqwest::get(format!("{base}/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+    let jwks: serde_json::Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     stop(child);
 }
@@ -169,7 +221,10 @@ async fn kek_file_is_created_0600_on_first_run(backend: Backend) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     // A second start reuses it.
     let (child, _) = serve(&env, None, "info").await;
@@ -180,11 +235,27 @@ on_both_backends!(kek_file_is_created_0600_on_first_run);
 async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
     let env = env(&backend).await;
     let kek = Kek::generate_encoded().unwrap();
-    let out = tessera(&env, &["clients", "create", "--name", "svc", "--scope", "a", "--audience", "aud", "--json"])
-        .output()
-        .unwrap();
+    let out = tessera(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "svc",
+            "--scope",
+            "a",
+            "--audience",
+            "aud",
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    );
     let (child, base) = serve(&env, Some(&kek), "trace").await;
     let http = reqwest::Client::new();
     let r = http
@@ -194,7 +265,10 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Failed attempts carry secrets too.
     let _ = http
         .post(format!("{base}/oauth/token"))
@@ -204,7 +278,11 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
         .await;
     let _ = http
         .post(format!("{base}/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
         .send()
         .await;
     stop(child);
@@ -224,8 +302,13 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
     for row in store::list(&db).await.unwrap() {
         let pkcs8 = k.unseal(&row.kid, &row.sealed_private_key).unwrap();
         forbidden.push(STANDARD.encode(&pkcs8)[..40].to_string());
-        forbidden.push(pkcs8.iter().map(|b| format!("{b:02x}")).collect::<String>()[..40].to_string());
-        forbidden.push(format!("{:?}", &pkcs8[..16]).trim_end_matches(']').to_string());
+        forbidden
+            .push(pkcs8.iter().map(|b| format!("{b:02x}")).collect::<String>()[..40].to_string());
+        forbidden.push(
+            format!("{:?}", &pkcs8[..16])
+                .trim_end_matches(']')
+                .to_string(),
+        );
     }
     for f in forbidden {
         assert!(!logs.contains(&f), "the log contains a secret: {f:.12}…");
@@ -235,13 +318,21 @@ on_both_backends!(logs_never_contain_secrets_or_private_keys);
 
 #[test]
 fn openapi_command_prints_the_committed_spec() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera")).arg("openapi").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("openapi")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let committed: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/tessera.json")).unwrap())
-            .unwrap();
-    assert_eq!(printed, committed);
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/tessera.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        printed == committed,
+        "`tessera openapi` differs from openapi/tessera.json"
+    );
 }
 
 #[test]
@@ -250,15 +341,32 @@ fn config_command_masks_secrets_and_rejects_unknown_keys() {
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("config")
         .current_dir(dir.path())
-        .env("TESSERA_KEK", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=")
+        .env(
+            "TESSERA_KEK",
+            "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=",
+        )
         .output()
         .unwrap();
     assert!(out.status.success());
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("kek = \"********\""), "{printed}");
-    assert!(printed.contains("rotation_interval = \"7days\""), "{printed}");
-    std::fs::write(dir.path().join("tessera.toml"), "rotaton_interval = \"1d\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera")).arg("config").current_dir(dir.path()).output().unwrap();
-    assert!(!out.status.success(), "a typo in the config file must be refused");
+    assert!(
+        printed.contains("rotation_interval = \"7days\""),
+        "{printed}"
+    );
+    std::fs::write(
+        dir.path().join("tessera.toml"),
+        "rotaton_interval = \"1d\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("config")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a typo in the config file must be refused"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("rotaton_interval"));
 }

@@ -9,20 +9,33 @@ use crate::{
 
 async fn discovery_documents_name_this_issuer(backend: Backend) {
     let app = spawn(backend).await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let r = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200);
-        assert!(r.headers()["cache-control"].to_str().unwrap().contains("max-age=300"));
+        assert!(
+            r.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age=300")
+        );
         let d: serde_json::Value = r.json().await.unwrap();
         assert_eq!(d["issuer"], app.base.as_str(), "issuer must be exact");
         assert_eq!(d["token_endpoint"], app.url("/oauth/token"));
         assert_eq!(d["jwks_uri"], app.url("/.well-known/jwks.json"));
-        assert_eq!(d["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(
+            d["grant_types_supported"],
+            serde_json::json!(["client_credentials"])
+        );
         assert_eq!(
             d["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post"])
         );
-        let algs = d["id_token_signing_alg_values_supported"].as_array().unwrap();
+        let algs = d["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap();
         assert!(algs.contains(&"RS256".into()) && algs.contains(&"ES256".into()));
         assert_eq!(d["subject_types_supported"], serde_json::json!(["public"]));
     }
@@ -31,10 +44,20 @@ on_both_backends!(discovery_documents_name_this_issuer);
 
 async fn jwks_has_public_members_only_and_thumbprint_kids(backend: Backend) {
     let app = spawn(backend).await;
-    let r = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "public, max-age=300");
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let jwks: serde_json::Value = r.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "one ES256 and one RS256 key at start");
@@ -43,7 +66,10 @@ async fn jwks_has_public_members_only_and_thumbprint_kids(backend: Backend) {
         let obj = k.as_object().unwrap();
         // K1: only public members.
         for private in ["d", "p", "q", "dp", "dq", "qi", "k", "oth"] {
-            assert!(!obj.contains_key(private), "private member {private} published");
+            assert!(
+                !obj.contains_key(private),
+                "private member {private} published"
+            );
         }
         assert_eq!(k["use"], "sig");
         match k["kty"].as_str().unwrap() {
@@ -74,7 +100,12 @@ on_both_backends!(jwks_has_public_members_only_and_thumbprint_kids);
 
 async fn jwks_etag_answers_304(backend: Backend) {
     let app = spawn(backend).await;
-    let r = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
     let etag = r.headers()["etag"].to_str().unwrap().to_string();
     assert!(etag.starts_with('"') && etag.ends_with('"'));
     let r = app
@@ -100,13 +131,33 @@ on_both_backends!(jwks_etag_answers_304);
 #[tokio::test]
 async fn landing_page_links_docs_discovery_and_jwks() {
     let app = spawn(Backend::Sqlite).await;
-    let body = app.http.get(app.url("/")).send().await.unwrap().text().await.unwrap();
-    for link in ["/docs", "/.well-known/openid-configuration", "/.well-known/jwks.json"] {
+    let body = app
+        .http
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for link in [
+        "/docs",
+        "/.well-known/openid-configuration",
+        "/.well-known/jwks.json",
+    ] {
         assert!(body.contains(&format!("href=\"{link}\"")), "{link} missing");
     }
     let r = app.http.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("swagger"));
-    let spec: serde_json::Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: serde_json::Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(spec["paths"]["/oauth/token"]["post"].is_object());
 }

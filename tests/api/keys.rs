@@ -11,7 +11,12 @@ use crate::{
 };
 
 fn kids(jwks: &serde_json::Value) -> Vec<String> {
-    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Verifies a token's signature with the independent `jsonwebtoken` crate (times are
@@ -20,7 +25,9 @@ fn signature_verifies(token: &str, jwks: &serde_json::Value) -> bool {
     use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
     let set: JwkSet = serde_json::from_value(jwks.clone()).unwrap();
     let h = decode_header(token).unwrap();
-    let Some(jwk) = set.find(h.kid.as_deref().unwrap()) else { return false };
+    let Some(jwk) = set.find(h.kid.as_deref().unwrap()) else {
+        return false;
+    };
     let mut v = Validation::new(h.alg);
     v.validate_exp = false;
     v.validate_nbf = false;
@@ -48,6 +55,8 @@ async fn no_token_is_signed_by_a_key_absent_from_the_jwks(backend: Backend) {
             s.rotation_interval = Duration::from_secs(3600);
             s.max_access_token_ttl = Duration::from_secs(3600);
             s.access_token_ttl = Duration::from_secs(900);
+            // Only the test's own ticks move the lifecycle, so every JWKS change is sampled.
+            s.key_refresh_interval = Duration::from_secs(3600);
         },
         Arc::new(clock.clone()),
     )
@@ -73,7 +82,11 @@ async fn no_token_is_signed_by_a_key_absent_from_the_jwks(backend: Backend) {
         clock.advance(1 + rng.next(prepublish as u64 / 2) as i64);
         match rng.next(100) {
             0..=3 => {
-                let alg = if rng.next(2) == 0 { Alg::ES256 } else { Alg::RS256 };
+                let alg = if rng.next(2) == 0 {
+                    Alg::ES256
+                } else {
+                    Alg::RS256
+                };
                 emergency.extend(keys.rotate(&[alg], true).await.unwrap());
             }
             4..=5 => {
@@ -83,7 +96,10 @@ async fn no_token_is_signed_by_a_key_absent_from_the_jwks(backend: Backend) {
                 let before = kids(&app.jwks().await);
                 keys.revoke(&kid).await.unwrap();
                 let after = kids(&app.jwks().await);
-                assert!(!after.contains(&kid), "K8: a revoked key leaves the JWKS at once");
+                assert!(
+                    !after.contains(&kid),
+                    "K8: a revoked key leaves the JWKS at once"
+                );
                 emergency.extend(after.into_iter().filter(|k| !before.contains(k)));
                 live_tokens.retain(|(_, k, _)| k != &kid);
             }
@@ -99,8 +115,14 @@ async fn no_token_is_signed_by_a_key_absent_from_the_jwks(backend: Backend) {
             let kid = header(&token)["kid"].as_str().unwrap().to_string();
             let jwks = app.jwks().await;
             // The invariant: the signing key is in the JWKS being served...
-            assert!(kids(&jwks).contains(&kid), "step {step}: {kid} signed but is not published");
-            assert!(signature_verifies(&token, &jwks), "step {step}: independent verification failed");
+            assert!(
+                kids(&jwks).contains(&kid),
+                "step {step}: {kid} signed but is not published"
+            );
+            assert!(
+                signature_verifies(&token, &jwks),
+                "step {step}: independent verification failed"
+            );
             // ...and, unless created for an emergency, was published `prepublish` before.
             if !emergency.contains(&kid) {
                 let seen = first_seen[&kid];
@@ -117,17 +139,27 @@ async fn no_token_is_signed_by_a_key_absent_from_the_jwks(backend: Backend) {
         let jwks = app.jwks().await;
         live_tokens.retain(|(_, _, exp)| *exp > now);
         for (token, kid, _) in &live_tokens {
-            assert!(kids(&jwks).contains(kid), "step {step}: key {kid} of a valid token unpublished");
+            assert!(
+                kids(&jwks).contains(kid),
+                "step {step}: key {kid} of a valid token unpublished"
+            );
             assert!(signature_verifies(token, &jwks));
         }
     }
-    assert!(signers_seen.len() >= 6, "the test must exercise several rotations, saw {}", signers_seen.len());
+    assert!(
+        signers_seen.len() >= 6,
+        "the test must exercise several rotations, saw {}",
+        signers_seen.len()
+    );
     // Keys whose tokens have all expired are eventually removed from the JWKS.
     clock.advance(2 * 3600 + 3600);
     keys.tick(false).await.unwrap();
     clock.advance(2 * 3600 + 3600);
     keys.tick(false).await.unwrap();
-    assert!(kids(&app.jwks().await).len() <= 4, "old keys are removed from the JWKS");
+    assert!(
+        kids(&app.jwks().await).len() <= 4,
+        "old keys are removed from the JWKS"
+    );
 }
 on_both_backends!(no_token_is_signed_by_a_key_absent_from_the_jwks);
 
@@ -149,37 +181,62 @@ pub fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
 async fn cli_rotation_and_revocation_reach_a_running_server(backend: Backend) {
     let app = spawn(backend).await;
     let c = app.client("a", &["aud"], Some(Alg::ES256)).await;
-    let old_kid = header(&app.access_token(&c).await)["kid"].as_str().unwrap().to_string();
+    let old_kid = header(&app.access_token(&c).await)["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // `keys rotate` (scheduled): published now, not signing yet.
     let out = cli(&app, &["keys", "rotate", "--alg", "ES256"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let next_kid = stdout.split_whitespace().nth(1).unwrap().to_string();
     wait_for(&app, |kids| kids.contains(&next_kid)).await;
-    assert_eq!(header(&app.access_token(&c).await)["kid"], old_kid.as_str(), "a NEXT key must not sign yet");
+    assert_eq!(
+        header(&app.access_token(&c).await)["kid"],
+        old_kid.as_str(),
+        "a NEXT key must not sign yet"
+    );
 
     // `keys rotate --now`: signs at once, and it is in the JWKS.
     let out = cli(&app, &["keys", "rotate", "--alg", "ES256", "--now"]);
     assert!(out.status.success());
-    let now_kid = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_string();
+    let now_kid = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
     wait_for(&app, |kids| kids.contains(&now_kid)).await;
     let mut signed_by = String::new();
     for _ in 0..50 {
-        signed_by = header(&app.access_token(&c).await)["kid"].as_str().unwrap().to_string();
+        signed_by = header(&app.access_token(&c).await)["kid"]
+            .as_str()
+            .unwrap()
+            .to_string();
         if signed_by == now_kid {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(signed_by, now_kid);
-    assert!(kids(&app.jwks().await).contains(&old_kid), "the retired key stays published");
+    assert!(
+        kids(&app.jwks().await).contains(&old_kid),
+        "the retired key stays published"
+    );
 
     // `keys list` shows the states.
     let out = cli(&app, &["keys", "list", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let state_of = |kid: &str| {
-        list.as_array().unwrap().iter().find(|k| k["kid"] == kid).map(|k| k["state"].as_str().unwrap().to_string())
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .map(|k| k["state"].as_str().unwrap().to_string())
     };
     assert_eq!(state_of(&now_kid).as_deref(), Some("ACTIVE"));
     assert_eq!(state_of(&old_kid).as_deref(), Some("RETIRED"));
@@ -188,7 +245,10 @@ async fn cli_rotation_and_revocation_reach_a_running_server(backend: Backend) {
     let out = cli(&app, &["keys", "revoke", &now_kid]);
     assert!(out.status.success());
     wait_for(&app, |kids| !kids.contains(&now_kid)).await;
-    let kid = header(&app.access_token(&c).await)["kid"].as_str().unwrap().to_string();
+    let kid = header(&app.access_token(&c).await)["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(kid, now_kid);
     assert!(kids(&app.jwks().await).contains(&kid));
     // Revoking an unknown key is an error, not a crash.
@@ -216,10 +276,18 @@ async fn private_keys_are_sealed_at_rest(backend: Backend) {
     for r in &rows {
         let pkcs8 = kek.unseal(&r.kid, &r.sealed_private_key).unwrap();
         // The stored bytes are not the key, nor contain it.
-        assert!(!r.sealed_private_key.windows(pkcs8.len().min(32)).any(|w| w == &pkcs8[pkcs8.len() - 32..]));
+        assert!(
+            !r.sealed_private_key
+                .windows(pkcs8.len().min(32))
+                .any(|w| w == &pkcs8[pkcs8.len() - 32..])
+        );
         let alg: Alg = r.alg.parse().unwrap();
         let key = tessera::keys::material::PrivateKey::from_pkcs8(alg, &pkcs8).unwrap();
-        assert_eq!(key.public_jwk().kid, r.kid, "the sealed key is the published one");
+        assert_eq!(
+            key.public_jwk().kid,
+            r.kid,
+            "the sealed key is the published one"
+        );
         // The public JWK stored beside it has no private member.
         let jwk: serde_json::Value = serde_json::from_str(&r.public_jwk).unwrap();
         assert!(jwk.get("d").is_none());

@@ -23,8 +23,14 @@ fn every_operation_is_described_and_tagged() {
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             assert!(op["summary"].is_string(), "{method} {path} has no summary");
-            assert!(op["description"].is_string(), "{method} {path} has no description");
-            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path} has no tag");
+            assert!(
+                op["description"].is_string(),
+                "{method} {path} has no description"
+            );
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{method} {path} has no tag"
+            );
         }
     }
 }

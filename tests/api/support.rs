@@ -23,7 +23,10 @@ pub enum Backend {
 impl Backend {
     /// The PostgreSQL backend if `TESSERA_TEST_POSTGRES_URL` is set.
     pub fn postgres() -> Option<Backend> {
-        std::env::var("TESSERA_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty()).map(|url| Backend::Postgres { url })
+        std::env::var("TESSERA_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(|url| Backend::Postgres { url })
     }
 }
 
@@ -79,11 +82,17 @@ pub async fn test_settings(backend: &Backend, dir: &std::path::Path) -> Settings
         ..Settings::default()
     };
     match backend {
-        Backend::Sqlite => s.database_url = format!("sqlite://{}/tessera.db?mode=rwc", dir.display()),
+        Backend::Sqlite => {
+            s.database_url = format!("sqlite://{}/tessera.db?mode=rwc", dir.display())
+        }
         Backend::Postgres { url } => {
             let schema = format!("t_{}", random_suffix());
-            let db = Database::connect(url.as_str()).await.expect("PostgreSQL reachable");
-            db.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+            let db = Database::connect(url.as_str())
+                .await
+                .expect("PostgreSQL reachable");
+            db.execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap();
             s.database_url = url.clone();
             s.database_schema = Some(schema);
         }
@@ -102,7 +111,11 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 /// Starts a server with adjusted settings and a given clock.
-pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings), clock: SharedClock) -> TestApp {
+pub async fn spawn_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+    clock: SharedClock,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(&backend, dir.path()).await;
     adjust(&mut settings);
@@ -124,7 +137,10 @@ pub async fn start(settings: Settings, dir: tempfile::TempDir, clock: SharedCloc
     TestApp {
         base,
         state,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
         dir,
         shutdown: Some(tx),
         server: Some(server),
@@ -156,11 +172,16 @@ impl TestApp {
                     token_ttl: None,
                     alg,
                 },
-                RegistrationLimits { max_token_ttl: Duration::from_secs(86400) },
+                RegistrationLimits {
+                    max_token_ttl: Duration::from_secs(86400),
+                },
             )
             .await
             .unwrap();
-        TestClient { id: c.client.client_id, secret: c.client_secret }
+        TestClient {
+            id: c.client.client_id,
+            secret: c.client_secret,
+        }
     }
 
     /// POST /oauth/token with Basic auth and the given form.
@@ -176,14 +197,23 @@ impl TestApp {
 
     /// A client_credentials access token (panics unless 200).
     pub async fn access_token(&self, c: &TestClient) -> String {
-        let r = self.token_request(c, &[("grant_type", "client_credentials")]).await;
+        let r = self
+            .token_request(c, &[("grant_type", "client_credentials")])
+            .await;
         assert_eq!(r.status(), 200);
         let v: serde_json::Value = r.json().await.unwrap();
         v["access_token"].as_str().unwrap().to_string()
     }
 
     pub async fn jwks(&self) -> serde_json::Value {
-        self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
@@ -211,7 +241,9 @@ pub fn verify_independently(
     let set: JwkSet = serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
     let h = decode_header(token).map_err(|e| e.to_string())?;
     let kid = h.kid.ok_or("no kid")?;
-    let jwk = set.find(&kid).ok_or_else(|| format!("kid {kid} not in JWKS"))?;
+    let jwk = set
+        .find(&kid)
+        .ok_or_else(|| format!("kid {kid} not in JWKS"))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
     let mut v = Validation::new(h.alg);
     v.set_issuer(&[issuer]);
@@ -223,5 +255,10 @@ pub fn verify_independently(
 
 /// A fake clock starting at the real current time (so independent verifiers accept `exp`).
 pub fn fake_clock_now() -> FakeClock {
-    FakeClock::new(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64)
+    FakeClock::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
 }
