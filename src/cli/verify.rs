@@ -18,7 +18,9 @@ pub async fn run(token: &str, issuer: &str, audience: Option<&str>) -> Result<St
     let (header, claims) = match decode_unverified(token) {
         Ok(parts) => parts,
         Err(e) => {
-            out.push_str(&format!("Verdict: INVALID: the token cannot be decoded: {e}\n"));
+            out.push_str(&format!(
+                "Verdict: INVALID: the token cannot be decoded: {e}\n"
+            ));
             return Err(out);
         }
     };
@@ -50,7 +52,12 @@ pub async fn run(token: &str, issuer: &str, audience: Option<&str>) -> Result<St
             }
         }
     };
-    let verifier = match Verifier::builder().issuer(issuer).audience(aud).build().await {
+    let verifier = match Verifier::builder()
+        .issuer(issuer)
+        .audience(aud)
+        .build()
+        .await
+    {
         Ok(v) => v,
         Err(e) => {
             out.push_str(&format!(

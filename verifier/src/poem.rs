@@ -1,0 +1,103 @@
+//! poem integration (feature `poem`).
+//!
+//! ```no_run
+//! # async fn demo(verifier: tessera_verify::Verifier) {
+//! use poem::{EndpointExt, Route, get, handler, web::Data};
+//! use tessera_verify::{Claims, poem::TesseraAuth};
+//!
+//! #[handler]
+//! fn orders(claims: Data<&Claims>) -> String {
+//!     format!("orders of {}", claims.sub())
+//! }
+//!
+//! let app = Route::new().at(
+//!     "/orders",
+//!     get(orders).with(TesseraAuth::new(verifier).require_scope("orders:read")),
+//! );
+//! # }
+//! ```
+//!
+//! The middleware puts the verified [`Claims`] into the request extensions (read them with
+//! `Data<&Claims>` or the `&Claims` extractor) and otherwise answers 401 / 400 / 403 with
+//! an RFC 6750 `WWW-Authenticate: Bearer` challenge.
+
+use poem::{
+    Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Result,
+};
+
+use crate::{
+    Claims, Verifier,
+    bearer::{self, Requirements},
+};
+
+/// Middleware requiring a valid access token (and optionally scopes).
+#[derive(Clone)]
+pub struct TesseraAuth {
+    verifier: Verifier,
+    req: Requirements,
+}
+
+impl TesseraAuth {
+    /// Any valid token from `verifier`.
+    pub fn new(verifier: Verifier) -> Self {
+        Self {
+            verifier,
+            req: Requirements::new(),
+        }
+    }
+    /// Also require this scope (repeatable: all are required); else 403 `insufficient_scope`.
+    pub fn require_scope(mut self, scope: impl Into<String>) -> Self {
+        self.req = self.req.scope(scope);
+        self
+    }
+    /// The `realm` of the challenge.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.req = self.req.realm(realm);
+        self
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for TesseraAuth {
+    type Output = TesseraAuthEndpoint<E>;
+    fn transform(&self, inner: E) -> Self::Output {
+        TesseraAuthEndpoint {
+            inner,
+            auth: self.clone(),
+        }
+    }
+}
+
+/// The endpoint produced by [`TesseraAuth`].
+pub struct TesseraAuthEndpoint<E> {
+    inner: E,
+    auth: TesseraAuth,
+}
+
+impl<E: Endpoint> Endpoint for TesseraAuthEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Response> {
+        match bearer::authorize(&self.auth.verifier, req.headers(), &self.auth.req).await {
+            Ok(claims) => {
+                req.extensions_mut().insert(claims);
+                self.inner.call(req).await.map(IntoResponse::into_response)
+            }
+            Err(denial) => {
+                let mut resp = Response::builder().status(denial.status());
+                for (k, v) in denial.headers(&self.auth.req) {
+                    resp = resp.header(k, v);
+                }
+                Ok(resp.body(denial.body()))
+            }
+        }
+    }
+}
+
+/// Extracts the claims put there by [`TesseraAuth`]; 401 when the route is not protected.
+impl<'a> FromRequest<'a> for &'a Claims {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
+        req.extensions()
+            .get::<Claims>()
+            .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::UNAUTHORIZED))
+    }
+}
