@@ -133,7 +133,7 @@ impl Policy {
         if c.iss != self.issuer {
             return Err(VerifyError::WrongIssuer);
         }
-        if !c.aud.iter().any(|a| *a == self.audience) {
+        if !c.aud.contains(&self.audience) {
             return Err(VerifyError::WrongAudience);
         }
         check_times(c, now, self.leeway)

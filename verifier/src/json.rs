@@ -43,7 +43,7 @@ pub(crate) struct Seen<'de>(Vec<Cow<'de, str>>);
 impl<'de> Seen<'de> {
     /// Records `name`; an error if it was already there.
     pub fn insert<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
-        if self.0.iter().any(|n| *n == name) {
+        if self.0.contains(&name) {
             return Err(E::custom("duplicate member"));
         }
         self.0.push(name);
