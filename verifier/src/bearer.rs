@@ -144,6 +144,7 @@ impl Denial {
     }
 
     /// A small JSON body (never echoes the token).
+    #[cfg_attr(not(feature = "poem"), allow(dead_code))]
     pub fn body(&self) -> &'static str {
         match self {
             Denial::NoToken => {
