@@ -21,7 +21,11 @@ use crate::{
     grants::GrantContext,
     http::{self, discovery::DiscoveryDoc, form::FormLimit},
     keys::{Kek, KeyManager, Keyring, store},
+    revocation::RevocationLog,
+    sessions::Sessions,
+    throttle::{Limits, LoginThrottle},
     tokens::TokenIssuer,
+    users::{PasswordHasher, UserStore},
 };
 
 /// Everything the handlers share.
@@ -40,16 +44,35 @@ pub struct AppState {
 impl AppState {
     /// A state with no database, only to generate the OpenAPI document.
     pub fn placeholder() -> Self {
-        let settings = Arc::new(Settings::default());
+        let settings = Settings {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            ..Settings::default()
+        };
         let clock: SharedClock = Arc::new(SystemClock);
-        let db = DatabaseConnection::default();
-        let keyring = Arc::new(Keyring::new());
-        let clients = Arc::new(ClientRegistry::new(
-            db.clone(),
-            clock.clone(),
-            settings.client_cache_ttl,
-        ));
-        Self::assemble(settings, db, clock, keyring, None, clients)
+        Self::assemble(
+            Arc::new(settings),
+            DatabaseConnection::default(),
+            clock,
+            Arc::new(Keyring::new()),
+            None,
+        )
+        .expect("placeholder state")
+    }
+
+    /// A state for CLI commands: database access, no keys, no HTTP.
+    pub fn for_cli(
+        settings: &Settings,
+        db: DatabaseConnection,
+        clock: SharedClock,
+    ) -> Result<Self> {
+        Self::assemble(
+            Arc::new(settings.clone()),
+            db,
+            clock,
+            Arc::new(Keyring::new()),
+            None,
+        )
     }
 
     fn assemble(
@@ -58,28 +81,54 @@ impl AppState {
         clock: SharedClock,
         keyring: Arc<Keyring>,
         keys: Option<Arc<KeyManager>>,
-        clients: Arc<ClientRegistry>,
-    ) -> Self {
+    ) -> Result<Self> {
+        let clients = Arc::new(ClientRegistry::new(
+            db.clone(),
+            clock.clone(),
+            settings.client_cache_ttl,
+        ));
         let issuer = Arc::new(TokenIssuer::new(
             settings.issuer.clone(),
             keyring.clone(),
             clock.clone(),
         ));
-        Self {
+        let hasher = PasswordHasher::new(&settings)?;
+        let grants = GrantContext {
+            clients: clients.clone(),
+            issuer,
+            settings: settings.clone(),
+            users: Arc::new(UserStore::new(db.clone(), clock.clone(), hasher)),
+            sessions: Arc::new(Sessions::new(
+                db.clone(),
+                clock.clone(),
+                settings.refresh_idle_ttl.as_secs() as i64,
+                settings.refresh_max_ttl.as_secs() as i64,
+            )),
+            revocations: Arc::new(RevocationLog::new(
+                db.clone(),
+                clock.clone(),
+                (settings.max_access_token_ttl + settings.clock_leeway).as_secs() as i64,
+            )),
+            throttle: Arc::new(LoginThrottle::new(Limits {
+                per_user_ip: settings.login_max_failures_per_user_ip,
+                per_user: settings.login_max_failures_per_user,
+                per_ip: settings.login_max_failures_per_ip,
+                window: settings.login_failure_window,
+            })),
+            keyring: keyring.clone(),
+            clock: clock.clone(),
+        };
+        Ok(Self {
             discovery: ArcSwap::from_pointee(DiscoveryDoc::new(&settings.issuer, vec![])),
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age),
-            grants: GrantContext {
-                clients: clients.clone(),
-                issuer,
-                settings: settings.clone(),
-            },
+            grants,
             settings,
             db,
             clock,
             keyring,
             keys,
             clients,
-        }
+        })
     }
 
     /// Re-reads what discovery advertises from the client registry.
@@ -152,19 +201,13 @@ impl App {
             &settings,
         ));
         keys.tick(true).await?;
-        let clients = Arc::new(ClientRegistry::new(
-            db.clone(),
-            clock.clone(),
-            settings.client_cache_ttl,
-        ));
         let state = Arc::new(AppState::assemble(
             settings.clone(),
             db,
             clock,
             keyring,
             Some(keys),
-            clients,
-        ));
+        )?);
         state.refresh_discovery().await?;
         Ok(App {
             state,
@@ -228,8 +271,16 @@ async fn refresh_loop(state: Arc<AppState>) {
     let mut interval = tokio::time::interval(state.settings.key_refresh_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
+    let mut last_purge = std::time::Instant::now();
     loop {
         interval.tick().await;
+        if last_purge.elapsed() >= Duration::from_secs(60) {
+            last_purge = std::time::Instant::now();
+            let g = &state.grants;
+            if let Err(e) = g.sessions.purge().await.and(g.revocations.purge().await) {
+                tracing::debug!(error = %e, "purge failed");
+            }
+        }
         if let Some(keys) = &state.keys
             && let Err(e) = keys.tick(false).await
         {

@@ -29,17 +29,26 @@ use crate::{
 pub enum GrantType {
     #[serde(rename = "client_credentials")]
     ClientCredentials,
+    /// Resource-owner password (first-party apps only).
+    #[serde(rename = "password")]
+    Password,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
 }
 
 impl GrantType {
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "client_credentials" => Some(GrantType::ClientCredentials),
+            "password" => Some(GrantType::Password),
+            "refresh_token" => Some(GrantType::RefreshToken),
             _ => None,
         }
     }
@@ -303,7 +312,7 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     {
         let gt = GrantType::parse(g).ok_or_else(|| {
             Error::Invalid(format!(
-                "grant: unsupported grant type {g:?} (supported: client_credentials)"
+                "grant: unsupported grant type {g:?} (supported: client_credentials, password, refresh_token)"
             ))
         })?;
         if !grant_types.contains(&gt) {
@@ -335,7 +344,7 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
             audiences.push(a.to_string());
         }
     }
-    if audiences.is_empty() && grant_types.contains(&GrantType::ClientCredentials) {
+    if audiences.is_empty() {
         return Err(Error::Invalid(
             "audience: at least one audience (the resource server that accepts the tokens) is required".into(),
         ));

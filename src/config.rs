@@ -72,6 +72,32 @@ pub struct Settings {
     /// running server within this time. Default `5s`.
     #[serde(with = "humantime_serde_compat")]
     pub client_cache_ttl: Duration,
+    /// Idle lifetime of a refresh token: unused this long, it expires. Default `7d`.
+    #[serde(with = "humantime_serde_compat")]
+    pub refresh_idle_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family (one login). Default `30d`.
+    #[serde(with = "humantime_serde_compat")]
+    pub refresh_max_ttl: Duration,
+    /// argon2id memory cost in KiB (OWASP: 19456). Default 19456.
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (OWASP: 2). Default 2.
+    pub argon2_iterations: u32,
+    /// argon2id lanes (OWASP: 1). Default 1.
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once, on blocking threads (never on the async workers).
+    /// Default 0 = half the CPUs, at least 1.
+    pub password_hash_concurrency: usize,
+    /// Failed password logins allowed per username and client IP within `login_failure_window`
+    /// before 429. Default 5.
+    pub login_max_failures_per_user_ip: u32,
+    /// Failed logins allowed per username from all IPs within the window (distributed
+    /// guessing); high enough that one attacker cannot lock the real user out. Default 100.
+    pub login_max_failures_per_user: u32,
+    /// Failed logins allowed per client IP within the window (password spraying). Default 30.
+    pub login_max_failures_per_ip: u32,
+    /// Window of the failure counters; also the longest a throttle lasts. Default `5m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub login_failure_window: Duration,
     /// Largest accepted form body on the OAuth endpoints, in bytes. Default 16384.
     pub max_form_bytes: usize,
     /// Number of async worker threads. Default 0 = one per CPU.
@@ -109,6 +135,16 @@ impl Default for Settings {
             max_access_token_ttl: Duration::from_secs(24 * 3600),
             clock_leeway: Duration::from_secs(60),
             client_cache_ttl: Duration::from_secs(5),
+            refresh_idle_ttl: Duration::from_secs(7 * 24 * 3600),
+            refresh_max_ttl: Duration::from_secs(30 * 24 * 3600),
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            password_hash_concurrency: 0,
+            login_max_failures_per_user_ip: 5,
+            login_max_failures_per_user: 100,
+            login_max_failures_per_ip: 30,
+            login_failure_window: Duration::from_secs(300),
             max_form_bytes: 16 * 1024,
             workers: 0,
             log: "info".into(),

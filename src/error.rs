@@ -29,6 +29,9 @@ pub enum OAuthError {
     /// RFC 8707: the requested resource is not one this client may get tokens for.
     #[error("invalid_target: {0}")]
     InvalidTarget(Cow<'static, str>),
+    /// Too many failed logins: wait `retry_after` seconds (429).
+    #[error("slow_down")]
+    SlowDown { retry_after: u64 },
     /// The request body exceeds the configured limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -58,6 +61,7 @@ impl OAuthError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
+            Self::SlowDown { .. } => "slow_down",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -74,6 +78,7 @@ impl OAuthError {
             Self::UnauthorizedClient => "the client is not allowed to use this grant type".into(),
             Self::UnsupportedGrantType => "the grant type is not supported".into(),
             Self::PayloadTooLarge => "the request body is too large".into(),
+            Self::SlowDown { .. } => "too many failed attempts, retry later".into(),
             Self::ServerError => "the server could not complete the request".into(),
             Self::TemporarilyUnavailable => {
                 "the service is temporarily unavailable, retry later".into()
@@ -86,6 +91,7 @@ impl OAuthError {
         match self {
             Self::InvalidClient => 401,
             Self::PayloadTooLarge => 413,
+            Self::SlowDown { .. } => 429,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,
@@ -111,6 +117,8 @@ pub enum Error {
     NotFound(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl Error {

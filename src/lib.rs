@@ -4,7 +4,9 @@
 //! - [`keys`]: signing keys, their lifecycle, sealing, the keyring and JWKS;
 //! - [`tokens`]: access-token claims and signing;
 //! - [`grants`]: the token endpoint, one module per grant;
-//! - [`clients`]: client registry and authentication;
+//! - [`clients`]: client registry and authentication; [`users`]: users and passwords;
+//! - [`sessions`]: refresh-token families; [`revocation`]: denylist and feed;
+//!   [`session_control`]: revocation, introspection, logout, UserInfo; [`throttle`]: login throttling;
 //! - [`http`] and [`app`]: the poem / poem-openapi surface (the only poem-aware code);
 //! - [`storage`], [`entities`]: sea-orm database access;
 //! - [`config`], [`clock`], [`error`]: plumbing; [`cli`]: the command line.
@@ -19,8 +21,13 @@ pub mod error;
 pub mod grants;
 pub mod http;
 pub mod keys;
+pub mod revocation;
+pub mod session_control;
+pub mod sessions;
 pub mod storage;
+pub mod throttle;
 pub mod tokens;
+pub mod users;
 
 pub use app::App;
 pub use config::Settings;

@@ -8,12 +8,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_keys_and_clients;
+mod m20261122_000002_users_and_sessions;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_keys_and_clients::Migration)]
+        vec![
+            Box::new(m20261122_000001_keys_and_clients::Migration),
+            Box::new(m20261122_000002_users_and_sessions::Migration),
+        ]
     }
 }

@@ -44,6 +44,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage users (password grant).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Print the OpenAPI document.
     Openapi,
     /// Print the effective configuration (secrets masked).
@@ -89,12 +92,58 @@ pub enum ClientsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user. Without --password-stdin a random password is generated and printed once.
+    Create {
+        /// Username (normalised: NFKC, lowercase, trimmed).
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Role (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Custom claim name=value (repeatable); numbers, booleans and arrays keep their JSON type.
+        #[arg(long = "claim", value_parser = crate::users::parse_claim_arg)]
+        claims: Vec<(String, String)>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: no login, no refresh, sessions and access tokens revoked.
+    Disable { user: String },
+    /// Re-enable a disabled user.
+    Enable { user: String },
+    /// Delete a user (sessions and access tokens revoked first).
+    Delete { user: String },
+    /// Set a user's password (from stdin with --password-stdin, else generated and printed).
+    SetPassword {
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Replace a user's roles; access tokens with the old roles become inactive.
+    SetRoles {
+        user: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Log a user out everywhere: all sessions and access tokens issued so far.
+    Logout { user: String },
+}
+
 #[derive(Debug, Args)]
 pub struct CreateClient {
     /// Display name.
     #[arg(long)]
     pub name: String,
-    /// Allowed grant type (repeatable): client_credentials.
+    /// Allowed grant type (repeatable): client_credentials, password, refresh_token.
     #[arg(long = "grant", default_value = "client_credentials")]
     pub grants: Vec<String>,
     /// Allowed scopes, space-separated (repeatable).
@@ -142,6 +191,7 @@ pub async fn run(cli: Cli, mut settings: Settings) -> Result<()> {
         }
         Command::Keys(cmd) => keys(cmd, &settings, clock).await,
         Command::Clients(cmd) => clients(cmd, &settings, clock).await,
+        Command::Users(cmd) => users(cmd, &settings, clock).await,
     }
 }
 
@@ -255,6 +305,117 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
         }
     }
     Ok(())
+}
+
+async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
+    let db = crate::storage::connect_and_migrate(settings).await?;
+    let state = crate::app::AppState::for_cli(settings, db, clock)?;
+    let ctx = &state.grants;
+    let store = &ctx.users;
+    match cmd {
+        UsersCommand::Create {
+            username,
+            password_stdin,
+            roles,
+            claims,
+            json,
+        } => {
+            let (password, generated) = password_input(password_stdin)?;
+            let user = store
+                .create(crate::users::NewUser {
+                    username,
+                    password: password.clone(),
+                    roles,
+                    claims,
+                })
+                .await?;
+            if json {
+                let mut v = serde_json::to_value(&user).unwrap_or_default();
+                if generated {
+                    v["password"] = password.into();
+                }
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!("created user {} (sub {})", user.username, user.id);
+                if generated {
+                    println!("password: {password}\n(shown only now)");
+                }
+            }
+        }
+        UsersCommand::List { json } => {
+            let list = store.list().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else {
+                println!("{:<36} {:<24} {:<9} ROLES", "SUB", "USERNAME", "STATUS");
+                for u in list {
+                    let status = if u.disabled { "disabled" } else { "active" };
+                    println!(
+                        "{:<36} {:<24} {:<9} {}",
+                        u.id,
+                        u.username,
+                        status,
+                        u.roles.join(" ")
+                    );
+                }
+            }
+        }
+        UsersCommand::Disable { user } => {
+            let u = store.lookup(&user).await?;
+            crate::session_control::set_disabled(ctx, &u.id, true).await?;
+            println!("disabled {}", u.username);
+        }
+        UsersCommand::Enable { user } => {
+            let u = store.lookup(&user).await?;
+            crate::session_control::set_disabled(ctx, &u.id, false).await?;
+            println!("enabled {}", u.username);
+        }
+        UsersCommand::Delete { user } => {
+            let u = store.lookup(&user).await?;
+            crate::session_control::delete_user(ctx, &u.id).await?;
+            println!("deleted {}", u.username);
+        }
+        UsersCommand::SetPassword {
+            user,
+            password_stdin,
+        } => {
+            let u = store.lookup(&user).await?;
+            let (password, generated) = password_input(password_stdin)?;
+            store.set_password(&u.id, password.clone()).await?;
+            println!("password set for {}", u.username);
+            if generated {
+                println!("password: {password}\n(shown only now)");
+            }
+        }
+        UsersCommand::SetRoles { user, roles } => {
+            let u = store.lookup(&user).await?;
+            let u = crate::session_control::change_roles(ctx, &u.id, &roles).await?;
+            println!("{} now has roles: {}", u.username, u.roles.join(" "));
+        }
+        UsersCommand::Logout { user } => {
+            let u = store.lookup(&user).await?;
+            crate::session_control::logout_everywhere(ctx, &u.id).await?;
+            println!("logged {} out everywhere", u.username);
+        }
+    }
+    Ok(())
+}
+
+/// The password from stdin, or a generated one (then `true`).
+fn password_input(from_stdin: bool) -> Result<(String, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Error::Invalid(format!("cannot read the password from stdin: {e}")))?;
+        let p = line.trim_end_matches(['\r', '\n']).to_string();
+        Ok((p, false))
+    } else {
+        Ok((crate::clients::random_token(15)?, true))
+    }
 }
 
 fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {

@@ -1,4 +1,8 @@
 //! sea-orm entities, one per table (schema in the `tessera-migrations` crate).
 
 pub mod client;
+pub mod refresh_family;
+pub mod refresh_token;
+pub mod revocation_event;
 pub mod signing_key;
+pub mod user;

@@ -26,6 +26,8 @@ pub fn handle(
             scope: &scope,
             ttl_secs: ttl,
             alg: client.alg.unwrap_or(ctx.settings.default_alg),
+            roles: None,
+            extra: None,
         })
         .map_err(OAuthError::from)?;
     Ok(TokenResponse {
@@ -33,6 +35,8 @@ pub fn handle(
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: (!scope.is_empty()).then_some(scope),
+        refresh_token: None,
+        id_token: None,
     })
 }
 

@@ -93,6 +93,23 @@ pub struct DiscoveryDoc {
     pub token_endpoint: String,
     /// The JWK Set document.
     pub jwks_uri: String,
+    /// RFC 7009 revocation endpoint.
+    pub revocation_endpoint: String,
+    /// RFC 7662 introspection endpoint.
+    pub introspection_endpoint: String,
+    /// OpenID Connect UserInfo endpoint.
+    pub userinfo_endpoint: String,
+    /// Tessera's logout endpoint (one session, or everywhere).
+    pub logout_endpoint: String,
+    /// Tessera's revocation feed: revoked token ids and subject not-before times for
+    /// verifiers that poll.
+    pub revocation_feed_endpoint: String,
+    /// Client authentication methods at the revocation endpoint.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// Client authentication methods at the introspection endpoint.
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// Claims that tokens and UserInfo may carry.
+    pub claims_supported: Vec<String>,
     /// Grant types the token endpoint accepts.
     pub grant_types_supported: Vec<String>,
     /// Client authentication methods at the token endpoint.
@@ -114,15 +131,41 @@ pub struct DiscoveryDoc {
 impl DiscoveryDoc {
     pub fn new(issuer: &str, scopes: Vec<String>) -> Self {
         let algs = vec!["ES256".to_string(), "RS256".to_string()];
+        let auth_methods: Vec<String> =
+            vec!["client_secret_basic".into(), "client_secret_post".into()];
+        let claims = [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "client_id",
+            "scope",
+            "roles",
+            "auth_time",
+            "at_hash",
+            "preferred_username",
+        ];
         Self {
             issuer: issuer.into(),
             token_endpoint: format!("{issuer}/oauth/token"),
             jwks_uri: format!("{issuer}/.well-known/jwks.json"),
-            grant_types_supported: vec!["client_credentials".into()],
-            token_endpoint_auth_methods_supported: vec![
-                "client_secret_basic".into(),
-                "client_secret_post".into(),
+            revocation_endpoint: format!("{issuer}/oauth/revoke"),
+            introspection_endpoint: format!("{issuer}/oauth/introspect"),
+            userinfo_endpoint: format!("{issuer}/userinfo"),
+            logout_endpoint: format!("{issuer}/oauth/logout"),
+            revocation_feed_endpoint: format!("{issuer}/oauth/revocations"),
+            revocation_endpoint_auth_methods_supported: auth_methods.clone(),
+            introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+            claims_supported: claims.iter().map(|c| c.to_string()).collect(),
+            grant_types_supported: vec![
+                "client_credentials".into(),
+                "password".into(),
+                "refresh_token".into(),
             ],
+            token_endpoint_auth_methods_supported: auth_methods,
             response_types_supported: vec![],
             subject_types_supported: vec!["public".into()],
             id_token_signing_alg_values_supported: algs.clone(),

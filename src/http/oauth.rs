@@ -1,27 +1,43 @@
-//! `POST /oauth/token`.
+//! The OAuth endpoints: token, revocation, introspection, logout, revocation feed, UserInfo.
+//! Handlers only translate HTTP to domain calls (`grants`, `session_control`) and back.
 
 use std::sync::Arc;
 
-use poem::Request;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem::{Request, web::RemoteAddr};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::Query,
+    payload::{Json, PlainText},
+};
 
 use super::{
     ApiTags,
     form::OAuthForm,
     responses::{NO_CACHE, NO_STORE, OAuthFailure},
 };
-use crate::{app::AppState, grants};
+use crate::{
+    app::AppState,
+    grants::{self, Params},
+    session_control::{self, BearerError},
+};
 
 /// Form parameters of the token endpoint.
 #[derive(Debug, Object)]
 pub struct TokenForm {
-    /// `client_credentials`.
+    /// `client_credentials`, `password` or `refresh_token`.
     pub grant_type: String,
-    /// Space-separated scopes, a subset of the client's registered scopes. Default: all of them.
+    /// Space-separated scopes, a subset of the client's registered scopes (or, on refresh,
+    /// of the scope originally granted). Default: all of them.
     pub scope: Option<String>,
     /// RFC 8707 resource indicator: the audience wanted, one of the client's registered
     /// audiences. May be repeated. Default: every registered audience.
     pub resource: Option<String>,
+    /// `password` grant: the username (normalised: NFKC, lowercase).
+    pub username: Option<String>,
+    /// `password` grant: the password.
+    pub password: Option<String>,
+    /// `refresh_token` grant: the refresh token; it is spent and a new one returned.
+    pub refresh_token: Option<String>,
     /// `client_secret_post` authentication: the client id (or sent with HTTP Basic).
     pub client_id: Option<String>,
     /// `client_secret_post` authentication: the client secret. Never together with HTTP Basic.
@@ -41,6 +57,13 @@ pub struct TokenBody {
     /// The scopes granted, space-separated.
     #[oai(skip_serializing_if_is_none)]
     pub scope: Option<String>,
+    /// Opaque refresh token (password and refresh grants, for clients registered for
+    /// `refresh_token`). Single use: each refresh returns the next one.
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh_token: Option<String>,
+    /// OpenID Connect ID token, when `openid` was granted to a user.
+    #[oai(skip_serializing_if_is_none)]
+    pub id_token: Option<String>,
 }
 
 impl poem_openapi::types::Example for TokenBody {
@@ -52,6 +75,8 @@ impl poem_openapi::types::Example for TokenBody {
             token_type: "Bearer".into(),
             expires_in: 900,
             scope: Some("orders:read".into()),
+            refresh_token: None,
+            id_token: None,
         }
     }
 }
@@ -67,19 +92,181 @@ pub enum TokenIssued {
     ),
 }
 
+/// Form of the revocation, introspection and logout endpoints.
+#[derive(Debug, Object)]
+pub struct TokenParamForm {
+    /// The token: an access token or a refresh token.
+    pub token: String,
+    /// Optional hint: `access_token` or `refresh_token` (both are tried anyway).
+    pub token_type_hint: Option<String>,
+    /// `client_secret_post` authentication: the client id.
+    pub client_id: Option<String>,
+    /// `client_secret_post` authentication: the client secret.
+    pub client_secret: Option<String>,
+}
+
+/// Form of the logout endpoint.
+#[derive(Debug, Object)]
+pub struct LogoutForm {
+    /// The refresh token of the session to end.
+    pub refresh_token: String,
+    /// `true`: end every session of the user and make every access token issued to them so
+    /// far inactive (logout everywhere). Default `false`.
+    pub all_sessions: Option<String>,
+    /// `client_secret_post` authentication: the client id.
+    pub client_id: Option<String>,
+    /// `client_secret_post` authentication: the client secret.
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum Done {
+    /// Done (also for unknown tokens and tokens of other clients, RFC 7009 §2.2).
+    #[oai(status = 200)]
+    Ok(PlainText<String>, #[oai(header = "Cache-Control")] String),
+}
+
+/// RFC 7662 introspection response; inactive tokens are `{"active": false}` only.
+#[derive(Debug, Object)]
+pub struct IntrospectionBody {
+    /// Whether the token is active: valid signature, not expired, not revoked.
+    pub active: bool,
+    /// Granted scopes, space-separated.
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
+    /// The client the token was issued to.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_id: Option<String>,
+    /// The user's username (user tokens).
+    #[oai(skip_serializing_if_is_none)]
+    pub username: Option<String>,
+    /// `Bearer` (access tokens) or `refresh_token`.
+    #[oai(skip_serializing_if_is_none)]
+    pub token_type: Option<String>,
+    /// Expiry (Unix seconds).
+    #[oai(skip_serializing_if_is_none)]
+    pub exp: Option<i64>,
+    /// Issue time (Unix seconds).
+    #[oai(skip_serializing_if_is_none)]
+    pub iat: Option<i64>,
+    /// Not-before time (Unix seconds).
+    #[oai(skip_serializing_if_is_none)]
+    pub nbf: Option<i64>,
+    /// Subject: the user id, or the client id for client_credentials tokens.
+    #[oai(skip_serializing_if_is_none)]
+    pub sub: Option<String>,
+    /// Audience (string or array).
+    #[oai(skip_serializing_if_is_none)]
+    pub aud: Option<serde_json::Value>,
+    /// Issuer.
+    #[oai(skip_serializing_if_is_none)]
+    pub iss: Option<String>,
+    /// Token id.
+    #[oai(skip_serializing_if_is_none)]
+    pub jti: Option<String>,
+    /// The user's roles (user access tokens).
+    #[oai(skip_serializing_if_is_none)]
+    pub roles: Option<Vec<String>>,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum IntrospectionResponse {
+    /// The token's state.
+    #[oai(status = 200)]
+    Ok(
+        Json<IntrospectionBody>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+/// A revoked access token.
+#[derive(Debug, Object)]
+pub struct RevokedJtiBody {
+    /// The token id.
+    pub jti: String,
+    /// Its expiry: the entry can be forgotten after it.
+    pub exp: i64,
+}
+
+/// A subject whose tokens issued before `not_before` are revoked.
+#[derive(Debug, Object)]
+pub struct SubjectBody {
+    /// The subject (`sub`).
+    pub sub: String,
+    /// Tokens with `iat` before this time are revoked.
+    pub not_before: i64,
+}
+
+/// One page of the revocation feed.
+#[derive(Debug, Object)]
+pub struct FeedBody {
+    /// Pass as `since` next time to get only newer entries.
+    pub cursor: String,
+    /// Revoked access tokens still unexpired.
+    pub revoked: Vec<RevokedJtiBody>,
+    /// Subject not-before times still relevant.
+    pub subjects: Vec<SubjectBody>,
+    /// More entries are waiting: call again at once with `cursor`.
+    pub more: bool,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum FeedResponse {
+    /// Entries after the cursor.
+    #[oai(status = 200)]
+    Ok(Json<FeedBody>, #[oai(header = "Cache-Control")] String),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum UserInfoResponse {
+    /// Claims about the user: `sub`, `preferred_username`, `roles` and custom claims.
+    #[oai(status = 200)]
+    Ok(
+        Json<serde_json::Value>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// No, invalid, expired or revoked access token (RFC 6750 §3).
+    #[oai(status = 401)]
+    Unauthorized(
+        PlainText<String>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// The token lacks the `openid` scope or is not a user's token.
+    #[oai(status = 403)]
+    Forbidden(
+        PlainText<String>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// The database is unavailable.
+    #[oai(status = 503)]
+    Unavailable(PlainText<String>, #[oai(header = "Retry-After")] String),
+}
+
 pub struct OAuthApi {
     pub state: Arc<AppState>,
+}
+
+fn authorization(req: &Request) -> Option<&str> {
+    // A header that is not visible ASCII can only be a failed authentication.
+    req.headers()
+        .get("authorization")
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+}
+
+fn plain_ok() -> Done {
+    Done::Ok(PlainText(String::new()), NO_STORE.into())
 }
 
 #[OpenApi]
 impl OAuthApi {
     /// Token endpoint
     ///
-    /// Exchanges client credentials for an access token (RFC 6749 §4.4,
-    /// `grant_type=client_credentials`). Clients authenticate with HTTP Basic
-    /// (`client_secret_basic`, id and secret form-urlencoded first, RFC 6749 §2.3.1) or with
-    /// `client_id`/`client_secret` in the body (`client_secret_post`), never both. Errors follow
-    /// RFC 6749 §5.2.
+    /// Issues tokens (RFC 6749 §5): `client_credentials` (a service for itself),
+    /// `password` (first-party apps; throttled, 429 with `Retry-After` after repeated
+    /// failures), `refresh_token` (rotating: each refresh token works once; reuse revokes the
+    /// whole session). Clients authenticate with HTTP Basic (`client_secret_basic`, id and
+    /// secret form-urlencoded first, RFC 6749 §2.3.1) or `client_id`/`client_secret` in the
+    /// body (`client_secret_post`), never both. Errors follow RFC 6749 §5.2.
     #[oai(
         path = "/oauth/token",
         method = "post",
@@ -89,23 +276,189 @@ impl OAuthApi {
     async fn token(
         &self,
         req: &Request,
+        remote: &RemoteAddr,
         form: OAuthForm<TokenForm>,
     ) -> Result<TokenIssued, OAuthFailure> {
         let params = form.params?;
-        let authorization = req
-            .headers()
-            .get("authorization")
-            .map(|v| v.to_str().unwrap_or("\u{0}"));
-        let res = grants::token(&self.state.grants, authorization, &params).await?;
+        let ip = remote.as_socket_addr().map(|a| a.ip());
+        let res = grants::token(&self.state.grants, authorization(req), &params, ip).await?;
         Ok(TokenIssued::Ok(
             Json(TokenBody {
                 access_token: res.access_token,
                 token_type: res.token_type.into(),
                 expires_in: res.expires_in,
                 scope: res.scope,
+                refresh_token: res.refresh_token,
+                id_token: res.id_token,
             }),
             NO_STORE.into(),
             NO_CACHE.into(),
         ))
     }
+
+    /// Token revocation
+    ///
+    /// RFC 7009. A refresh token revokes its whole session (family); an access token is
+    /// denylisted until it expires (introspection reports it inactive, the revocation feed
+    /// lists it). Unknown tokens and other clients' tokens answer 200 and change nothing.
+    #[oai(
+        path = "/oauth/revoke",
+        method = "post",
+        tag = "ApiTags::OAuth",
+        operation_id = "revoke"
+    )]
+    async fn revoke(
+        &self,
+        req: &Request,
+        form: OAuthForm<TokenParamForm>,
+    ) -> Result<Done, OAuthFailure> {
+        let params = form.params?;
+        let client = grants::authenticate(&self.state.grants, authorization(req), &params).await?;
+        let token = required(&params, "token")?;
+        session_control::revoke(&self.state.grants, &client, token).await?;
+        Ok(plain_ok())
+    }
+
+    /// Token introspection
+    ///
+    /// RFC 7662. Active access tokens (any authenticated client may ask, e.g. a resource
+    /// server) and refresh tokens (only the client they belong to) are described; anything
+    /// else — expired, revoked, forged, `alg: none`, garbage — is `{"active": false}`.
+    #[oai(
+        path = "/oauth/introspect",
+        method = "post",
+        tag = "ApiTags::OAuth",
+        operation_id = "introspect"
+    )]
+    async fn introspect(
+        &self,
+        req: &Request,
+        form: OAuthForm<TokenParamForm>,
+    ) -> Result<IntrospectionResponse, OAuthFailure> {
+        let params = form.params?;
+        let client = grants::authenticate(&self.state.grants, authorization(req), &params).await?;
+        let token = required(&params, "token")?;
+        let i = session_control::introspect(&self.state.grants, &client, token).await?;
+        Ok(IntrospectionResponse::Ok(
+            Json(IntrospectionBody {
+                active: i.active,
+                scope: i.scope,
+                client_id: i.client_id,
+                username: i.username,
+                token_type: i.token_type,
+                exp: i.exp,
+                iat: i.iat,
+                nbf: i.nbf,
+                sub: i.sub,
+                aud: i.aud,
+                iss: i.iss,
+                jti: i.jti,
+                roles: i.roles,
+            }),
+            NO_STORE.into(),
+        ))
+    }
+
+    /// Logout
+    ///
+    /// Ends the session of a refresh token. With `all_sessions=true`, ends every session of
+    /// the user and makes every access token issued to them so far inactive (introspection,
+    /// revocation feed): "log out everywhere".
+    #[oai(
+        path = "/oauth/logout",
+        method = "post",
+        tag = "ApiTags::OAuth",
+        operation_id = "logout"
+    )]
+    async fn logout(
+        &self,
+        req: &Request,
+        form: OAuthForm<LogoutForm>,
+    ) -> Result<Done, OAuthFailure> {
+        let params = form.params?;
+        let client = grants::authenticate(&self.state.grants, authorization(req), &params).await?;
+        let token = required(&params, "refresh_token")?;
+        let everywhere = matches!(params.single("all_sessions")?, Some("true" | "1"));
+        session_control::logout(&self.state.grants, &client, token, everywhere).await?;
+        Ok(plain_ok())
+    }
+
+    /// Revocation feed
+    ///
+    /// Revoked access-token ids (until their expiry) and subject not-before times since a
+    /// cursor, for verifiers that poll every few seconds and so honour revocation with no
+    /// per-request call: a revocation reaches a polling verifier within its poll interval.
+    /// Client authentication with HTTP Basic.
+    #[oai(
+        path = "/oauth/revocations",
+        method = "get",
+        tag = "ApiTags::OAuth",
+        operation_id = "revocationFeed"
+    )]
+    async fn revocations(
+        &self,
+        req: &Request,
+        /// The `cursor` of the previous page; absent: every entry still relevant.
+        since: Query<Option<String>>,
+    ) -> Result<FeedResponse, OAuthFailure> {
+        grants::authenticate(&self.state.grants, authorization(req), &Params::default()).await?;
+        let feed = session_control::feed(&self.state.grants, since.0.as_deref()).await?;
+        Ok(FeedResponse::Ok(
+            Json(FeedBody {
+                cursor: feed.cursor,
+                revoked: feed
+                    .revoked
+                    .into_iter()
+                    .map(|r| RevokedJtiBody {
+                        jti: r.jti,
+                        exp: r.exp,
+                    })
+                    .collect(),
+                subjects: feed
+                    .subjects
+                    .into_iter()
+                    .map(|s| SubjectBody {
+                        sub: s.sub,
+                        not_before: s.not_before,
+                    })
+                    .collect(),
+                more: feed.more,
+            }),
+            NO_STORE.into(),
+        ))
+    }
+
+    /// UserInfo
+    ///
+    /// OpenID Connect UserInfo: claims about the user behind a bearer access token that
+    /// carries the `openid` scope. Errors per RFC 6750 §3 in `WWW-Authenticate`.
+    #[oai(
+        path = "/userinfo",
+        method = "get",
+        tag = "ApiTags::OAuth",
+        operation_id = "userinfo"
+    )]
+    async fn userinfo(&self, req: &Request) -> UserInfoResponse {
+        match session_control::userinfo(&self.state.grants, authorization(req)).await {
+            Ok(v) => UserInfoResponse::Ok(Json(v), NO_STORE.into()),
+            Err(BearerError::Missing) => {
+                UserInfoResponse::Unauthorized(PlainText("missing bearer token".into()), r#"Bearer realm="tessera""#.into())
+            }
+            Err(BearerError::InvalidToken) => UserInfoResponse::Unauthorized(
+                PlainText("invalid token".into()),
+                r#"Bearer realm="tessera", error="invalid_token", error_description="the access token is invalid, expired or revoked""#.into(),
+            ),
+            Err(BearerError::InsufficientScope) => UserInfoResponse::Forbidden(
+                PlainText("insufficient scope".into()),
+                r#"Bearer realm="tessera", error="insufficient_scope", scope="openid""#.into(),
+            ),
+            Err(BearerError::Unavailable) => UserInfoResponse::Unavailable(PlainText("unavailable".into()), "1".into()),
+        }
+    }
+}
+
+fn required<'a>(params: &'a Params, name: &'static str) -> Result<&'a str, OAuthFailure> {
+    Ok(params.single(name)?.ok_or_else(|| {
+        crate::error::OAuthError::InvalidRequest(format!("{name} is missing").into())
+    })?)
 }

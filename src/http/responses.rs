@@ -58,6 +58,14 @@ pub enum OAuthFailure {
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
+    /// Too many failed logins (`slow_down`); retry after the given seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<OAuthErrorBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+        #[oai(header = "Retry-After")] String,
+    ),
     /// The server failed; details are in its logs only.
     #[oai(status = 500)]
     ServerError(
@@ -82,6 +90,9 @@ impl From<OAuthError> for OAuthFailure {
             error_description: Some(e.description().into()),
         });
         let (cc, pragma) = (NO_STORE.to_string(), NO_CACHE.to_string());
+        if let OAuthError::SlowDown { retry_after } = e {
+            return OAuthFailure::TooManyRequests(body, cc, pragma, retry_after.to_string());
+        }
         match e.status() {
             401 => OAuthFailure::Unauthorized(
                 body,

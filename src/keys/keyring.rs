@@ -55,6 +55,11 @@ impl SigningKey {
     pub fn sign(&self, rng: &SystemRandom, msg: &[u8]) -> Result<Vec<u8>> {
         self.key.sign(rng, msg)
     }
+
+    /// Verifies a JWS signature made with this key (the algorithm is the key's own).
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
+        self.key.verify(msg, sig)
+    }
 }
 
 /// An immutable view of the published keys.

@@ -124,6 +124,24 @@ impl PrivateKey {
         }
     }
 
+    /// Verifies a JWS signature with the public half of this key.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
+        };
+        let ok = match self {
+            PrivateKey::Es256(kp) => {
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, kp.public_key().as_ref())
+                    .verify(msg, sig)
+            }
+            PrivateKey::Rs256(kp) => {
+                UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, kp.public_key().as_ref())
+                    .verify(msg, sig)
+            }
+        };
+        ok.map_err(|_| Error::Crypto("signature does not verify".into()))
+    }
+
     /// The public JWK with `kid` set to the RFC 7638 thumbprint.
     pub fn public_jwk(&self) -> PublicJwk {
         let mut jwk = match self {

@@ -42,6 +42,32 @@ pub struct AccessClaims<'a> {
     pub client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<&'a str>,
+    /// The user's roles (user tokens only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<&'a [String]>,
+    /// The user's custom claims (user tokens only; reserved names are refused at creation).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// OpenID Connect Core §2 ID token claims.
+#[derive(Debug, Serialize)]
+pub struct IdClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    /// The client the ID token is for.
+    pub aud: &'a str,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    /// Left half of SHA-256 of the access token, base64url (OIDC Core §3.1.3.6).
+    pub at_hash: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -75,6 +101,8 @@ mod tests {
             jti: "j",
             client_id: "c1",
             scope: None,
+            roles: None,
+            extra: None,
         };
         let v: serde_json::Value = serde_json::to_value(&c).unwrap();
         assert_eq!(v["exp"], 200);

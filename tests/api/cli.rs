@@ -43,7 +43,9 @@ fn tessera(env: &Env, args: &[&str]) -> Command {
     cmd.args(args)
         .current_dir(env.dir.path())
         .env_remove("TESSERA_KEK")
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        // Never the default port: tests run in parallel.
+        .env("TESSERA_BIND", "127.0.0.1:0");
     for (k, v) in &env.vars {
         cmd.env(k, v);
     }

@@ -27,8 +27,16 @@ async fn discovery_documents_name_this_issuer(backend: Backend) {
         assert_eq!(d["jwks_uri"], app.url("/.well-known/jwks.json"));
         assert_eq!(
             d["grant_types_supported"],
-            serde_json::json!(["client_credentials"])
+            serde_json::json!(["client_credentials", "password", "refresh_token"])
         );
+        for (k, p) in [
+            ("revocation_endpoint", "/oauth/revoke"),
+            ("introspection_endpoint", "/oauth/introspect"),
+            ("userinfo_endpoint", "/userinfo"),
+            ("revocation_feed_endpoint", "/oauth/revocations"),
+        ] {
+            assert_eq!(d[k], app.url(p), "{k}");
+        }
         assert_eq!(
             d["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post"])

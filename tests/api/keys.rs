@@ -243,7 +243,11 @@ async fn cli_rotation_and_revocation_reach_a_running_server(backend: Backend) {
 
     // `keys revoke`: gone from the JWKS within the refresh interval; a replacement signs.
     let out = cli(&app, &["keys", "revoke", &now_kid]);
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_for(&app, |kids| !kids.contains(&now_kid)).await;
     let kid = header(&app.access_token(&c).await)["kid"]
         .as_str()

@@ -10,3 +10,4 @@ mod hostile;
 mod keys;
 mod openapi;
 mod token;
+mod users;

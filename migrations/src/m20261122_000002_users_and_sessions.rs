@@ -1,0 +1,213 @@
+//! Users, refresh-token families and tokens, and the revocation log (denylist + feed).
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+    Username,
+    PasswordHash,
+    Roles,
+    Claims,
+    Disabled,
+    NotBefore,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum RefreshFamilies {
+    Table,
+    Id,
+    UserId,
+    ClientId,
+    Scope,
+    AuthTime,
+    CreatedAt,
+    ExpiresAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum RefreshTokens {
+    Table,
+    TokenHash,
+    FamilyId,
+    CreatedAt,
+    ExpiresAt,
+    UsedAt,
+}
+
+#[derive(DeriveIden)]
+enum RevocationEvents {
+    Table,
+    Seq,
+    Kind,
+    Subject,
+    ValidUntil,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Users::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Users::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Users::Username)
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(ColumnDef::new(Users::PasswordHash).string().not_null())
+                    .col(ColumnDef::new(Users::Roles).text().not_null())
+                    .col(ColumnDef::new(Users::Claims).text().not_null())
+                    .col(ColumnDef::new(Users::Disabled).boolean().not_null())
+                    .col(ColumnDef::new(Users::NotBefore).big_integer().null())
+                    .col(ColumnDef::new(Users::CreatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(Users::UpdatedAt).big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(RefreshFamilies::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(RefreshFamilies::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(RefreshFamilies::UserId).string().not_null())
+                    .col(
+                        ColumnDef::new(RefreshFamilies::ClientId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(RefreshFamilies::Scope).text().not_null())
+                    .col(
+                        ColumnDef::new(RefreshFamilies::AuthTime)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshFamilies::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshFamilies::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshFamilies::RevokedAt)
+                            .big_integer()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("refresh_families_user")
+                    .table(RefreshFamilies::Table)
+                    .col(RefreshFamilies::UserId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(RefreshTokens::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(RefreshTokens::TokenHash)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(RefreshTokens::FamilyId).string().not_null())
+                    .col(
+                        ColumnDef::new(RefreshTokens::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(RefreshTokens::UsedAt).big_integer().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("refresh_tokens_family")
+                    .table(RefreshTokens::Table)
+                    .col(RefreshTokens::FamilyId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(RevocationEvents::Table)
+                    .if_not_exists()
+                    // The feed cursor: strictly increasing.
+                    .col(
+                        ColumnDef::new(RevocationEvents::Seq)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    // "jti" (a revoked access token) or "sub" (a subject's not-before time).
+                    .col(ColumnDef::new(RevocationEvents::Kind).string().not_null())
+                    .col(
+                        ColumnDef::new(RevocationEvents::Subject)
+                            .string()
+                            .not_null(),
+                    )
+                    // jti: the token's exp; sub: the not-before time itself.
+                    .col(
+                        ColumnDef::new(RevocationEvents::ValidUntil)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RevocationEvents::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("revocation_events_subject")
+                    .table(RevocationEvents::Table)
+                    .col(RevocationEvents::Kind)
+                    .col(RevocationEvents::Subject)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}

@@ -1,0 +1,23 @@
+use sea_orm::entity::prelude::*;
+
+/// A chain of rotated refresh tokens from one login. Revoking it kills every token in it.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "refresh_families")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    /// Scope granted at login; refreshes may narrow it, never widen it.
+    pub scope: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    /// Absolute lifetime of the family.
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,200 @@
+//! Refresh-token families (RFC 9700 §4.14.2): 256-bit opaque tokens stored only as hashes,
+//! rotated on every use; reuse of a spent token revokes the whole family. Idle and absolute
+//! lifetimes; the spend is a compare-and-set so concurrent refreshes with one token have
+//! exactly one winner.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait, sea_query::Expr,
+};
+
+use crate::{
+    clients::{hash_secret, random_token},
+    clock::SharedClock,
+    entities::{
+        refresh_family::{self, Entity as Families},
+        refresh_token::{self, Entity as Tokens},
+    },
+    error::Result,
+};
+
+pub type Family = refresh_family::Model;
+
+/// Why a refresh token was refused (all answer `invalid_grant`; the detail is for logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRefused {
+    Unknown,
+    OtherClient,
+    Revoked,
+    Expired,
+    /// A spent token came back: the family is now revoked.
+    Reused,
+}
+
+pub struct Sessions {
+    db: DatabaseConnection,
+    clock: SharedClock,
+    idle_ttl: i64,
+    max_ttl: i64,
+}
+
+fn hex_hash(token: &str) -> String {
+    hash_secret(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Sessions {
+    pub fn new(db: DatabaseConnection, clock: SharedClock, idle_ttl: i64, max_ttl: i64) -> Self {
+        Self {
+            db,
+            clock,
+            idle_ttl,
+            max_ttl,
+        }
+    }
+
+    /// Starts a family at login and returns its first refresh token.
+    pub async fn start(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        auth_time: i64,
+    ) -> Result<(String, Family)> {
+        let now = self.clock.now();
+        let family = refresh_family::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            user_id: Set(user_id.into()),
+            client_id: Set(client_id.into()),
+            scope: Set(scope.into()),
+            auth_time: Set(auth_time),
+            created_at: Set(now),
+            expires_at: Set(now + self.max_ttl),
+            revoked_at: Set(None),
+        };
+        let txn = self.db.begin().await?;
+        let family = family.insert(&txn).await?;
+        let token = self.new_token(&txn, &family, now).await?;
+        txn.commit().await?;
+        Ok((token, family))
+    }
+
+    async fn new_token<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        family: &Family,
+        now: i64,
+    ) -> Result<String> {
+        let token = random_token(32)?;
+        refresh_token::ActiveModel {
+            token_hash: Set(hex_hash(&token)),
+            family_id: Set(family.id.clone()),
+            created_at: Set(now),
+            expires_at: Set((now + self.idle_ttl).min(family.expires_at)),
+            used_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        Ok(token)
+    }
+
+    /// Looks a refresh token up without spending it.
+    pub async fn find(&self, token: &str) -> Result<Option<(refresh_token::Model, Family)>> {
+        let Some(t) = Tokens::find_by_id(hex_hash(token)).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let Some(f) = Families::find_by_id(t.family_id.clone())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((t, f)))
+    }
+
+    /// Spends `token` for `client_id` and returns the family and the next token.
+    pub async fn rotate(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<std::result::Result<(String, Family), RefreshRefused>> {
+        let now = self.clock.now();
+        let Some((t, family)) = self.find(token).await? else {
+            return Ok(Err(RefreshRefused::Unknown));
+        };
+        if family.client_id != client_id {
+            return Ok(Err(RefreshRefused::OtherClient));
+        }
+        if family.revoked_at.is_some() {
+            return Ok(Err(RefreshRefused::Revoked));
+        }
+        if t.used_at.is_some() {
+            self.revoke_family(&family.id).await?;
+            return Ok(Err(RefreshRefused::Reused));
+        }
+        if t.expires_at <= now || family.expires_at <= now {
+            return Ok(Err(RefreshRefused::Expired));
+        }
+        let txn = self.db.begin().await?;
+        // Compare-and-set: only one concurrent request can spend the token.
+        let spent = Tokens::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            .filter(refresh_token::Column::TokenHash.eq(t.token_hash.clone()))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if spent.rows_affected != 1 {
+            txn.rollback().await?;
+            self.revoke_family(&family.id).await?;
+            return Ok(Err(RefreshRefused::Reused));
+        }
+        let next = self.new_token(&txn, &family, now).await?;
+        txn.commit().await?;
+        Ok(Ok((next, family)))
+    }
+
+    pub async fn revoke_family(&self, family_id: &str) -> Result<()> {
+        Families::update_many()
+            .col_expr(
+                refresh_family::Column::RevokedAt,
+                Expr::value(self.clock.now()),
+            )
+            .filter(refresh_family::Column::Id.eq(family_id))
+            .filter(refresh_family::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes every family of a user (logout everywhere, disable, delete).
+    pub async fn revoke_user(&self, user_id: &str) -> Result<u64> {
+        let res = Families::update_many()
+            .col_expr(
+                refresh_family::Column::RevokedAt,
+                Expr::value(self.clock.now()),
+            )
+            .filter(refresh_family::Column::UserId.eq(user_id))
+            .filter(refresh_family::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected)
+    }
+
+    /// Deletes expired tokens and families that can no longer matter.
+    pub async fn purge(&self) -> Result<()> {
+        let now = self.clock.now();
+        Tokens::delete_many()
+            .filter(refresh_token::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        // Keep revoked families until they would have expired anyway: a replayed token of a
+        // revoked family must still be recognised as such, not as "unknown".
+        Families::delete_many()
+            .filter(refresh_family::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

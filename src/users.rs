@@ -1,0 +1,430 @@
+//! Users: registration, the username normalisation rule, argon2id password hashing off the
+//! async workers with bounded concurrency, roles and custom claims.
+
+use std::sync::Arc;
+
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{
+    clock::SharedClock,
+    config::Settings,
+    entities::user::{self, Entity as Users},
+    error::{Error, Result},
+};
+
+/// Claims a user's custom claims may not override.
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "client_id",
+    "scope",
+    "roles",
+    "typ",
+    "azp",
+    "auth_time",
+    "at_hash",
+    "nonce",
+    "cnf",
+    "act",
+    "may_act",
+];
+
+/// The one username rule: Unicode NFKC, then lowercase, surrounding whitespace trimmed;
+/// 1–64 characters, no whitespace or control characters inside. NFKC folds compatibility
+/// look-alikes (full-width `ａｌｉｃｅ` → `alice`, ligatures, superscripts); lowercasing
+/// makes `Alice` and `alice` one account. Cross-script confusables (Cyrillic `а` vs Latin
+/// `a`) stay distinct: they are different names, and only the exact same string logs in.
+pub fn normalize_username(raw: &str) -> Result<String> {
+    let n: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+    let len = n.chars().count();
+    if len == 0 || len > 64 {
+        return Err(Error::Invalid(
+            "username: must be 1 to 64 characters".into(),
+        ));
+    }
+    if n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::Invalid(
+            "username: must not contain spaces or control characters".into(),
+        ));
+    }
+    Ok(n)
+}
+
+/// argon2id hashing and verification on blocking threads, at most N at once, so a login
+/// storm can never starve the async workers that serve JWKS and client_credentials.
+pub struct PasswordHasher {
+    argon2: Argon2<'static>,
+    permits: Semaphore,
+    /// A real hash of a random password: unknown users are verified against it so that
+    /// "no such user" costs the same as "wrong password".
+    dummy: String,
+}
+
+impl PasswordHasher {
+    pub fn new(settings: &Settings) -> Result<Arc<Self>> {
+        let params = Params::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| Error::Config(format!("argon2 parameters: {e}")))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let permits = match settings.password_hash_concurrency {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get() / 2)
+                .unwrap_or(1)
+                .max(1),
+            n => n,
+        };
+        let random = crate::clients::random_token(24)?;
+        let dummy = hash_with(&argon2, &random)?;
+        Ok(Arc::new(Self {
+            argon2,
+            permits: Semaphore::new(permits),
+            dummy,
+        }))
+    }
+
+    pub async fn hash(self: &Arc<Self>, password: String) -> Result<String> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Crypto("hasher closed".into()))?;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || hash_with(&me.argon2, &password))
+            .await
+            .map_err(|e| Error::Crypto(format!("hashing task failed: {e}")))?
+    }
+
+    /// Verifies `password` against `phc`, or against the dummy hash when there is no user.
+    pub async fn verify(self: &Arc<Self>, password: String, phc: Option<String>) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
+        let me = self.clone();
+        let known = phc.is_some();
+        let ok = tokio::task::spawn_blocking(move || {
+            let phc = phc.as_deref().unwrap_or(&me.dummy);
+            PasswordHash::new(phc)
+                .is_ok_and(|h| me.argon2.verify_password(password.as_bytes(), &h).is_ok())
+        })
+        .await
+        .unwrap_or(false);
+        ok && known
+    }
+}
+
+fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String> {
+    let mut raw = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut raw).map_err(|_| Error::Crypto("random generator failed".into()))?;
+    let salt = SaltString::encode_b64(&raw).map_err(|e| Error::Crypto(format!("salt: {e}")))?;
+    argon2
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Crypto(format!("argon2: {e}")))
+}
+
+/// A user as the rest of the code sees it (never the password hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    pub disabled: bool,
+    pub not_before: Option<i64>,
+    pub created_at: i64,
+    #[serde(skip)]
+    pub(crate) password_hash: String,
+}
+
+impl User {
+    fn from_row(m: user::Model) -> Self {
+        User {
+            roles: m.roles.split_whitespace().map(str::to_string).collect(),
+            claims: serde_json::from_str(&m.claims).unwrap_or_default(),
+            id: m.id,
+            username: m.username,
+            disabled: m.disabled,
+            not_before: m.not_before,
+            created_at: m.created_at,
+            password_hash: m.password_hash,
+        }
+    }
+}
+
+/// What an operator gives to create a user.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub roles: Vec<String>,
+    /// `name=value` pairs; values that parse as JSON (numbers, booleans, arrays) keep their type.
+    pub claims: Vec<(String, String)>,
+}
+
+pub struct UserStore {
+    db: DatabaseConnection,
+    clock: SharedClock,
+    hasher: Arc<PasswordHasher>,
+}
+
+impl UserStore {
+    pub fn new(db: DatabaseConnection, clock: SharedClock, hasher: Arc<PasswordHasher>) -> Self {
+        Self { db, clock, hasher }
+    }
+
+    pub fn hasher(&self) -> &Arc<PasswordHasher> {
+        &self.hasher
+    }
+
+    pub async fn create(&self, new: NewUser) -> Result<User> {
+        let username = normalize_username(&new.username)?;
+        validate_password(&new.password)?;
+        let roles = validate_roles(&new.roles)?;
+        let claims = parse_claims(&new.claims)?;
+        if self.find_by_username(&username).await?.is_some() {
+            return Err(Error::Conflict(format!("username {username:?} is taken")));
+        }
+        let hash = self.hasher.hash(new.password).await?;
+        let now = self.clock.now();
+        let row = user::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            username: Set(username),
+            password_hash: Set(hash),
+            roles: Set(roles.join(" ")),
+            claims: Set(serde_json::Value::Object(claims).to_string()),
+            disabled: Set(false),
+            not_before: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        Ok(User::from_row(row.insert(&self.db).await?))
+    }
+
+    pub async fn find_by_username(&self, raw: &str) -> Result<Option<User>> {
+        let Ok(username) = normalize_username(raw) else {
+            return Ok(None);
+        };
+        Ok(Users::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await?
+            .map(User::from_row))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<User>> {
+        Ok(Users::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .map(User::from_row))
+    }
+
+    /// A user by id or username (CLI convenience).
+    pub async fn lookup(&self, id_or_username: &str) -> Result<User> {
+        if let Some(u) = self.get(id_or_username).await? {
+            return Ok(u);
+        }
+        self.find_by_username(id_or_username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {id_or_username}")))
+    }
+
+    pub async fn list(&self) -> Result<Vec<User>> {
+        Ok(Users::find()
+            .order_by_asc(user::Column::Username)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(User::from_row)
+            .collect())
+    }
+
+    pub async fn count(&self) -> Result<u64> {
+        Ok(Users::find().count(&self.db).await?)
+    }
+
+    /// Updates one user's row through `f`.
+    async fn update(&self, id: &str, f: impl FnOnce(&mut user::ActiveModel)) -> Result<User> {
+        let row = Users::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+        let mut am: user::ActiveModel = row.into();
+        f(&mut am);
+        am.updated_at = Set(self.clock.now());
+        Ok(User::from_row(am.update(&self.db).await?))
+    }
+
+    pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<User> {
+        self.update(id, |am| am.disabled = Set(disabled)).await
+    }
+
+    pub async fn set_password(&self, id: &str, password: String) -> Result<User> {
+        validate_password(&password)?;
+        let hash = self.hasher.hash(password).await?;
+        self.update(id, |am| am.password_hash = Set(hash)).await
+    }
+
+    /// Replaces roles (and records a not-before time: tokens carrying the old roles become
+    /// inactive at introspection and in the revocation feed).
+    pub async fn set_roles(&self, id: &str, roles: &[String]) -> Result<User> {
+        let roles = validate_roles(roles)?;
+        let now = self.clock.now();
+        self.update(id, |am| {
+            am.roles = Set(roles.join(" "));
+            am.not_before = Set(Some(now));
+        })
+        .await
+    }
+
+    /// Records a not-before time for the user's access tokens.
+    pub async fn set_not_before(&self, id: &str, t: i64) -> Result<User> {
+        self.update(id, |am| am.not_before = Set(Some(t))).await
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<bool> {
+        Ok(Users::delete_by_id(id.to_string())
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            > 0)
+    }
+}
+
+fn validate_password(p: &str) -> Result<()> {
+    let n = p.chars().count();
+    if !(8..=1024).contains(&n) {
+        return Err(Error::Invalid(
+            "password: must be 8 to 1024 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_roles(roles: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for r in roles
+        .iter()
+        .flat_map(|r| r.split([' ', ',']))
+        .filter(|r| !r.is_empty())
+    {
+        if r.len() > 64
+            || !r
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
+        {
+            return Err(Error::Invalid(format!(
+                "role: {r:?} must be 1-64 of [A-Za-z0-9-_:.]"
+            )));
+        }
+        if !out.iter().any(|o| o == r) {
+            out.push(r.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn parse_claims(pairs: &[(String, String)]) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut map = serde_json::Map::new();
+    for (k, v) in pairs {
+        if k.is_empty() || k.len() > 64 || RESERVED_CLAIMS.contains(&k.as_str()) {
+            return Err(Error::Invalid(format!(
+                "claim: {k:?} is empty, too long or reserved"
+            )));
+        }
+        let value = match serde_json::from_str::<serde_json::Value>(v) {
+            Ok(
+                j @ (serde_json::Value::Number(_)
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Array(_)),
+            ) => j,
+            _ => serde_json::Value::String(v.clone()),
+        };
+        map.insert(k.clone(), value);
+    }
+    Ok(map)
+}
+
+/// Parses `name=value` (CLI `--claim`).
+pub fn parse_claim_arg(s: &str) -> std::result::Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not name=value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_have_one_normal_form() {
+        assert_eq!(normalize_username("  Alice ").unwrap(), "alice");
+        assert_eq!(
+            normalize_username("ＡＬＩＣＥ").unwrap(),
+            "alice",
+            "full-width folds (NFKC)"
+        );
+        assert_eq!(
+            normalize_username("ﬁona").unwrap(),
+            "fiona",
+            "ligature folds (NFKC)"
+        );
+        assert_eq!(
+            normalize_username("Ǆemal").unwrap(),
+            normalize_username("DŽemal").unwrap()
+        );
+        // Different scripts stay different accounts.
+        assert_ne!(normalize_username("аlice").unwrap(), "alice");
+        assert!(normalize_username("").is_err());
+        assert!(normalize_username("a b").is_err());
+        assert!(normalize_username("a\u{0}b").is_err());
+        assert!(normalize_username(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn claims_keep_json_types_and_reserved_names_are_refused() {
+        let m = parse_claims(&[
+            ("team".into(), "payments".into()),
+            ("level".into(), "3".into()),
+        ])
+        .unwrap();
+        assert_eq!(m["team"], "payments");
+        assert_eq!(m["level"], 3);
+        assert!(parse_claims(&[("sub".into(), "x".into())]).is_err());
+        assert!(validate_roles(&["admin reader".into()]).unwrap().len() == 2);
+        assert!(validate_roles(&["bad role!".into()]).is_err());
+    }
+
+    #[tokio::test]
+    async fn hashing_verifies_and_unknown_users_never_pass() {
+        let s = Settings {
+            argon2_memory_kib: 1024,
+            argon2_iterations: 1,
+            ..Settings::default()
+        };
+        let h = PasswordHasher::new(&s).unwrap();
+        let phc = h.hash("correct horse".into()).await.unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(h.verify("correct horse".into(), Some(phc.clone())).await);
+        assert!(!h.verify("wrong".into(), Some(phc)).await);
+        assert!(!h.verify("anything".into(), None).await);
+    }
+}
