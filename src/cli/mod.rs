@@ -1,6 +1,8 @@
 //! The command line: `serve`, `migrate`, `keys …`, `clients …`, `openapi`, `config`.
 //! Every command that touches the database migrates it first.
 
+mod verify;
+
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
@@ -47,6 +49,18 @@ pub enum Command {
     /// Manage users (password grant).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Verify an access token against an issuer's published keys, as a resource server
+    /// would, and print its header, claims and the verdict (exit 1 when invalid).
+    Verify {
+        /// The access token.
+        token: String,
+        /// The issuer URL (its discovery document and JWKS are fetched).
+        #[arg(long)]
+        issuer: String,
+        /// The audience to require; without it the audience is not checked.
+        #[arg(long)]
+        audience: Option<String>,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print the effective configuration (secrets masked).
@@ -181,6 +195,20 @@ pub async fn run(cli: Cli, mut settings: Settings) -> Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Verify {
+            token,
+            issuer,
+            audience,
+        } => match verify::run(&token, &issuer, audience.as_deref()).await {
+            Ok(report) => {
+                println!("{report}");
+                Ok(())
+            }
+            Err(report) => {
+                println!("{report}");
+                Err(Error::Invalid("the token is not valid".into()))
+            }
+        },
         Command::Openapi => {
             println!("{}", crate::http::spec_json());
             Ok(())

@@ -303,3 +303,43 @@ async fn private_keys_are_sealed_at_rest(backend: Backend) {
     assert!(!app.state.settings.kek_file.exists());
 }
 on_both_backends!(private_keys_are_sealed_at_rest);
+
+async fn verify_command_checks_tokens_against_the_issuer(backend: Backend) {
+    let app = spawn(backend).await;
+    let c = app
+        .client("a", &["https://orders.internal"], Some(Alg::RS256))
+        .await;
+    let token = app.access_token(&c).await;
+    let out = cli(
+        &app,
+        &[
+            "verify",
+            &token,
+            "--issuer",
+            &app.base,
+            "--audience",
+            "https://orders.internal",
+        ],
+    );
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("Verdict: VALID"), "{report}");
+    let out = cli(
+        &app,
+        &[
+            "verify",
+            &token,
+            "--issuer",
+            &app.base,
+            "--audience",
+            "https://other",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INVALID"));
+    let mut tampered = token.clone();
+    tampered.insert(token.find('.').unwrap() + 3, 'x');
+    let out = cli(&app, &["verify", &tampered, "--issuer", &app.base]);
+    assert!(!out.status.success());
+}
+on_both_backends!(verify_command_checks_tokens_against_the_issuer);
