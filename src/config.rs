@@ -170,7 +170,17 @@ impl Settings {
             }
             None => figment = figment.merge(Toml::file("tessera.toml")),
         }
-        figment = figment.merge(Env::prefixed("TESSERA_").ignore(NON_SETTING_ENV));
+        // Only variables naming a setting are read: other TESSERA_* variables (scripts,
+        // deployment tooling) are not configuration. Typos in the file are still refused.
+        let known: Vec<String> = match serde_json::to_value(Settings::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => vec![],
+        };
+        figment = figment.merge(
+            Env::prefixed("TESSERA_")
+                .ignore(NON_SETTING_ENV)
+                .filter(move |k| known.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))),
+        );
         let settings: Settings = figment.extract().map_err(|e| e.to_string())?;
         settings.validate()?;
         Ok(settings)
