@@ -163,54 +163,39 @@ impl TestApp {
     }
 
     pub async fn client(&self, scopes: &str, audiences: &[&str], alg: Option<Alg>) -> TestClient {
-        let c = self
-            .state
-            .clients
-            .create(
-                NewClient {
-                    name: "test client".into(),
-                    grant_types: vec!["client_credentials".into()],
-                    scopes: vec![scopes.into()],
-                    audiences: audiences.iter().map(|a| a.to_string()).collect(),
-                    token_ttl: None,
-                    alg,
-                },
-                RegistrationLimits {
-                    max_token_ttl: Duration::from_secs(86400),
-                },
-            )
-            .await
-            .unwrap();
-        TestClient {
-            id: c.client.client_id,
-            secret: c.client_secret,
-        }
+        let new = NewClient {
+            name: "test client".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec![scopes.into()],
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            token_ttl: None,
+            alg,
+        };
+        self.register(new).await
     }
 
     /// A first-party client allowed password + refresh_token (and client_credentials).
     pub async fn app_client(&self, scopes: &str) -> TestClient {
-        let c = self
-            .state
-            .clients
-            .create(
-                NewClient {
-                    name: "first-party app".into(),
-                    grant_types: vec![
-                        "password".into(),
-                        "refresh_token".into(),
-                        "client_credentials".into(),
-                    ],
-                    scopes: vec![scopes.into()],
-                    audiences: vec!["https://api.internal".into()],
-                    token_ttl: None,
-                    alg: None,
-                },
-                RegistrationLimits {
-                    max_token_ttl: Duration::from_secs(86400),
-                },
-            )
-            .await
-            .unwrap();
+        let new = NewClient {
+            name: "first-party app".into(),
+            grant_types: vec![
+                "password".into(),
+                "refresh_token".into(),
+                "client_credentials".into(),
+            ],
+            scopes: vec![scopes.into()],
+            audiences: vec!["https://api.internal".into()],
+            token_ttl: None,
+            alg: None,
+        };
+        self.register(new).await
+    }
+
+    async fn register(&self, new: NewClient) -> TestClient {
+        let limits = RegistrationLimits {
+            max_token_ttl: Duration::from_secs(86400),
+        };
+        let c = self.state.clients.create(new, limits).await.unwrap();
         TestClient {
             id: c.client.client_id,
             secret: c.client_secret,

@@ -220,3 +220,46 @@ async fn real_server_tokens_verify_rotate_and_survive_an_outage() {
         .unwrap_err();
     assert!(report.contains("NOT VERIFIED"), "{report}");
 }
+
+/// The revocation feed end to end: a token revoked at the real issuer (RFC 7009) is
+/// rejected by a polling verifier within its poll interval, with no per-request call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_server_revocations_reach_a_polling_verifier() {
+    let srv = Issuer::start().await;
+    let c = srv.client(Alg::ES256, &["orders"]).await;
+    let v = Verifier::builder()
+        .issuer(&srv.issuer)
+        .audience("orders")
+        .revocation(
+            tessera_verify::RevocationFeed::new(&c.0, &c.1).interval(Duration::from_millis(200)),
+        )
+        .build()
+        .await
+        .unwrap();
+    let revoked = srv.token(&c).await;
+    let kept = srv.token(&c).await;
+    assert!(v.verify(&revoked).await.is_ok());
+    let status = reqwest::Client::new()
+        .post(format!("{}/oauth/revoke", srv.issuer))
+        .basic_auth(&c.0, Some(&c.1))
+        .form(&[("token", revoked.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let mut rejected = false;
+    for _ in 0..100 {
+        if matches!(v.verify(&revoked).await, Err(VerifyError::Revoked)) {
+            rejected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        rejected,
+        "the revoked token is rejected after the next poll"
+    );
+    assert!(v.verify(&kept).await.is_ok(), "other tokens still verify");
+    srv.stop().await;
+}
