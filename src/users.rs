@@ -65,11 +65,14 @@ pub fn normalize_username(raw: &str) -> Result<String> {
     Ok(n)
 }
 
-/// argon2id hashing and verification on blocking threads, at most N at once, so a login
-/// storm can never starve the async workers that serve JWKS and client_credentials.
+/// argon2id hashing and verification on a small pool of dedicated low-priority threads
+/// (Linux `nice` 10), at most N at once, so a login storm can never starve the async
+/// workers that serve JWKS and client_credentials: when both want the CPU, the scheduler
+/// gives it to the request path first.
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     permits: Semaphore,
+    pool: HashPool,
     /// A real hash of a random password: unknown users are verified against it so that
     /// "no such user" costs the same as "wrong password".
     dummy: String,
@@ -97,6 +100,7 @@ impl PasswordHasher {
         Ok(Arc::new(Self {
             argon2,
             permits: Semaphore::new(permits),
+            pool: HashPool::new(permits),
             dummy,
         }))
     }
@@ -108,9 +112,10 @@ impl PasswordHasher {
             .await
             .map_err(|_| Error::Crypto("hasher closed".into()))?;
         let me = self.clone();
-        tokio::task::spawn_blocking(move || hash_with(&me.argon2, &password))
+        self.pool
+            .run(move || hash_with(&me.argon2, &password))
             .await
-            .map_err(|e| Error::Crypto(format!("hashing task failed: {e}")))?
+            .ok_or_else(|| Error::Crypto("hashing task failed".into()))?
     }
 
     /// Verifies `password` against `phc`, or against the dummy hash when there is no user.
@@ -120,14 +125,73 @@ impl PasswordHasher {
         };
         let me = self.clone();
         let known = phc.is_some();
-        let ok = tokio::task::spawn_blocking(move || {
-            let phc = phc.as_deref().unwrap_or(&me.dummy);
-            PasswordHash::new(phc)
-                .is_ok_and(|h| me.argon2.verify_password(password.as_bytes(), &h).is_ok())
-        })
-        .await
-        .unwrap_or(false);
+        let ok = self
+            .pool
+            .run(move || {
+                let phc = phc.as_deref().unwrap_or(&me.dummy);
+                PasswordHash::new(phc)
+                    .is_ok_and(|h| me.argon2.verify_password(password.as_bytes(), &h).is_ok())
+            })
+            .await
+            .unwrap_or(false);
         ok && known
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Dedicated threads for password hashing, lowered in CPU priority.
+struct HashPool {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl HashPool {
+    fn new(threads: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("tessera-argon2-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password-hashing thread");
+            }
+        }
+        Self { jobs: tx }
+    }
+
+    /// Runs `f` on the pool; `None` if the pool is gone or `f` panicked.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Nice 10 for the calling thread (Linux threads have their own nice value).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's id has no memory-safety preconditions.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
     }
 }
 
