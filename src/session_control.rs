@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::{
     clients::Client,
-    error::{Error, OAuthError, Result},
+    error::{OAuthError, Result},
     grants::GrantContext,
     revocation::Feed,
     tokens::verify::{VerifiedAccess, verify_access},
@@ -230,14 +230,11 @@ pub async fn logout_everywhere(ctx: &GrantContext, user_id: &str) -> Result<()> 
 
 /// Replaces a user's roles; tokens with the old roles stop being active.
 pub async fn change_roles(ctx: &GrantContext, user_id: &str, roles: &[String]) -> Result<User> {
-    let user = ctx.users.set_roles(user_id, roles).await?;
-    let t = user.not_before.unwrap_or_else(|| ctx.clock.now());
-    ctx.users.set_not_before(user_id, t + 1).await?;
-    ctx.revocations.subject_not_before(user_id, t + 1).await?;
-    ctx.users
-        .get(user_id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("user {user_id}")))
+    ctx.users.set_roles(user_id, roles).await?;
+    // Whole seconds: "issued before now+1" also covers a token issued this second.
+    let t = ctx.clock.now() + 1;
+    ctx.revocations.subject_not_before(user_id, t).await?;
+    ctx.users.set_not_before(user_id, t).await
 }
 
 /// Disables (or re-enables) a user; disabling ends their sessions.

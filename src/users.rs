@@ -347,16 +347,11 @@ impl UserStore {
         self.update(id, |am| am.password_hash = Set(hash)).await
     }
 
-    /// Replaces roles (and records a not-before time: tokens carrying the old roles become
-    /// inactive at introspection and in the revocation feed).
+    /// Replaces roles. `session_control::change_roles` also records the not-before time that
+    /// makes tokens carrying the old roles inactive.
     pub async fn set_roles(&self, id: &str, roles: &[String]) -> Result<User> {
         let roles = validate_roles(roles)?;
-        let now = self.clock.now();
-        self.update(id, |am| {
-            am.roles = Set(roles.join(" "));
-            am.not_before = Set(Some(now));
-        })
-        .await
+        self.update(id, |am| am.roles = Set(roles.join(" "))).await
     }
 
     /// Records a not-before time for the user's access tokens.
