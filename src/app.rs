@@ -19,7 +19,7 @@ use crate::{
     config::Settings,
     error::{Error, Result},
     grants::GrantContext,
-    http::{self, discovery::DiscoveryDoc, form::FormLimit},
+    http::{self, discovery::PublishedDiscovery, form::FormLimit},
     keys::{Kek, KeyManager, Keyring, store},
     revocation::RevocationLog,
     sessions::Sessions,
@@ -35,9 +35,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub keyring: Arc<Keyring>,
     pub keys: Option<Arc<KeyManager>>,
-    pub clients: Arc<ClientRegistry>,
     pub grants: GrantContext,
-    pub discovery: ArcSwap<DiscoveryDoc>,
+    pub discovery: ArcSwap<PublishedDiscovery>,
     pub jwks_cache_control: String,
 }
 
@@ -94,7 +93,7 @@ impl AppState {
         ));
         let hasher = PasswordHasher::new(&settings)?;
         let grants = GrantContext {
-            clients: clients.clone(),
+            clients,
             issuer,
             settings: settings.clone(),
             users: Arc::new(UserStore::new(db.clone(), clock.clone(), hasher)),
@@ -119,7 +118,7 @@ impl AppState {
             clock: clock.clone(),
         };
         Ok(Self {
-            discovery: ArcSwap::from_pointee(DiscoveryDoc::new(&settings.issuer, vec![])),
+            discovery: ArcSwap::from_pointee(PublishedDiscovery::new(&settings.issuer, vec![])),
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age),
             grants,
             settings,
@@ -127,24 +126,17 @@ impl AppState {
             clock,
             keyring,
             keys,
-            clients,
         })
     }
 
     /// Re-reads what discovery advertises from the client registry.
     async fn refresh_discovery(&self) -> Result<()> {
-        let mut scopes: Vec<String> = self
-            .clients
-            .list()
-            .await?
-            .into_iter()
-            .flat_map(|c| c.scopes)
-            .collect();
-        scopes.sort();
-        scopes.dedup();
-        if self.discovery.load().scopes_supported != scopes {
-            self.discovery
-                .store(Arc::new(DiscoveryDoc::new(&self.settings.issuer, scopes)));
+        let scopes = self.grants.clients.all_scopes().await?;
+        if self.discovery.load().scopes != scopes {
+            self.discovery.store(Arc::new(PublishedDiscovery::new(
+                &self.settings.issuer,
+                scopes,
+            )));
         }
         Ok(())
     }

@@ -260,6 +260,26 @@ impl ClientRegistry {
             .collect()
     }
 
+    /// Every scope some client may request, sorted (discovery's `scopes_supported`).
+    /// Reads only the scopes column.
+    pub async fn all_scopes(&self) -> Result<Vec<String>> {
+        use sea_orm::QuerySelect;
+        let rows: Vec<String> = Clients::find()
+            .select_only()
+            .column(client::Column::Scopes)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut scopes: Vec<String> = rows
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(str::to_string)
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        Ok(scopes)
+    }
+
     /// Deletes a client; `false` if it did not exist.
     pub async fn delete(&self, client_id: &str) -> Result<bool> {
         let res = Clients::delete_by_id(client_id.to_string())

@@ -7,7 +7,7 @@ use poem::{IntoResponse, Response, http::header};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::Header,
-    payload::{Html, Json, Payload},
+    payload::{Html, Payload},
     registry::{MetaSchemaRef, Registry},
     types::Type,
 };
@@ -46,20 +46,27 @@ pub struct JwkSetDoc {
     pub keys: Vec<JwkDoc>,
 }
 
-/// Pre-serialised JWK Set bytes, documented as [`JwkSetDoc`].
-pub struct JwkSetJson(pub bytes::Bytes);
+/// JSON bytes serialised once (when keys or clients change, not per request), documented
+/// in OpenAPI as `T`.
+pub struct PreSerialized<T>(pub bytes::Bytes, std::marker::PhantomData<fn() -> T>);
 
-impl Payload for JwkSetJson {
-    const CONTENT_TYPE: &'static str = "application/json";
-    fn schema_ref() -> MetaSchemaRef {
-        JwkSetDoc::schema_ref()
-    }
-    fn register(registry: &mut Registry) {
-        JwkSetDoc::register(registry);
+impl<T> PreSerialized<T> {
+    pub fn new(bytes: bytes::Bytes) -> Self {
+        Self(bytes, std::marker::PhantomData)
     }
 }
 
-impl IntoResponse for JwkSetJson {
+impl<T: Type> Payload for PreSerialized<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> IntoResponse for PreSerialized<T> {
     fn into_response(self) -> Response {
         Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
@@ -72,7 +79,7 @@ pub enum JwksResponse {
     /// The JWK Set.
     #[oai(status = 200)]
     Ok(
-        JwkSetJson,
+        PreSerialized<JwkSetDoc>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "ETag")] String,
     ),
@@ -128,6 +135,23 @@ pub struct DiscoveryDoc {
     pub service_documentation: String,
 }
 
+/// The discovery document as served: built and serialised when the advertised scopes change.
+#[derive(Debug)]
+pub struct PublishedDiscovery {
+    pub scopes: Vec<String>,
+    pub json: bytes::Bytes,
+}
+
+impl PublishedDiscovery {
+    pub fn new(issuer: &str, scopes: Vec<String>) -> Self {
+        let doc = DiscoveryDoc::new(issuer, scopes.clone());
+        Self {
+            scopes,
+            json: bytes::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
+        }
+    }
+}
+
 impl DiscoveryDoc {
     pub fn new(issuer: &str, scopes: Vec<String>) -> Self {
         let algs = vec!["ES256".to_string(), "RS256".to_string()];
@@ -180,7 +204,10 @@ impl DiscoveryDoc {
 pub enum DiscoveryResponse {
     /// The metadata document.
     #[oai(status = 200)]
-    Ok(Json<DiscoveryDoc>, #[oai(header = "Cache-Control")] String),
+    Ok(
+        PreSerialized<DiscoveryDoc>,
+        #[oai(header = "Cache-Control")] String,
+    ),
 }
 
 pub struct DiscoveryApi {
@@ -227,7 +254,7 @@ impl DiscoveryApi {
         {
             return JwksResponse::NotModified(cc, snap.etag.clone());
         }
-        JwksResponse::Ok(JwkSetJson(snap.jwks.clone()), cc, snap.etag.clone())
+        JwksResponse::Ok(PreSerialized::new(snap.jwks.clone()), cc, snap.etag.clone())
     }
 
     /// OpenID Connect discovery
@@ -259,8 +286,11 @@ impl DiscoveryApi {
 
 impl DiscoveryApi {
     fn doc(&self) -> DiscoveryResponse {
-        let doc = self.state.discovery.load_full();
-        DiscoveryResponse::Ok(Json((*doc).clone()), self.state.jwks_cache_control.clone())
+        let doc = self.state.discovery.load();
+        DiscoveryResponse::Ok(
+            PreSerialized::new(doc.json.clone()),
+            self.state.jwks_cache_control.clone(),
+        )
     }
 }
 

@@ -195,7 +195,7 @@ impl TestApp {
         let limits = RegistrationLimits {
             max_token_ttl: Duration::from_secs(86400),
         };
-        let c = self.state.clients.create(new, limits).await.unwrap();
+        let c = self.state.grants.clients.create(new, limits).await.unwrap();
         TestClient {
             id: c.client.client_id,
             secret: c.client_secret,

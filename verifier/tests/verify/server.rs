@@ -57,6 +57,7 @@ impl Issuer {
     async fn client(&self, alg: Alg, audiences: &[&str]) -> (String, String) {
         let c = self
             .state
+            .grants
             .clients
             .create(
                 NewClient {
