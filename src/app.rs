@@ -14,6 +14,7 @@ use poem::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    admin::{AdminAuth, AuditLog},
     clients::ClientRegistry,
     clock::{SharedClock, SystemClock},
     config::Settings,
@@ -38,6 +39,10 @@ pub struct AppState {
     pub grants: GrantContext,
     pub discovery: ArcSwap<PublishedDiscovery>,
     pub jwks_cache_control: String,
+    /// Admin API authorisation (tokens verified with `tessera-verify`).
+    pub admin: AdminAuth,
+    /// Admin audit log.
+    pub audit: AuditLog,
 }
 
 impl AppState {
@@ -121,6 +126,8 @@ impl AppState {
             discovery: ArcSwap::from_pointee(PublishedDiscovery::new(&settings.issuer, vec![])),
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age),
             grants,
+            admin: AdminAuth::new(),
+            audit: AuditLog::new(db.clone(), clock.clone()),
             settings,
             db,
             clock,
@@ -248,6 +255,8 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .nest("/", api)
         .data(FormLimit(state.settings.max_form_bytes))
+        // Inner first: admin errors become JSON before `no_store_on_oauth` renders the rest.
+        .around(http::admin::json_errors)
         .around(http::no_store_on_oauth)
 }
 

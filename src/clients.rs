@@ -22,6 +22,7 @@ use crate::{
     entities::client::{self, Entity as Clients},
     error::{Error, OAuthError, Result},
     keys::Alg,
+    paging::{self, Page},
 };
 
 /// Grant types a client can be registered for.
@@ -110,6 +111,18 @@ pub struct NewClient {
     pub audiences: Vec<String>,
     pub token_ttl: Option<Duration>,
     pub alg: Option<Alg>,
+}
+
+/// Changes to a registered client; `None` leaves a field as it is. For the optional
+/// settings, `Some(None)` returns to the server default.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub token_ttl: Option<Option<Duration>>,
+    pub alg: Option<Option<Alg>>,
 }
 
 /// A client together with its secret, returned once at creation or secret rotation.
@@ -229,12 +242,7 @@ impl ClientRegistry {
             client_id: Set(client_id.clone()),
             name: Set(validated.name),
             secret_hash: Set(hex(&hash_secret(&secret))),
-            grant_types: Set(validated
-                .grant_types
-                .iter()
-                .map(|g| g.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")),
+            grant_types: Set(join_grants(&validated.grant_types)),
             scopes: Set(validated.scopes.join(" ")),
             audiences: Set(validated.audiences.join(" ")),
             token_ttl: Set(validated.token_ttl.map(|d| d.as_secs() as i64)),
@@ -247,6 +255,101 @@ impl ClientRegistry {
             client: Client::from_row(model)?,
             client_secret: secret,
         })
+    }
+
+    /// A client read from the database (not the cache), for the admin API.
+    pub async fn fetch(&self, client_id: &str) -> Result<Option<Client>> {
+        Clients::find_by_id(client_id.to_string())
+            .one(&self.db)
+            .await?
+            .map(Client::from_row)
+            .transpose()
+    }
+
+    /// A page of clients in creation order.
+    pub async fn page(&self, cursor: Option<&str>, limit: u64) -> Result<Page<Client>> {
+        use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
+        let mut q = Clients::find()
+            .order_by_asc(client::Column::CreatedAt)
+            .order_by_asc(client::Column::ClientId);
+        if let Some(c) = cursor {
+            let key = paging::decode_cursor(c)?;
+            let (at, id) = key
+                .split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+                .ok_or_else(|| {
+                    Error::Invalid("cursor: not a cursor returned by this listing".into())
+                })?;
+            q = q.filter(
+                Condition::any().add(client::Column::CreatedAt.gt(at)).add(
+                    Condition::all()
+                        .add(client::Column::CreatedAt.eq(at))
+                        .add(client::Column::ClientId.gt(id)),
+                ),
+            );
+        }
+        let mut rows = q.limit(limit + 1).all(&self.db).await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| {
+                rows.last()
+                    .map(|r| paging::encode_cursor(&format!("{}:{}", r.created_at, r.client_id)))
+            })
+            .flatten();
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(Client::from_row)
+                .collect::<Result<_>>()?,
+            next_cursor,
+        })
+    }
+
+    /// Applies `changes` with the same validation as registration. Tokens already issued
+    /// keep their claims; new tokens follow the new settings (at once on this instance,
+    /// within `client_cache_ttl` on others).
+    pub async fn update(
+        &self,
+        client_id: &str,
+        changes: ClientUpdate,
+        limits: RegistrationLimits,
+    ) -> Result<Client> {
+        let row = Clients::find_by_id(client_id.to_string())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("client {client_id}")))?;
+        let current = Client::from_row(row.clone())?;
+        let merged = NewClient {
+            name: changes.name.unwrap_or(current.name),
+            grant_types: changes.grant_types.unwrap_or_else(|| {
+                current
+                    .grant_types
+                    .iter()
+                    .map(|g| g.as_str().to_string())
+                    .collect()
+            }),
+            scopes: changes.scopes.unwrap_or(current.scopes),
+            audiences: changes.audiences.unwrap_or(current.audiences),
+            token_ttl: changes.token_ttl.unwrap_or(
+                current
+                    .token_ttl
+                    .map(|s| Duration::from_secs(s.max(0) as u64)),
+            ),
+            alg: changes.alg.unwrap_or(current.alg),
+        };
+        let v = validate(merged, limits)?;
+        let mut am: client::ActiveModel = row.into();
+        am.name = Set(v.name);
+        am.grant_types = Set(join_grants(&v.grant_types));
+        am.scopes = Set(v.scopes.join(" "));
+        am.audiences = Set(v.audiences.join(" "));
+        am.token_ttl = Set(v.token_ttl.map(|d| d.as_secs() as i64));
+        am.alg = Set(v.alg.map(|a| a.as_str().to_string()));
+        am.updated_at = Set(self.clock.now());
+        let model = am.update(&self.db).await?;
+        self.invalidate(client_id);
+        Client::from_row(model)
     }
 
     pub async fn list(&self) -> Result<Vec<Client>> {
@@ -410,6 +513,14 @@ pub fn random_token(n: usize) -> Result<String> {
         .fill(&mut b)
         .map_err(|_| Error::Crypto("random generator failed".into()))?;
     Ok(B64.encode(b))
+}
+
+fn join_grants(grants: &[GrantType]) -> String {
+    grants
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn split(s: &str) -> Vec<String> {

@@ -9,8 +9,10 @@
 //!   [`session_control`]: revocation, introspection, logout, UserInfo; [`throttle`]: login throttling;
 //! - [`http`] and [`app`]: the poem / poem-openapi surface (the only poem-aware code);
 //! - [`storage`], [`entities`]: sea-orm database access;
-//! - [`config`], [`clock`], [`error`]: plumbing; [`cli`]: the command line.
+//! - [`admin`]: who may use the admin API and the audit log of what they changed;
+//! - [`config`], [`clock`], [`error`], [`paging`]: plumbing; [`cli`]: the command line.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clients;
@@ -21,6 +23,7 @@ pub mod error;
 pub mod grants;
 pub mod http;
 pub mod keys;
+pub mod paging;
 pub mod revocation;
 pub mod session_control;
 pub mod sessions;

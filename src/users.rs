@@ -9,7 +9,8 @@ use argon2::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, LikeExpr},
 };
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -20,6 +21,7 @@ use crate::{
     config::Settings,
     entities::user::{self, Entity as Users},
     error::{Error, Result},
+    paging::{self, Page},
 };
 
 /// Claims a user's custom claims may not override.
@@ -240,8 +242,9 @@ pub struct NewUser {
     pub username: String,
     pub password: String,
     pub roles: Vec<String>,
-    /// `name=value` pairs; values that parse as JSON (numbers, booleans, arrays) keep their type.
-    pub claims: Vec<(String, String)>,
+    /// Custom claims put in the user's tokens (see [`parse_claims`] for the CLI's
+    /// `name=value` form). Reserved JWT/OIDC names are refused.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 pub struct UserStore {
@@ -263,7 +266,7 @@ impl UserStore {
         let username = normalize_username(&new.username)?;
         validate_password(&new.password)?;
         let roles = validate_roles(&new.roles)?;
-        let claims = parse_claims(&new.claims)?;
+        let claims = validate_claims(new.claims)?;
         if self.find_by_username(&username).await?.is_some() {
             return Err(Error::Conflict(format!("username {username:?} is taken")));
         }
@@ -354,6 +357,54 @@ impl UserStore {
         self.update(id, |am| am.roles = Set(roles.join(" "))).await
     }
 
+    /// Replaces the custom claims (they appear in tokens issued from now on).
+    pub async fn set_claims(
+        &self,
+        id: &str,
+        claims: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<User> {
+        let claims = validate_claims(claims)?;
+        self.update(id, |am| {
+            am.claims = Set(serde_json::Value::Object(claims).to_string())
+        })
+        .await
+    }
+
+    /// A page of users sorted by username, optionally only those whose username contains
+    /// `search` (case-insensitive, as usernames are stored lowercase).
+    pub async fn page(
+        &self,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<User>> {
+        let mut q = Users::find().order_by_asc(user::Column::Username);
+        if let Some(term) = search.filter(|t| !t.is_empty()) {
+            let term: String = term.nfkc().collect::<String>().to_lowercase();
+            let escaped = term
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            q = q.filter(
+                Expr::col(user::Column::Username)
+                    .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+            );
+        }
+        if let Some(c) = cursor {
+            q = q.filter(user::Column::Username.gt(paging::decode_cursor(c)?));
+        }
+        let mut rows = q.limit(limit + 1).all(&self.db).await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| rows.last().map(|r| paging::encode_cursor(&r.username)))
+            .flatten();
+        Ok(Page {
+            items: rows.into_iter().map(User::from_row).collect(),
+            next_cursor,
+        })
+    }
+
     /// Records a not-before time for the user's access tokens.
     pub async fn set_not_before(&self, id: &str, t: i64) -> Result<User> {
         self.update(id, |am| am.not_before = Set(Some(t))).await
@@ -401,14 +452,35 @@ fn validate_roles(roles: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn parse_claims(pairs: &[(String, String)]) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let mut map = serde_json::Map::new();
-    for (k, v) in pairs {
+/// Largest serialised custom-claims object: claims travel in every token.
+const MAX_CLAIMS_BYTES: usize = 4096;
+
+/// Checks custom claims: names 1-64 bytes and not reserved, at most 4 KiB in all.
+pub fn validate_claims(
+    claims: serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    for k in claims.keys() {
         if k.is_empty() || k.len() > 64 || RESERVED_CLAIMS.contains(&k.as_str()) {
             return Err(Error::Invalid(format!(
-                "claim: {k:?} is empty, too long or reserved"
+                "claims: {k:?} is empty, too long or reserved"
             )));
         }
+    }
+    if serde_json::to_string(&claims).map_or(true, |s| s.len() > MAX_CLAIMS_BYTES) {
+        return Err(Error::Invalid(format!(
+            "claims: more than {MAX_CLAIMS_BYTES} bytes"
+        )));
+    }
+    Ok(claims)
+}
+
+/// CLI `--claim name=value` pairs as claims: values that parse as JSON numbers, booleans
+/// or arrays keep their type, anything else is a string.
+pub fn parse_claims(
+    pairs: &[(String, String)],
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut map = serde_json::Map::new();
+    for (k, v) in pairs {
         let value = match serde_json::from_str::<serde_json::Value>(v) {
             Ok(
                 j @ (serde_json::Value::Number(_)
@@ -419,7 +491,7 @@ fn parse_claims(pairs: &[(String, String)]) -> Result<serde_json::Map<String, se
         };
         map.insert(k.clone(), value);
     }
-    Ok(map)
+    validate_claims(map)
 }
 
 /// Parses `name=value` (CLI `--claim`).

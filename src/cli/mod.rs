@@ -172,6 +172,11 @@ pub struct CreateClient {
     /// Access-token lifetime, e.g. 15m (default: the server's `access_token_ttl`).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub ttl: Option<Duration>,
+    /// Bootstrap an admin client for the admin API: grant client_credentials, scopes
+    /// tessera:admin tessera:clients tessera:users tessera:keys, audience urn:tessera:admin
+    /// (added to whatever else is given).
+    #[arg(long)]
+    pub admin: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -277,7 +282,13 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
     let db = crate::storage::connect_and_migrate(settings).await?;
     let registry = ClientRegistry::new(db, clock, settings.client_cache_ttl);
     match cmd {
-        ClientsCommand::Create(c) => {
+        ClientsCommand::Create(mut c) => {
+            if c.admin {
+                c.grants.push("client_credentials".into());
+                c.scopes
+                    .extend(crate::admin::ALL_SCOPES.iter().map(|s| s.to_string()));
+                c.audiences.push(crate::admin::ADMIN_AUDIENCE.into());
+            }
             let created = registry
                 .create(
                     NewClient {
@@ -354,7 +365,7 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
                     username,
                     password: password.clone(),
                     roles,
-                    claims,
+                    claims: crate::users::parse_claims(&claims)?,
                 })
                 .await?;
             if json {

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table (schema in the `tessera-migrations` crate).
 
+pub mod admin_audit;
 pub mod client;
 pub mod refresh_family;
 pub mod refresh_token;

@@ -1,6 +1,7 @@
 //! The HTTP surface: poem-openapi APIs (thin handlers over domain functions), the OpenAPI
 //! document and Swagger UI. Only this module and `app` know about poem.
 
+pub mod admin;
 pub mod discovery;
 pub mod form;
 pub mod health;
@@ -23,9 +24,29 @@ pub enum ApiTags {
     Discovery,
     /// Probes for orchestrators and load balancers.
     Health,
+    /// Admin API: OAuth clients. Bearer token with `tessera:clients` or `tessera:admin`.
+    #[oai(rename = "Admin: clients")]
+    AdminClients,
+    /// Admin API: users. Bearer token with `tessera:users` or `tessera:admin`.
+    #[oai(rename = "Admin: users")]
+    AdminUsers,
+    /// Admin API: signing keys. Bearer token with `tessera:keys` or `tessera:admin`.
+    #[oai(rename = "Admin: keys")]
+    AdminKeys,
+    /// Admin API: the audit log of admin changes. Bearer token with `tessera:admin`.
+    #[oai(rename = "Admin: audit")]
+    AdminAudit,
 }
 
-pub type Apis = (oauth::OAuthApi, discovery::DiscoveryApi, health::HealthApi);
+pub type Apis = (
+    oauth::OAuthApi,
+    discovery::DiscoveryApi,
+    health::HealthApi,
+    admin::ClientsApi,
+    admin::UsersApi,
+    admin::KeysApi,
+    admin::AuditApi,
+);
 
 /// The OpenAPI service of the whole server.
 pub fn api_service(state: Arc<AppState>, server_url: &str) -> OpenApiService<Apis, ()> {
@@ -36,12 +57,29 @@ pub fn api_service(state: Arc<AppState>, server_url: &str) -> OpenApiService<Api
         discovery::DiscoveryApi {
             state: state.clone(),
         },
-        health::HealthApi { state },
+        health::HealthApi {
+            state: state.clone(),
+        },
+        admin::ClientsApi(admin::AdminCtx {
+            state: state.clone(),
+        }),
+        admin::UsersApi(admin::AdminCtx {
+            state: state.clone(),
+        }),
+        admin::KeysApi(admin::AdminCtx {
+            state: state.clone(),
+        }),
+        admin::AuditApi(admin::AdminCtx { state }),
     );
     let mut svc = OpenApiService::new(apis, "Tessera", env!("CARGO_PKG_VERSION"))
         .description(
             "Tessera issues RS256/ES256 JWT access tokens signed with rotating keys and publishes \
-             the public keys at `/.well-known/jwks.json`, so services verify tokens locally.",
+             the public keys at `/.well-known/jwks.json`, so services verify tokens locally.\n\n\
+             The admin API (`/admin/v1`) manages clients, users and keys. It takes a bearer \
+             token that this Tessera issues to an admin client: create one with \
+             `tessera clients create --admin --name ops`, get a token with \
+             `curl -u ID:SECRET -d grant_type=client_credentials <issuer>/oauth/token`, then \
+             press **Authorize** and paste the `access_token`.",
         )
         .license("Apache-2.0");
     if !server_url.is_empty() {

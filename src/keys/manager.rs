@@ -236,7 +236,7 @@ impl KeyManager {
             if let Some(kid) = self.create_key(alg, &times, activates_at).await? {
                 created.push(kid);
             } else {
-                return Err(Error::Invalid(
+                return Err(Error::Conflict(
                     "another rotation happened at the same time; retry".into(),
                 ));
             }

@@ -372,3 +372,45 @@ fn config_command_masks_secrets_and_rejects_unknown_keys() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("rotaton_interval"));
 }
+
+/// `tessera clients create --admin` bootstraps the admin API: its client-credentials token
+/// opens `/admin/v1`.
+async fn admin_client_bootstraps_the_admin_api(backend: Backend) {
+    let env = env(&backend).await;
+    let out = tessera(
+        &env,
+        &["clients", "create", "--admin", "--name", "ops", "--json"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        created["audiences"],
+        serde_json::json!(["urn:tessera:admin"])
+    );
+    let admin = crate::support::TestClient {
+        id: created["client_id"].as_str().unwrap().into(),
+        secret: created["client_secret"].as_str().unwrap().into(),
+    };
+    let app = crate::support::start(
+        env.settings.clone(),
+        tempfile::tempdir().unwrap(),
+        std::sync::Arc::new(tessera::clock::SystemClock),
+    )
+    .await;
+    let token = app.access_token(&admin).await;
+    let r = app
+        .http
+        .get(app.url("/admin/v1/audit"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+on_both_backends!(admin_client_bootstraps_the_admin_api);

@@ -34,3 +34,48 @@ fn every_operation_is_described_and_tagged() {
         }
     }
 }
+
+#[test]
+fn every_field_is_described_and_admin_bodies_have_examples() {
+    let spec: serde_json::Value = serde_json::from_str(&tessera::http::spec_json()).unwrap();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for (name, schema) in schemas {
+        for (field, prop) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(
+                prop["description"].is_string(),
+                "{name}.{field} has no description"
+            );
+        }
+    }
+    let mut bodies = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        if !path.starts_with("/admin/") {
+            continue;
+        }
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(
+                op["security"][0]["adminToken"].is_array(),
+                "{method} {path} does not declare the admin bearer scheme"
+            );
+            let body =
+                op["requestBody"]["content"]["application/json; charset=utf-8"]["schema"]["$ref"]
+                    .as_str();
+            if let Some(r) = body {
+                let name = r.rsplit('/').next().unwrap();
+                assert!(
+                    schemas[name]["example"].is_object(),
+                    "{name} has no example"
+                );
+                bodies += 1;
+            }
+        }
+    }
+    assert_eq!(
+        bodies, 6,
+        "create/update client, create/update user, password, rotate"
+    );
+    assert_eq!(
+        spec["components"]["securitySchemes"]["adminToken"]["scheme"],
+        "bearer"
+    );
+}

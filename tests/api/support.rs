@@ -211,7 +211,10 @@ impl TestApp {
                 username: username.into(),
                 password: password.into(),
                 roles: roles.iter().map(|r| r.to_string()).collect(),
-                claims: vec![("team".into(), "payments".into())],
+                claims: serde_json::json!({"team": "payments"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
             })
             .await
             .unwrap()

@@ -1,0 +1,25 @@
+//! The admin API's domain side: who may call it ([`auth`]) and what they changed
+//! ([`audit`]). The operations themselves are the same domain functions the CLI calls
+//! (`clients`, `users`, `session_control`, `keys`); `http::admin` only translates HTTP.
+
+pub mod audit;
+pub mod auth;
+
+pub use audit::{AuditEntry, AuditLog};
+pub use auth::{AdminAuth, Area, Denied, Principal};
+
+/// Audience of admin tokens: a client bootstrapped with `tessera clients create --admin`
+/// gets exactly this audience, and the admin API accepts no other.
+pub const ADMIN_AUDIENCE: &str = "urn:tessera:admin";
+
+/// Scope granting every admin operation, including the audit log.
+pub const SCOPE_ADMIN: &str = "tessera:admin";
+/// Scope for `/admin/v1/clients`.
+pub const SCOPE_CLIENTS: &str = "tessera:clients";
+/// Scope for `/admin/v1/users`.
+pub const SCOPE_USERS: &str = "tessera:users";
+/// Scope for `/admin/v1/keys`.
+pub const SCOPE_KEYS: &str = "tessera:keys";
+
+/// The scopes an admin client created by the CLI is registered for.
+pub const ALL_SCOPES: [&str; 4] = [SCOPE_ADMIN, SCOPE_CLIENTS, SCOPE_USERS, SCOPE_KEYS];
