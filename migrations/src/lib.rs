@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_keys_and_clients;
 mod m20261122_000002_users_and_sessions;
+mod m20261123_000004_authorization_code;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_keys_and_clients::Migration),
             Box::new(m20261122_000002_users_and_sessions::Migration),
+            Box::new(m20261123_000004_authorization_code::Migration),
         ]
     }
 }

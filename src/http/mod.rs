@@ -1,6 +1,7 @@
 //! The HTTP surface: poem-openapi APIs (thin handlers over domain functions), the OpenAPI
 //! document and Swagger UI. Only this module and `app` know about poem.
 
+pub mod browser;
 pub mod discovery;
 pub mod form;
 pub mod health;
@@ -23,9 +24,17 @@ pub enum ApiTags {
     Discovery,
     /// Probes for orchestrators and load balancers.
     Health,
+    /// Browser sign-in: authorization code flow with PKCE, login page, RP-initiated logout.
+    #[oai(rename = "Browser sign-in")]
+    Browser,
 }
 
-pub type Apis = (oauth::OAuthApi, discovery::DiscoveryApi, health::HealthApi);
+pub type Apis = (
+    oauth::OAuthApi,
+    discovery::DiscoveryApi,
+    health::HealthApi,
+    browser::BrowserApi,
+);
 
 /// The OpenAPI service of the whole server.
 pub fn api_service(state: Arc<AppState>, server_url: &str) -> OpenApiService<Apis, ()> {
@@ -36,7 +45,10 @@ pub fn api_service(state: Arc<AppState>, server_url: &str) -> OpenApiService<Api
         discovery::DiscoveryApi {
             state: state.clone(),
         },
-        health::HealthApi { state },
+        health::HealthApi {
+            state: state.clone(),
+        },
+        browser::BrowserApi { state },
     );
     let mut svc = OpenApiService::new(apis, "Tessera", env!("CARGO_PKG_VERSION"))
         .description(
