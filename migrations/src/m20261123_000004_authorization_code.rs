@@ -95,7 +95,11 @@ impl MigrationTrait for Migration {
                             .string()
                             .not_null(),
                     )
-                    .col(ColumnDef::new(AuthorizationCodes::UserId).string().not_null())
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::UserId)
+                            .string()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(AuthorizationCodes::RedirectUri)
                             .text()
@@ -130,7 +134,11 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     // Set when redeemed (compare-and-set: single use).
-                    .col(ColumnDef::new(AuthorizationCodes::UsedAt).big_integer().null())
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::UsedAt)
+                            .big_integer()
+                            .null(),
+                    )
                     // Set when a redeemed code came back: what it issued is revoked.
                     .col(
                         ColumnDef::new(AuthorizationCodes::ReusedAt)
@@ -139,7 +147,11 @@ impl MigrationTrait for Migration {
                     )
                     // What the redemption issued, so a reuse can revoke it.
                     .col(ColumnDef::new(AuthorizationCodes::FamilyId).string().null())
-                    .col(ColumnDef::new(AuthorizationCodes::AccessJti).string().null())
+                    .col(
+                        ColumnDef::new(AuthorizationCodes::AccessJti)
+                            .string()
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(AuthorizationCodes::AccessExp)
                             .big_integer()

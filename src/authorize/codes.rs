@@ -53,7 +53,10 @@ pub struct CodeStore {
 }
 
 fn hex_hash(code: &str) -> String {
-    hash_secret(code).iter().map(|b| format!("{b:02x}")).collect()
+    hash_secret(code)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl CodeStore {
@@ -136,7 +139,10 @@ impl CodeStore {
                 authorization_code::Column::AccessJti,
                 Expr::value(access_jti.to_string()),
             )
-            .col_expr(authorization_code::Column::AccessExp, Expr::value(access_exp))
+            .col_expr(
+                authorization_code::Column::AccessExp,
+                Expr::value(access_exp),
+            )
             .filter(authorization_code::Column::CodeHash.eq(code_hash))
             .exec(&self.db)
             .await?;
@@ -147,7 +153,12 @@ impl CodeStore {
     }
 
     /// Links a refresh family to the browser session it was issued in.
-    pub async fn link_family(&self, session_id: &str, family_id: &str, expires_at: i64) -> Result<()> {
+    pub async fn link_family(
+        &self,
+        session_id: &str,
+        family_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
         browser_session_family::ActiveModel {
             family_id: Set(family_id.into()),
             session_id: Set(session_id.into()),

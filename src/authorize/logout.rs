@@ -67,15 +67,18 @@ pub async fn end_session(ctx: &GrantContext, params: &Params, cookies: Option<&s
         }
     };
     // End the session of this browser, live or not: its families go too.
-    let session: Option<BrowserSession> = cookie_value(cookies, SESSION_COOKIE)
-        .and_then(|c| ctx.sealer.open(Purpose::Session, c));
+    let session: Option<BrowserSession> =
+        cookie_value(cookies, SESSION_COOKIE).and_then(|c| ctx.sealer.open(Purpose::Session, c));
     if let Some(s) = session {
         match ctx.codes.session_families(&s.sid).await {
             Ok(families) => {
                 for f in families {
                     if let Err(e) = ctx.sessions.revoke_family(&f).await {
                         tracing::error!(error = %e, "cannot revoke a refresh family at logout");
-                        return Outcome::error_page(503, "The server could not sign you out. Try again.");
+                        return Outcome::error_page(
+                            503,
+                            "The server could not sign you out. Try again.",
+                        );
                     }
                 }
             }

@@ -90,7 +90,11 @@ pub async fn authorize(ctx: &GrantContext, params: &Params, cookies: Option<&str
     };
     let now = ctx.clock.now();
     let session = live_session(ctx, cookies).await.filter(|s| {
-        !req.force_login && req.max_age.is_none_or(|max| now - s.auth_time <= max)
+        // OIDC Core §3.1.2.1: max_age=0 is equivalent to prompt=login.
+        !req.force_login
+            && req
+                .max_age
+                .is_none_or(|max| max > 0 && now - s.auth_time <= max)
     });
     if let Some(session) = session {
         // Single sign-on: a live session skips the login page.

@@ -77,8 +77,16 @@ pub fn login(p: &LoginPage<'_>) -> String {
     } else {
         ""
     };
-    let autofocus_user = if p.username.is_empty() { " autofocus" } else { "" };
-    let autofocus_pw = if p.username.is_empty() { "" } else { " autofocus" };
+    let autofocus_user = if p.username.is_empty() {
+        " autofocus"
+    } else {
+        ""
+    };
+    let autofocus_pw = if p.username.is_empty() {
+        ""
+    } else {
+        " autofocus"
+    };
     let body = format!(
         "<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{error}\
          <form method=\"post\" action=\"{action}\">\

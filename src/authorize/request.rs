@@ -78,13 +78,21 @@ pub async fn validate(
     let client_id = params
         .single("client_id")
         .map_err(|_| Refusal::Page("The request repeats the client_id parameter."))?
-        .ok_or(Refusal::Page("The request does not name a client (client_id is missing)."))?;
+        .ok_or(Refusal::Page(
+            "The request does not name a client (client_id is missing).",
+        ))?;
     let client = match ctx.clients.get(client_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => return Err(Refusal::Page("The application that sent you here is not registered with this server.")),
+        Ok(None) => {
+            return Err(Refusal::Page(
+                "The application that sent you here is not registered with this server.",
+            ));
+        }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return Err(Refusal::Page("The server could not complete the request. Try again later."));
+            return Err(Refusal::Page(
+                "The server could not complete the request. Try again later.",
+            ));
         }
     };
     let requested_uri = params
@@ -143,8 +151,14 @@ pub async fn validate(
             ));
         }
     }
-    if !matches!(params.single("response_mode").ok().flatten(), None | Some("query")) {
-        return Err(refuse("invalid_request", "only response_mode=query is supported"));
+    if !matches!(
+        params.single("response_mode").ok().flatten(),
+        None | Some("query")
+    ) {
+        return Err(refuse(
+            "invalid_request",
+            "only response_mode=query is supported",
+        ));
     }
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(refuse(
@@ -153,10 +167,16 @@ pub async fn validate(
         ));
     }
     if params.single("request").ok().flatten().is_some() {
-        return Err(refuse("request_not_supported", "request objects are not supported"));
+        return Err(refuse(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
     }
     if params.single("request_uri").ok().flatten().is_some() {
-        return Err(refuse("request_uri_not_supported", "request_uri is not supported"));
+        return Err(refuse(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
     }
     // PKCE is mandatory for every client, and only S256 (RFC 9700 §2.1.1).
     let code_challenge = params
@@ -176,8 +196,13 @@ pub async fn validate(
     if !is_s256_challenge(code_challenge) {
         return Err(refuse("invalid_request", "code_challenge is malformed"));
     }
-    let scope = granted_scope(&client.scopes, params.single("scope").ok().flatten())
-        .map_err(|_| refuse("invalid_scope", "the requested scope is not allowed for this client"))?;
+    let scope =
+        granted_scope(&client.scopes, params.single("scope").ok().flatten()).map_err(|_| {
+            refuse(
+                "invalid_scope",
+                "the requested scope is not allowed for this client",
+            )
+        })?;
     let nonce = params.single("nonce").ok().flatten().map(str::to_string);
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
         return Err(refuse("invalid_request", "nonce is too long"));
@@ -198,15 +223,13 @@ pub async fn validate(
             return Err(refuse("invalid_request", "prompt=none cannot be combined"));
         }
     }
-    let max_age = match params.single("max_age").ok().flatten() {
-        None => None,
-        Some(v) => Some(
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| refuse("invalid_request", "max_age must be a non-negative integer"))?,
-        ),
-    };
+    let max_age =
+        match params.single("max_age").ok().flatten() {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                refuse("invalid_request", "max_age must be a non-negative integer")
+            })?),
+        };
     Ok((
         AuthRequest {
             client_id: client.client_id.clone(),
@@ -254,10 +277,13 @@ mod tests {
     #[test]
     fn pkce_rfc7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t2URWbuGJSstw-cM";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(is_s256_challenge(challenge));
         assert!(pkce_matches(verifier, challenge));
-        assert!(!pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK", challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
+            challenge
+        ));
         assert!(!pkce_matches("short", challenge));
         assert!(!is_s256_challenge(verifier.get(..42).unwrap()));
     }

@@ -142,8 +142,13 @@ mod tests {
         let cc = [GrantType::ClientCredentials, GrantType::AuthorizationCode];
         assert!(validate_client_uris(&cc, &v(&["https://app/cb"]), &[], true).is_err());
         assert!(
-            validate_client_uris(&[GrantType::ClientCredentials], &v(&["https://a/cb"]), &[], false)
-                .is_err()
+            validate_client_uris(
+                &[GrantType::ClientCredentials],
+                &v(&["https://a/cb"]),
+                &[],
+                false
+            )
+            .is_err()
         );
     }
 

@@ -133,8 +133,9 @@ impl Kek {
             .iter()
             .map(|e| {
                 let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tessera-kek-derive").extract(&e.ikm);
+                let info = [info];
                 let okm = prk
-                    .expand(&[info], hkdf::HKDF_SHA256)
+                    .expand(&info, hkdf::HKDF_SHA256)
                     .map_err(|_| Error::Crypto("key derivation failed".into()))?;
                 let mut out = [0u8; 32];
                 okm.fill(&mut out)

@@ -217,7 +217,10 @@ async fn code_flow_issues_tokens_that_verify_independently(backend: Backend) {
     );
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
-    assert!(html.contains("Orders &lt;Web&gt;"), "client name shown, escaped");
+    assert!(
+        html.contains("Orders &lt;Web&gt;"),
+        "client name shown, escaped"
+    );
     assert!(html.contains("<label for=\"password\">"));
 
     let r = post_login(
@@ -260,8 +263,8 @@ async fn code_flow_issues_tokens_that_verify_independently(backend: Backend) {
     assert_eq!(at["sub"], sub.as_str());
     assert_eq!(at["client_id"], c.id.as_str());
     assert_eq!(at["scope"], "openid orders:read");
-    let id = verify_independently(body["id_token"].as_str().unwrap(), &jwks, &app.base, &c.id)
-        .unwrap();
+    let id =
+        verify_independently(body["id_token"].as_str().unwrap(), &jwks, &app.base, &c.id).unwrap();
     assert_eq!(id["sub"], sub.as_str());
     assert_eq!(id["nonce"], "n-456");
     assert_eq!(id["azp"], c.id.as_str());
@@ -289,7 +292,10 @@ async fn pkce_is_mandatory_and_s256_only(backend: Backend) {
     let mut plain = without(&["code_challenge_method"]);
     plain.push(("code_challenge_method", "plain"));
     for (what, q) in [
-        ("no challenge", without(&["code_challenge", "code_challenge_method"])),
+        (
+            "no challenge",
+            without(&["code_challenge", "code_challenge_method"]),
+        ),
         ("no method", without(&["code_challenge_method"])),
         ("plain", plain),
     ] {
@@ -297,7 +303,11 @@ async fn pkce_is_mandatory_and_s256_only(backend: Backend) {
         assert_eq!(r.status(), 302, "{what}");
         let loc = location(&r);
         assert!(loc.as_str().starts_with(CB), "{what}");
-        assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"), "{what}");
+        assert_eq!(
+            param(&loc, "error").as_deref(),
+            Some("invalid_request"),
+            "{what}"
+        );
         assert_eq!(param(&loc, "state").as_deref(), Some("st-123"), "{what}");
         assert!(param(&loc, "code").is_none());
     }
@@ -312,13 +322,19 @@ async fn pkce_is_mandatory_and_s256_only(backend: Backend) {
     let mut scope = without(&["scope"]);
     scope.push(("scope", "openid admin"));
     let r = get_authorize(&app, &scope, None).await;
-    assert_eq!(param(&location(&r), "error").as_deref(), Some("invalid_scope"));
+    assert_eq!(
+        param(&location(&r), "error").as_deref(),
+        Some("invalid_scope")
+    );
 
     // A wrong verifier is refused, and the code is spent by the attempt.
     let (code, _) = sign_in(&app, &base).await;
     let (other, _) = pkce();
     let (status, body) = exchange(&app, &c, &code, &other).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, _) = exchange(&app, &c, &code, &flow.verifier).await;
     assert_eq!(status, 400, "a code survives no failed redemption");
     // Missing verifier.
@@ -348,7 +364,10 @@ async fn code_reuse_revokes_what_it_issued(backend: Backend) {
     let access = first["access_token"].as_str().unwrap();
     assert_eq!(app.introspect(&c, access).await["active"], true);
     let (status, body) = exchange(&app, &c, &code, &flow.verifier).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     // Everything the first redemption issued is dead.
     let (status, _) = app
         .refresh(&c, first["refresh_token"].as_str().unwrap())
@@ -376,9 +395,18 @@ async fn bad_client_or_redirect_uri_never_redirects(backend: Backend) {
         q
     };
     for (what, q) in [
-        ("unregistered", with("redirect_uri", "https://evil.example/cb")),
-        ("prefix", with("redirect_uri", "http://127.0.0.1:9/cb/../evil")),
-        ("extra query", with("redirect_uri", "http://127.0.0.1:9/cb?x=1")),
+        (
+            "unregistered",
+            with("redirect_uri", "https://evil.example/cb"),
+        ),
+        (
+            "prefix",
+            with("redirect_uri", "http://127.0.0.1:9/cb/../evil"),
+        ),
+        (
+            "extra query",
+            with("redirect_uri", "http://127.0.0.1:9/cb?x=1"),
+        ),
         ("unknown client", with("client_id", "nobody")),
     ] {
         let r = get_authorize(&app, &q, None).await;
@@ -409,7 +437,10 @@ async fn bad_client_or_redirect_uri_never_redirects(backend: Backend) {
     assert_eq!(r.status(), 400);
     let (code, _) = sign_in(&app, &flow.query(&c)).await;
     let (status, body) = exchange(&app, &other, &code, &flow.verifier).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 on_both_backends!(bad_client_or_redirect_uri_never_redirects);
 
@@ -428,7 +459,11 @@ async fn login_form_requires_its_csrf_token(backend: Backend) {
     // An attacker's own login page: valid sealed request and CSRF, but not this browser's.
     let (_, their_request, their_csrf) = login_page(&app, &flow.query(&c)).await;
     let cases: Vec<(&str, Option<&str>, Vec<(String, String)>)> = vec![
-        ("missing token", Some(&cookie), form(&[("request", request.clone())])),
+        (
+            "missing token",
+            Some(&cookie),
+            form(&[("request", request.clone())]),
+        ),
         (
             "wrong token",
             Some(&cookie),
@@ -517,13 +552,19 @@ async fn live_session_skips_login_unless_asked(backend: Backend) {
     let flow2 = Flow::new();
     let r = get_authorize(&app, &flow2.query(&second), Some(&session)).await;
     assert_eq!(r.status(), 302);
-    assert!(set_cookie(&r, "tessera_session").is_some(), "idle clock reset");
+    assert!(
+        set_cookie(&r, "tessera_session").is_some(),
+        "idle clock reset"
+    );
     let code = param(&location(&r), "code").expect("SSO code");
     let (status, body) = exchange(&app, &second, &code, &flow2.verifier).await;
     assert_eq!(status, 200, "{body}");
     let id = claims(body["id_token"].as_str().unwrap());
     assert_eq!(id["sub"], sub.as_str());
-    assert_eq!(id["auth_time"], first_auth_time, "auth_time is the original login");
+    assert_eq!(
+        id["auth_time"], first_auth_time,
+        "auth_time is the original login"
+    );
     // prompt=login and max_age=0 show the login page despite the session.
     for extra in [("prompt", "login"), ("max_age", "0")] {
         let mut q = flow2.query(&second);
@@ -563,12 +604,18 @@ async fn public_clients_use_pkce_without_a_secret(backend: Backend) {
         secret: String::new(),
     };
     let (status, body) = exchange(&app, &no_secret, &code, &flow.verifier).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     // A public client cannot use the client_credentials grant.
     let r = app
         .http
         .post(app.url("/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", &public.id)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &public.id),
+        ])
         .send()
         .await
         .unwrap();
@@ -600,14 +647,23 @@ async fn logout_clears_the_session_and_never_redirects_openly(backend: Backend) 
     let uri = |u: &str| ("post_logout_redirect_uri", u.to_string());
     for (what, q) in [
         ("unregistered", vec![hint(), uri("https://evil.example/")]),
-        ("another client's", vec![hint(), uri("http://127.0.0.1:9/cb")]),
+        (
+            "another client's",
+            vec![hint(), uri("http://127.0.0.1:9/cb")],
+        ),
         ("no client named", vec![uri(BYE)]),
         (
             "hint for another client",
             vec![hint(), ("client_id", other.id.clone()), uri(BYE)],
         ),
-        ("forged hint", vec![("id_token_hint", format!("{id_token}x")), uri(BYE)]),
-        ("access token as hint", vec![("id_token_hint", access.clone()), uri(BYE)]),
+        (
+            "forged hint",
+            vec![("id_token_hint", format!("{id_token}x")), uri(BYE)],
+        ),
+        (
+            "access token as hint",
+            vec![("id_token_hint", access.clone()), uri(BYE)],
+        ),
     ] {
         let r = end(q).await;
         assert_eq!(r.status(), 400, "{what}");
