@@ -135,7 +135,7 @@ pub fn verify_hint(ctx: &GrantContext, token: &str) -> Option<HintClaims> {
         return None;
     }
     let sig = B64.decode(s).ok()?;
-    key.verify(token[..h.len() + 1 + p.len()].as_bytes(), &sig)
+    key.verify(&token.as_bytes()[..h.len() + 1 + p.len()], &sig)
         .ok()?;
     let claims: HintClaims = serde_json::from_slice(&B64.decode(p).ok()?).ok()?;
     (claims.iss == ctx.issuer.issuer()).then_some(claims)

@@ -156,7 +156,7 @@ pub async fn login(
     let client = match ctx.clients.get(&req.client_id).await {
         Ok(Some(c))
             if c.allows(GrantType::AuthorizationCode)
-                && c.redirect_uris.iter().any(|u| *u == req.redirect_uri) =>
+                && c.redirect_uris.contains(&req.redirect_uri) =>
         {
             c
         }

@@ -30,7 +30,7 @@ pub fn validate_client_uris(
             "redirect-uri: the authorization_code grant needs at least one redirect URI".into(),
         ));
     }
-    if !code && !(redirect_uris.is_empty() && post_logout_redirect_uris.is_empty()) {
+    if !code && (!redirect_uris.is_empty() || !post_logout_redirect_uris.is_empty()) {
         return Err(Error::Invalid(
             "redirect-uri: redirect URIs need the authorization_code grant".into(),
         ));

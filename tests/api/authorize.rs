@@ -458,7 +458,8 @@ async fn login_form_requires_its_csrf_token(backend: Backend) {
     };
     // An attacker's own login page: valid sealed request and CSRF, but not this browser's.
     let (_, their_request, their_csrf) = login_page(&app, &flow.query(&c)).await;
-    let cases: Vec<(&str, Option<&str>, Vec<(String, String)>)> = vec![
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<(String, String)>);
+    let cases: Vec<Case> = vec![
         (
             "missing token",
             Some(&cookie),
