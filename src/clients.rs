@@ -347,6 +347,35 @@ impl ClientRegistry {
         Ok(res.rows_affected > 0)
     }
 
+    /// Replaces a client's redirect URIs and post-logout redirect URIs (browser sign-in),
+    /// with the same rules as registration. Takes effect at once on this instance, within
+    /// the cache lifetime on others.
+    pub async fn set_redirect_uris(
+        &self,
+        client_id: &str,
+        redirect_uris: &[String],
+        post_logout_redirect_uris: &[String],
+    ) -> Result<Client> {
+        let row = Clients::find_by_id(client_id.to_string())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("client {client_id}")))?;
+        let current = Client::from_row(row.clone())?;
+        let checked = crate::authorize::uris::validate_client_uris(
+            &current.grant_types,
+            redirect_uris,
+            post_logout_redirect_uris,
+            current.is_public(),
+        )?;
+        let mut am: client::ActiveModel = row.into();
+        am.redirect_uris = Set(checked.redirect_uris.join(" "));
+        am.post_logout_redirect_uris = Set(checked.post_logout_redirect_uris.join(" "));
+        am.updated_at = Set(self.clock.now());
+        let model = am.update(&self.db).await?;
+        self.invalidate(client_id);
+        Client::from_row(model)
+    }
+
     /// Replaces the secret; the old one stops working (within the cache lifetime on other
     /// instances, at once on this one).
     pub async fn rotate_secret(&self, client_id: &str) -> Result<ClientWithSecret> {

@@ -89,7 +89,9 @@ pub async fn token(
 /// Client authentication at the token endpoint, where a public client
 /// (`token_endpoint_auth_method=none`) identifies itself by `client_id` alone: it has no
 /// secret, and PKCE binds its codes instead. Confidential clients must authenticate.
-async fn authenticate_or_public(
+/// Also used by revocation and logout, which RFC 7009 §2.1 opens to public clients (they
+/// can only touch their own tokens).
+pub async fn authenticate_or_public(
     ctx: &GrantContext,
     authorization: Option<&str>,
     params: &Params,

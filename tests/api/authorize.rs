@@ -597,6 +597,7 @@ async fn public_clients_use_pkce_without_a_secret(backend: Backend) {
     let (code, _) = sign_in(&app, &flow.query(&public)).await;
     let (status, body) = exchange(&app, &public, &code, &flow.verifier).await;
     assert_eq!(status, 200, "{body}");
+    let public_refresh = body["refresh_token"].as_str().unwrap().to_string();
     // A confidential client cannot skip its secret.
     let confidential = register(&app, false).await;
     let (code, _) = sign_in(&app, &flow.query(&confidential)).await;
@@ -609,6 +610,30 @@ async fn public_clients_use_pkce_without_a_secret(backend: Backend) {
         (status, body["error"].as_str()),
         (401, Some("invalid_client"))
     );
+    // It may revoke its own refresh token with its client_id alone (RFC 7009 §2.1).
+    let r = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .form(&[
+            ("token", public_refresh.as_str()),
+            ("client_id", public.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", public_refresh.as_str()),
+            ("client_id", public.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "revoked");
     // A public client cannot use the client_credentials grant.
     let r = app
         .http
@@ -697,6 +722,29 @@ async fn logout_clears_the_session_and_never_redirects_openly(backend: Backend) 
 }
 use sea_orm::EntityTrait;
 on_both_backends!(logout_clears_the_session_and_never_redirects_openly);
+
+async fn redirect_uris_can_be_changed(backend: Backend) {
+    let (app, c, _) = setup(backend).await;
+    let clients = &app.state.grants.clients;
+    let new = "https://orders.example/cb".to_string();
+    let updated = clients
+        .set_redirect_uris(&c.id, std::slice::from_ref(&new), &[])
+        .await
+        .unwrap();
+    assert_eq!(updated.redirect_uris, vec![new.clone()]);
+    assert!(updated.post_logout_redirect_uris.is_empty());
+    assert!(
+        clients
+            .set_redirect_uris(&c.id, &["http://evil.example/cb".into()], &[])
+            .await
+            .is_err()
+    );
+    // The old URI no longer works, at once.
+    let flow = Flow::new();
+    let r = get_authorize(&app, &flow.query(&c), None).await;
+    assert_eq!(r.status(), 400);
+}
+on_both_backends!(redirect_uris_can_be_changed);
 
 async fn discovery_advertises_browser_sign_in(backend: Backend) {
     let app = spawn(backend).await;
