@@ -723,6 +723,63 @@ async fn logout_clears_the_session_and_never_redirects_openly(backend: Backend) 
 use sea_orm::EntityTrait;
 on_both_backends!(logout_clears_the_session_and_never_redirects_openly);
 
+async fn codes_and_sessions_expire(backend: Backend) {
+    let clock = crate::support::fake_clock_now();
+    let app = spawn_with(
+        backend,
+        |s| {
+            s.session_idle_ttl = std::time::Duration::from_secs(600);
+            s.session_max_ttl = std::time::Duration::from_secs(1500);
+        },
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let c = register(&app, false).await;
+    app.user("alice", PW, &[]).await;
+    let flow = Flow::new();
+    // A code lives 60 seconds.
+    let (code, session) = sign_in(&app, &flow.query(&c)).await;
+    clock.advance(61);
+    let (status, body) = exchange(&app, &c, &code, &flow.verifier).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // Used within its idle lifetime, the session lives on (each use resets the idle clock)...
+    let mut session = session;
+    for _ in 0..2 {
+        clock.advance(500);
+        let r = get_authorize(&app, &flow.query(&c), Some(&session)).await;
+        assert_eq!(r.status(), 302, "SSO within the idle lifetime");
+        session = set_cookie(&r, "tessera_session").unwrap().0;
+    }
+    // ...but not past its absolute lifetime.
+    clock.advance(500);
+    let r = get_authorize(&app, &flow.query(&c), Some(&session)).await;
+    assert_eq!(r.status(), 200, "absolute lifetime over: login page");
+    // Idle: unused for longer than session_idle_ttl.
+    let (_, session) = sign_in(&app, &flow.query(&c)).await;
+    clock.advance(601);
+    let r = get_authorize(&app, &flow.query(&c), Some(&session)).await;
+    assert_eq!(r.status(), 200, "idle lifetime over: login page");
+    // A login page's CSRF state expires too (login_form_ttl, 10 minutes).
+    let (cookie, request, csrf) = login_page(&app, &flow.query(&c)).await;
+    clock.advance(601);
+    let r = post_login(
+        &app,
+        Some(&cookie),
+        &[
+            ("request", &request),
+            ("csrf", &csrf),
+            ("username", "alice"),
+            ("password", PW),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+}
+on_both_backends!(codes_and_sessions_expire);
+
 async fn redirect_uris_can_be_changed(backend: Backend) {
     let (app, c, _) = setup(backend).await;
     let clients = &app.state.grants.clients;
