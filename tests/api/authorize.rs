@@ -839,3 +839,81 @@ async fn discovery_advertises_browser_sign_in(backend: Backend) {
     );
 }
 on_both_backends!(discovery_advertises_browser_sign_in);
+
+async fn hostile_authorization_requests_get_clear_errors(backend: Backend) {
+    let (app, c, _) = setup(backend).await;
+    let flow = Flow::new();
+    let base = flow
+        .query(&c)
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let long_state = "s".repeat(5000);
+    for (what, query) in [
+        ("100 parameters", format!("{base}{}", "&x=1".repeat(100))),
+        ("invalid utf-8", format!("{base}&nonce=%ff%fe")),
+        ("repeated client_id", format!("{base}&client_id=other")),
+        ("repeated scope", format!("{base}&scope=openid")),
+        (
+            "long state",
+            format!("{}&state={long_state}", base.replace("state=st-123", "x=1")),
+        ),
+        ("request object", format!("{base}&request=eyJ")),
+        ("bad max_age", format!("{base}&max_age=-1")),
+        ("bad prompt", format!("{base}&prompt=bogus")),
+        ("prompt none+login", format!("{base}&prompt=none%20login")),
+        ("fragment mode", format!("{base}&response_mode=fragment")),
+    ] {
+        let r = browser()
+            .get(format!("{}?{query}", app.url("/oauth/authorize")))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert!(
+            status == 400 || status == 302 || status == 200,
+            "{what}: {status}"
+        );
+        if status == 302 {
+            let loc = location(&r);
+            assert!(loc.as_str().starts_with(CB), "{what}");
+            assert!(
+                param(&loc, "error").is_some(),
+                "{what}: an error, not a code"
+            );
+            assert!(
+                param(&loc, "state").is_none_or(|s| s.len() <= 1024),
+                "{what}: an oversized state is not reflected"
+            );
+        }
+    }
+    // Login form garbage: never a 500, never a session.
+    for body in [
+        "",
+        "request=&csrf=",
+        "request=%ff&csrf=%fe&username=a&password=b",
+    ] {
+        let r = browser()
+            .post(app.url("/oauth/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(r.status().as_u16(), 400 | 403), "{body}");
+        assert!(set_cookie(&r, "tessera_session").is_none());
+    }
+    let r = browser()
+        .post(app.url("/oauth/login"))
+        .json(&serde_json::json!({"username": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "not a form");
+}
+on_both_backends!(hostile_authorization_requests_get_clear_errors);
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
