@@ -15,6 +15,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     admin::{AdminAuth, AuditLog},
+    authorize::codes::CodeStore,
+    browser_session::Sealer,
     clients::ClientRegistry,
     clock::{SharedClock, SystemClock},
     config::Settings,
@@ -60,6 +62,7 @@ impl AppState {
             clock,
             Arc::new(Keyring::new()),
             None,
+            Sealer::random().expect("random cookie key"),
         )
         .expect("placeholder state")
     }
@@ -76,6 +79,7 @@ impl AppState {
             clock,
             Arc::new(Keyring::new()),
             None,
+            Sealer::random()?,
         )
     }
 
@@ -85,6 +89,7 @@ impl AppState {
         clock: SharedClock,
         keyring: Arc<Keyring>,
         keys: Option<Arc<KeyManager>>,
+        sealer: Sealer,
     ) -> Result<Self> {
         let clients = Arc::new(ClientRegistry::new(
             db.clone(),
@@ -121,6 +126,8 @@ impl AppState {
             })),
             keyring: keyring.clone(),
             clock: clock.clone(),
+            codes: Arc::new(CodeStore::new(db.clone(), clock.clone())),
+            sealer: Arc::new(sealer),
         };
         Ok(Self {
             discovery: ArcSwap::from_pointee(PublishedDiscovery::new(&settings.issuer, vec![])),
@@ -192,6 +199,9 @@ impl App {
         let settings = Arc::new(settings);
         let (db, kek) = open_storage(&settings).await?;
         let keyring = Arc::new(Keyring::new());
+        // Browser cookies are sealed with a key derived from the KEK: every instance that
+        // shares the KEK reads every session.
+        let sealer = Sealer::from_kek(&kek)?;
         let keys = Arc::new(KeyManager::new(
             db.clone(),
             kek,
@@ -206,6 +216,7 @@ impl App {
             clock,
             keyring,
             Some(keys),
+            sealer,
         )?);
         state.refresh_discovery().await?;
         Ok(App {
@@ -278,7 +289,13 @@ async fn refresh_loop(state: Arc<AppState>) {
         if last_purge.elapsed() >= Duration::from_secs(60) {
             last_purge = std::time::Instant::now();
             let g = &state.grants;
-            if let Err(e) = g.sessions.purge().await.and(g.revocations.purge().await) {
+            if let Err(e) = g
+                .sessions
+                .purge()
+                .await
+                .and(g.revocations.purge().await)
+                .and(g.codes.purge().await)
+            {
                 tracing::debug!(error = %e, "purge failed");
             }
         }

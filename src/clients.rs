@@ -35,6 +35,9 @@ pub enum GrantType {
     Password,
     #[serde(rename = "refresh_token")]
     RefreshToken,
+    /// Browser sign-in: authorization code with PKCE.
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
 }
 
 impl GrantType {
@@ -43,6 +46,7 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::AuthorizationCode => "authorization_code",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -50,6 +54,7 @@ impl GrantType {
             "client_credentials" => Some(GrantType::ClientCredentials),
             "password" => Some(GrantType::Password),
             "refresh_token" => Some(GrantType::RefreshToken),
+            "authorization_code" => Some(GrantType::AuthorizationCode),
             _ => None,
         }
     }
@@ -60,8 +65,9 @@ impl GrantType {
 pub struct Client {
     pub client_id: String,
     pub name: String,
+    /// `None` for a public client (no secret; `token_endpoint_auth_method=none`).
     #[serde(skip)]
-    secret_hash: [u8; 32],
+    secret_hash: Option<[u8; 32]>,
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub audiences: Vec<String>,
@@ -69,6 +75,12 @@ pub struct Client {
     pub token_ttl: Option<i64>,
     /// Signing algorithm, if not the server default.
     pub alg: Option<Alg>,
+    /// Exact redirect URIs (authorization code flow).
+    pub redirect_uris: Vec<String>,
+    /// URIs RP-initiated logout may return to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `client_secret_basic` (confidential) or `none` (public: PKCE only, no secret).
+    pub token_endpoint_auth_method: &'static str,
     pub created_at: i64,
 }
 
@@ -77,13 +89,22 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
     fn from_row(m: client::Model) -> Result<Self> {
-        let hash = hex_decode_32(&m.secret_hash).ok_or_else(|| {
-            Error::Invalid(format!(
-                "client {} has a malformed secret hash",
-                m.client_id
-            ))
-        })?;
+        let public = m.token_endpoint_auth_method == AUTH_METHOD_NONE;
+        let hash = if public {
+            None
+        } else {
+            Some(hex_decode_32(&m.secret_hash).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "client {} has a malformed secret hash",
+                    m.client_id
+                ))
+            })?)
+        };
         Ok(Client {
             grant_types: m
                 .grant_types
@@ -94,6 +115,13 @@ impl Client {
             audiences: split(&m.audiences),
             token_ttl: m.token_ttl,
             alg: m.alg.as_deref().and_then(|a| a.parse().ok()),
+            redirect_uris: split(&m.redirect_uris),
+            post_logout_redirect_uris: split(&m.post_logout_redirect_uris),
+            token_endpoint_auth_method: if public {
+                AUTH_METHOD_NONE
+            } else {
+                AUTH_METHOD_SECRET
+            },
             client_id: m.client_id,
             name: m.name,
             secret_hash: hash,
@@ -111,6 +139,13 @@ pub struct NewClient {
     pub audiences: Vec<String>,
     pub token_ttl: Option<Duration>,
     pub alg: Option<Alg>,
+    /// Exact redirect URIs (required with the `authorization_code` grant).
+    pub redirect_uris: Vec<String>,
+    /// URIs RP-initiated logout may redirect to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (SPA, mobile app): no secret, PKCE only; may use only the
+    /// `authorization_code` and `refresh_token` grants.
+    pub public: bool,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is. For the optional
@@ -123,13 +158,22 @@ pub struct ClientUpdate {
     pub audiences: Option<Vec<String>>,
     pub token_ttl: Option<Option<Duration>>,
     pub alg: Option<Option<Alg>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
+
+/// `token_endpoint_auth_method` of confidential clients (Basic or post).
+pub const AUTH_METHOD_SECRET: &str = "client_secret_basic";
+/// `token_endpoint_auth_method` of public clients.
+pub const AUTH_METHOD_NONE: &str = "none";
 
 /// A client together with its secret, returned once at creation or secret rotation.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientWithSecret {
     #[serde(flatten)]
     pub client: Client,
+    /// Empty for a public client (it has none).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub client_secret: String,
 }
 
@@ -204,11 +248,13 @@ impl ClientRegistry {
     pub async fn authenticate(&self, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
         let client = self.get(&creds.client_id).await.map_err(OAuthError::from)?;
         let presented = hash_secret(&creds.client_secret);
+        // A public client has no secret: presenting one never authenticates it.
         let expected = client
             .as_ref()
-            .map(|c| &c.secret_hash)
+            .and_then(|c| c.secret_hash.as_ref())
             .unwrap_or(&self.dummy_hash);
-        let ok: bool = presented.ct_eq(expected).into();
+        let ok: bool = bool::from(presented.ct_eq(expected))
+            && client.as_ref().is_some_and(|c| !c.is_public());
         match client {
             Some(c) if ok => Ok(c),
             Some(_) => {
@@ -236,12 +282,26 @@ impl ClientRegistry {
     ) -> Result<ClientWithSecret> {
         let validated = validate(new, limits)?;
         let client_id = random_token(16)?;
-        let secret = random_token(32)?;
+        let (secret, secret_hash) = if validated.public {
+            (String::new(), String::new())
+        } else {
+            let s = random_token(32)?;
+            let h = hex(&hash_secret(&s));
+            (s, h)
+        };
         let now = self.clock.now();
         let row = client::ActiveModel {
             client_id: Set(client_id.clone()),
             name: Set(validated.name),
-            secret_hash: Set(hex(&hash_secret(&secret))),
+            secret_hash: Set(secret_hash),
+            redirect_uris: Set(validated.redirect_uris.join(" ")),
+            post_logout_redirect_uris: Set(validated.post_logout_redirect_uris.join(" ")),
+            token_endpoint_auth_method: Set(if validated.public {
+                AUTH_METHOD_NONE
+            } else {
+                AUTH_METHOD_SECRET
+            }
+            .into()),
             grant_types: Set(join_grants(&validated.grant_types)),
             scopes: Set(validated.scopes.join(" ")),
             audiences: Set(validated.audiences.join(" ")),
@@ -320,6 +380,8 @@ impl ClientRegistry {
             .await?
             .ok_or_else(|| Error::NotFound(format!("client {client_id}")))?;
         let current = Client::from_row(row.clone())?;
+        // Whether a client has a secret is fixed at registration.
+        let public = current.is_public();
         let merged = NewClient {
             name: changes.name.unwrap_or(current.name),
             grant_types: changes.grant_types.unwrap_or_else(|| {
@@ -337,6 +399,11 @@ impl ClientRegistry {
                     .map(|s| Duration::from_secs(s.max(0) as u64)),
             ),
             alg: changes.alg.unwrap_or(current.alg),
+            redirect_uris: changes.redirect_uris.unwrap_or(current.redirect_uris),
+            post_logout_redirect_uris: changes
+                .post_logout_redirect_uris
+                .unwrap_or(current.post_logout_redirect_uris),
+            public,
         };
         let v = validate(merged, limits)?;
         let mut am: client::ActiveModel = row.into();
@@ -346,6 +413,8 @@ impl ClientRegistry {
         am.audiences = Set(v.audiences.join(" "));
         am.token_ttl = Set(v.token_ttl.map(|d| d.as_secs() as i64));
         am.alg = Set(v.alg.map(|a| a.as_str().to_string()));
+        am.redirect_uris = Set(v.redirect_uris.join(" "));
+        am.post_logout_redirect_uris = Set(v.post_logout_redirect_uris.join(" "));
         am.updated_at = Set(self.clock.now());
         let model = am.update(&self.db).await?;
         self.invalidate(client_id);
@@ -399,6 +468,11 @@ impl ClientRegistry {
             .one(&self.db)
             .await?
             .ok_or_else(|| Error::NotFound(format!("client {client_id}")))?;
+        if row.token_endpoint_auth_method == AUTH_METHOD_NONE {
+            return Err(Error::Invalid(
+                "a public client has no secret to rotate".into(),
+            ));
+        }
         let secret = random_token(32)?;
         let mut am: client::ActiveModel = row.into();
         am.secret_hash = Set(hex(&hash_secret(&secret)));
@@ -419,6 +493,9 @@ struct Validated {
     audiences: Vec<String>,
     token_ttl: Option<Duration>,
     alg: Option<Alg>,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    public: bool,
 }
 
 fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
@@ -435,7 +512,7 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     {
         let gt = GrantType::parse(g).ok_or_else(|| {
             Error::Invalid(format!(
-                "grant: unsupported grant type {g:?} (supported: client_credentials, password, refresh_token)"
+                "grant: unsupported grant type {g:?} (supported: client_credentials, password, refresh_token, authorization_code)"
             ))
         })?;
         if !grant_types.contains(&gt) {
@@ -480,6 +557,12 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
             humantime::format_duration(limits.max_token_ttl)
         )));
     }
+    let redirect = crate::authorize::uris::validate_client_uris(
+        &grant_types,
+        &new.redirect_uris,
+        &new.post_logout_redirect_uris,
+        new.public,
+    )?;
     Ok(Validated {
         name,
         grant_types,
@@ -487,6 +570,9 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         audiences,
         token_ttl: new.token_ttl,
         alg: new.alg,
+        redirect_uris: redirect.redirect_uris,
+        post_logout_redirect_uris: redirect.post_logout_redirect_uris,
+        public: new.public,
     })
 }
 

@@ -98,6 +98,22 @@ pub struct Settings {
     /// Window of the failure counters; also the longest a throttle lasts. Default `5m`.
     #[serde(with = "humantime_serde_compat")]
     pub login_failure_window: Duration,
+    // --- Browser sign-in (authorization code flow) ---
+    /// Mark the session and login cookies `Secure` (sent over HTTPS only). Default `true`;
+    /// set `false` only for local development over plain http.
+    pub session_cookie_secure: bool,
+    /// Idle lifetime of a browser session: unused this long, the user signs in again.
+    /// Default `1h`.
+    #[serde(with = "humantime_serde_compat")]
+    pub session_idle_ttl: Duration,
+    /// Absolute lifetime of a browser session (single sign-on) from the moment the user
+    /// typed their password. Default `12h`.
+    #[serde(with = "humantime_serde_compat")]
+    pub session_max_ttl: Duration,
+    /// How long a login page may be submitted after it was shown (its CSRF state lives
+    /// this long). Default `10m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub login_form_ttl: Duration,
     /// Largest accepted form body on the OAuth endpoints, in bytes. Default 16384.
     pub max_form_bytes: usize,
     /// Number of async worker threads. Default 0 = one per CPU.
@@ -145,6 +161,10 @@ impl Default for Settings {
             login_max_failures_per_user: 100,
             login_max_failures_per_ip: 30,
             login_failure_window: Duration::from_secs(300),
+            session_cookie_secure: true,
+            session_idle_ttl: Duration::from_secs(3600),
+            session_max_ttl: Duration::from_secs(12 * 3600),
+            login_form_ttl: Duration::from_secs(600),
             max_form_bytes: 16 * 1024,
             workers: 0,
             log: "info".into(),
@@ -209,6 +229,12 @@ impl Settings {
         }
         if self.rotation_interval < Duration::from_secs(60) {
             return Err("rotation_interval must be at least 60s".into());
+        }
+        if self.session_idle_ttl.is_zero() || self.session_max_ttl.is_zero() {
+            return Err("session_idle_ttl and session_max_ttl must be positive".into());
+        }
+        if self.login_form_ttl < Duration::from_secs(60) {
+            return Err("login_form_ttl must be at least 60s".into());
         }
         if self.key_refresh_interval.is_zero() {
             return Err("key_refresh_interval must be positive".into());

@@ -7,6 +7,8 @@
 //! - [`clients`]: client registry and authentication; [`users`]: users and passwords;
 //! - [`sessions`]: refresh-token families; [`revocation`]: denylist and feed;
 //!   [`session_control`]: revocation, introspection, logout, UserInfo; [`throttle`]: login throttling;
+//! - [`authorize`]: browser sign-in (authorization endpoint, login page, RP-initiated
+//!   logout); [`browser_session`]: the sealed session cookie;
 //! - [`http`] and [`app`]: the poem / poem-openapi surface (the only poem-aware code);
 //! - [`storage`], [`entities`]: sea-orm database access;
 //! - [`admin`]: who may use the admin API and the audit log of what they changed;
@@ -14,6 +16,8 @@
 
 pub mod admin;
 pub mod app;
+pub mod authorize;
+pub mod browser_session;
 pub mod cli;
 pub mod clients;
 pub mod clock;

@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_keys_and_clients;
 mod m20261122_000002_users_and_sessions;
 mod m20261123_000003_admin_audit;
+mod m20261123_000004_authorization_code;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_keys_and_clients::Migration),
             Box::new(m20261122_000002_users_and_sessions::Migration),
             Box::new(m20261123_000003_admin_audit::Migration),
+            Box::new(m20261123_000004_authorization_code::Migration),
         ]
     }
 }

@@ -157,7 +157,8 @@ pub struct CreateClient {
     /// Display name.
     #[arg(long)]
     pub name: String,
-    /// Allowed grant type (repeatable): client_credentials, password, refresh_token.
+    /// Allowed grant type (repeatable): client_credentials, password, refresh_token,
+    /// authorization_code.
     #[arg(long = "grant", default_value = "client_credentials")]
     pub grants: Vec<String>,
     /// Allowed scopes, space-separated (repeatable).
@@ -177,6 +178,16 @@ pub struct CreateClient {
     /// (added to whatever else is given).
     #[arg(long)]
     pub admin: bool,
+    /// Redirect URI for the authorization code flow, matched exactly (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (SPA, mobile app): no secret, PKCE only
+    /// (`token_endpoint_auth_method=none`); authorization_code and refresh_token grants only.
+    #[arg(long)]
+    pub public: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -298,6 +309,9 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                         audiences: c.audiences,
                         token_ttl: c.ttl,
                         alg: c.alg,
+                        redirect_uris: c.redirect_uris,
+                        post_logout_redirect_uris: c.post_logout_redirect_uris,
+                        public: c.public,
                     },
                     RegistrationLimits {
                         max_token_ttl: settings.max_access_token_ttl,
@@ -462,6 +476,10 @@ fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
         println!("{}", serde_json::to_string_pretty(c).unwrap_or_default());
     } else {
         println!("client_id:     {}", c.client.client_id);
+        if c.client.is_public() {
+            println!("(a public client: no secret; it proves itself with PKCE)");
+            return;
+        }
         println!("client_secret: {}", c.client_secret);
         println!("(the secret is shown only now; Tessera stores only its hash)");
     }

@@ -16,6 +16,12 @@ pub struct Model {
     pub token_ttl: Option<i64>,
     /// Signing algorithm; NULL = server default.
     pub alg: Option<String>,
+    /// Space-separated exact redirect URIs (authorization code flow).
+    pub redirect_uris: String,
+    /// Space-separated URIs allowed after RP-initiated logout.
+    pub post_logout_redirect_uris: String,
+    /// `client_secret_basic` (confidential) or `none` (public client, PKCE only).
+    pub token_endpoint_auth_method: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -1,6 +1,8 @@
 //! sea-orm entities, one per table (schema in the `tessera-migrations` crate).
 
 pub mod admin_audit;
+pub mod authorization_code;
+pub mod browser_session_family;
 pub mod client;
 pub mod refresh_family;
 pub mod refresh_token;

@@ -3,6 +3,7 @@
 //! The other OAuth endpoints (revocation, introspection, logout, feed, UserInfo) live in
 //! [`crate::session_control`] and reuse this context.
 
+pub mod authorization_code;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod params;
@@ -16,6 +17,8 @@ use serde::Serialize;
 pub use params::Params;
 
 use crate::{
+    authorize::codes::CodeStore,
+    browser_session::Sealer,
     clients::{Client, ClientRegistry, GrantType},
     clock::SharedClock,
     config::Settings,
@@ -24,7 +27,7 @@ use crate::{
     revocation::RevocationLog,
     sessions::Sessions,
     throttle::LoginThrottle,
-    tokens::{AccessTokenRequest, IdTokenRequest, TokenIssuer},
+    tokens::{AccessTokenRequest, IdTokenRequest, IssuedToken, TokenIssuer},
     users::{User, UserStore},
 };
 
@@ -39,6 +42,10 @@ pub struct GrantContext {
     pub throttle: Arc<LoginThrottle>,
     pub keyring: Arc<Keyring>,
     pub clock: SharedClock,
+    /// Authorization codes and browser-session links (browser sign-in).
+    pub codes: Arc<CodeStore>,
+    /// Seals the browser session cookie and the login form state.
+    pub sealer: Arc<Sealer>,
 }
 
 /// RFC 6749 §5.1 successful token response.
@@ -66,7 +73,7 @@ pub async fn token(
     let grant_type = params
         .single("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-    let client = authenticate(ctx, authorization, params).await?;
+    let client = authenticate_or_public(ctx, authorization, params).await?;
     let grant = GrantType::parse(grant_type).ok_or(OAuthError::UnsupportedGrantType)?;
     if !client.allows(grant) {
         return Err(OAuthError::UnauthorizedClient);
@@ -75,7 +82,30 @@ pub async fn token(
         GrantType::ClientCredentials => client_credentials::handle(ctx, &client, params),
         GrantType::Password => password::handle(ctx, &client, params, client_ip).await,
         GrantType::RefreshToken => refresh::handle(ctx, &client, params).await,
+        GrantType::AuthorizationCode => authorization_code::handle(ctx, &client, params).await,
     }
+}
+
+/// Client authentication at the token endpoint, where a public client
+/// (`token_endpoint_auth_method=none`) identifies itself by `client_id` alone: it has no
+/// secret, and PKCE binds its codes instead. Confidential clients must authenticate.
+/// Also used by revocation and logout, which RFC 7009 §2.1 opens to public clients (they
+/// can only touch their own tokens).
+pub async fn authenticate_or_public(
+    ctx: &GrantContext,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Arc<Client>, OAuthError> {
+    if authorization.is_none() && params.single("client_secret")?.is_none() {
+        let Some(id) = params.single("client_id")? else {
+            return Err(OAuthError::InvalidClient);
+        };
+        return match ctx.clients.get(id).await.map_err(OAuthError::from)? {
+            Some(c) if c.is_public() => Ok(c),
+            _ => Err(OAuthError::InvalidClient),
+        };
+    }
+    authenticate(ctx, authorization, params).await
 }
 
 /// Client authentication shared by every client-authenticated endpoint.
@@ -99,6 +129,32 @@ pub(crate) fn user_tokens(
     auth_time: i64,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
+    user_tokens_with(
+        ctx,
+        client,
+        user,
+        scope,
+        audience,
+        auth_time,
+        refresh_token,
+        None,
+    )
+    .map(|(r, _)| r)
+}
+
+/// [`user_tokens`] with the ID token's `nonce`, also returning the access token's facts
+/// (the authorization code grant records them to revoke on code reuse).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn user_tokens_with(
+    ctx: &GrantContext,
+    client: &Client,
+    user: &User,
+    scope: &str,
+    audience: &[String],
+    auth_time: i64,
+    refresh_token: Option<String>,
+    nonce: Option<&str>,
+) -> Result<(TokenResponse, IssuedToken), OAuthError> {
     let ttl = client
         .token_ttl
         .unwrap_or(ctx.settings.access_token_ttl.as_secs() as i64);
@@ -124,7 +180,7 @@ pub(crate) fn user_tokens(
                     client_id: &client.client_id,
                     auth_time,
                     access_token: &issued.token,
-                    nonce: None,
+                    nonce,
                     username: Some(&user.username),
                     ttl_secs: ttl,
                     alg,
@@ -134,12 +190,13 @@ pub(crate) fn user_tokens(
     } else {
         None
     };
-    Ok(TokenResponse {
-        access_token: issued.token,
+    let response = TokenResponse {
+        access_token: issued.token.clone(),
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token,
         id_token,
-    })
+    };
+    Ok((response, issued))
 }

@@ -96,6 +96,8 @@ pub enum JwksResponse {
 pub struct DiscoveryDoc {
     /// The issuer identifier: exactly the `iss` of every token.
     pub issuer: String,
+    /// The authorization endpoint (browser sign-in, authorization code flow with PKCE).
+    pub authorization_endpoint: String,
     /// The token endpoint.
     pub token_endpoint: String,
     /// The JWK Set document.
@@ -108,6 +110,8 @@ pub struct DiscoveryDoc {
     pub userinfo_endpoint: String,
     /// Tessera's logout endpoint (one session, or everywhere).
     pub logout_endpoint: String,
+    /// OpenID Connect RP-initiated logout endpoint.
+    pub end_session_endpoint: String,
     /// Tessera's revocation feed: revoked token ids and subject not-before times for
     /// verifiers that poll.
     pub revocation_feed_endpoint: String,
@@ -121,8 +125,16 @@ pub struct DiscoveryDoc {
     pub grant_types_supported: Vec<String>,
     /// Client authentication methods at the token endpoint.
     pub token_endpoint_auth_methods_supported: Vec<String>,
-    /// Response types of the authorization endpoint; empty: there is no authorization endpoint yet.
+    /// Response types of the authorization endpoint: `code` only.
     pub response_types_supported: Vec<String>,
+    /// Response modes of the authorization endpoint: `query`.
+    pub response_modes_supported: Vec<String>,
+    /// PKCE methods: `S256` only (PKCE is required for every client).
+    pub code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207: authorization responses carry `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+    /// `prompt` values understood by the authorization endpoint.
+    pub prompt_values_supported: Vec<String>,
     /// Subject identifier types.
     pub subject_types_supported: Vec<String>,
     /// Algorithms used to sign ID tokens.
@@ -157,6 +169,9 @@ impl DiscoveryDoc {
         let algs = vec!["ES256".to_string(), "RS256".to_string()];
         let auth_methods: Vec<String> =
             vec!["client_secret_basic".into(), "client_secret_post".into()];
+        // Public clients (no secret) at the token endpoint only.
+        let mut token_auth_methods = auth_methods.clone();
+        token_auth_methods.push("none".into());
         let claims = [
             "iss",
             "sub",
@@ -170,27 +185,36 @@ impl DiscoveryDoc {
             "roles",
             "auth_time",
             "at_hash",
+            "nonce",
+            "azp",
             "preferred_username",
         ];
         Self {
             issuer: issuer.into(),
+            authorization_endpoint: format!("{issuer}/oauth/authorize"),
             token_endpoint: format!("{issuer}/oauth/token"),
             jwks_uri: format!("{issuer}/.well-known/jwks.json"),
             revocation_endpoint: format!("{issuer}/oauth/revoke"),
             introspection_endpoint: format!("{issuer}/oauth/introspect"),
             userinfo_endpoint: format!("{issuer}/userinfo"),
             logout_endpoint: format!("{issuer}/oauth/logout"),
+            end_session_endpoint: format!("{issuer}/oauth/end_session"),
             revocation_feed_endpoint: format!("{issuer}/oauth/revocations"),
             revocation_endpoint_auth_methods_supported: auth_methods.clone(),
             introspection_endpoint_auth_methods_supported: auth_methods.clone(),
             claims_supported: claims.iter().map(|c| c.to_string()).collect(),
             grant_types_supported: vec![
+                "authorization_code".into(),
                 "client_credentials".into(),
                 "password".into(),
                 "refresh_token".into(),
             ],
-            token_endpoint_auth_methods_supported: auth_methods,
-            response_types_supported: vec![],
+            token_endpoint_auth_methods_supported: token_auth_methods,
+            response_types_supported: vec!["code".into()],
+            response_modes_supported: vec!["query".into()],
+            code_challenge_methods_supported: vec!["S256".into()],
+            authorization_response_iss_parameter_supported: true,
+            prompt_values_supported: vec!["none".into(), "login".into()],
             subject_types_supported: vec!["public".into()],
             id_token_signing_alg_values_supported: algs.clone(),
             access_token_signing_alg_values_supported: algs,

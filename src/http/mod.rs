@@ -2,6 +2,7 @@
 //! document and Swagger UI. Only this module and `app` know about poem.
 
 pub mod admin;
+pub mod browser;
 pub mod discovery;
 pub mod form;
 pub mod health;
@@ -36,6 +37,9 @@ pub enum ApiTags {
     /// Admin API: the audit log of admin changes. Bearer token with `tessera:admin`.
     #[oai(rename = "Admin: audit")]
     AdminAudit,
+    /// Browser sign-in: authorization code flow with PKCE, login page, RP-initiated logout.
+    #[oai(rename = "Browser sign-in")]
+    Browser,
 }
 
 pub type Apis = (
@@ -46,6 +50,7 @@ pub type Apis = (
     admin::UsersApi,
     admin::KeysApi,
     admin::AuditApi,
+    browser::BrowserApi,
 );
 
 /// The OpenAPI service of the whole server.
@@ -69,7 +74,10 @@ pub fn api_service(state: Arc<AppState>, server_url: &str) -> OpenApiService<Api
         admin::KeysApi(admin::AdminCtx {
             state: state.clone(),
         }),
-        admin::AuditApi(admin::AdminCtx { state }),
+        admin::AuditApi(admin::AdminCtx {
+            state: state.clone(),
+        }),
+        browser::BrowserApi { state },
     );
     let mut svc = OpenApiService::new(apis, "Tessera", env!("CARGO_PKG_VERSION"))
         .description(

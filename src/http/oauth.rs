@@ -298,7 +298,8 @@ impl OAuthApi {
 
     /// Token revocation
     ///
-    /// RFC 7009. A refresh token revokes its whole session (family); an access token is
+    /// RFC 7009. Public clients identify themselves with `client_id` alone.
+    /// A refresh token revokes its whole session (family); an access token is
     /// denylisted until it expires (introspection reports it inactive, the revocation feed
     /// lists it). Unknown tokens and other clients' tokens answer 200 and change nothing.
     #[oai(
@@ -313,7 +314,9 @@ impl OAuthApi {
         form: OAuthForm<TokenParamForm>,
     ) -> Result<Done, OAuthFailure> {
         let params = form.params?;
-        let client = grants::authenticate(&self.state.grants, authorization(req), &params).await?;
+        // Public clients (browser sign-in) may revoke their own tokens (RFC 7009 §2.1).
+        let client =
+            grants::authenticate_or_public(&self.state.grants, authorization(req), &params).await?;
         let token = required(&params, "token")?;
         session_control::revoke(&self.state.grants, &client, token).await?;
         Ok(plain_ok())
@@ -376,7 +379,8 @@ impl OAuthApi {
         form: OAuthForm<LogoutForm>,
     ) -> Result<Done, OAuthFailure> {
         let params = form.params?;
-        let client = grants::authenticate(&self.state.grants, authorization(req), &params).await?;
+        let client =
+            grants::authenticate_or_public(&self.state.grants, authorization(req), &params).await?;
         let token = required(&params, "refresh_token")?;
         let everywhere = matches!(params.single("all_sessions")?, Some("true" | "1"));
         session_control::logout(&self.state.grants, &client, token, everywhere).await?;

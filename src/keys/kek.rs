@@ -25,6 +25,8 @@ const KEK_ID_LEN: usize = 8;
 struct Entry {
     id: [u8; KEK_ID_LEN],
     key: LessSafeKey,
+    /// HKDF input for keys of other purposes (see [`Kek::derive`]).
+    ikm: [u8; 32],
 }
 
 /// One or more key-encryption keys. Debug output never shows them.
@@ -65,7 +67,7 @@ impl Kek {
                 let key = LessSafeKey::new(
                     UnboundKey::new(&AES_256_GCM, k).map_err(|_| Error::Kek("bad key".into()))?,
                 );
-                Ok(Entry { id, key })
+                Ok(Entry { id, key, ikm: *k })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
@@ -120,6 +122,27 @@ impl Kek {
             }
             Err(e) => Err(Error::Kek(format!("cannot read {}: {e}", file.display()))),
         }
+    }
+
+    /// A 256-bit key for another purpose (`info` names it, e.g. session cookies) derived
+    /// with HKDF-SHA256 from each KEK, the sealing one first: rotating the KEK rotates the
+    /// derived keys, and the old ones stay usable to open while the old KEK is listed.
+    pub fn derive(&self, info: &[u8]) -> Result<Vec<[u8; 32]>> {
+        use aws_lc_rs::hkdf;
+        self.entries
+            .iter()
+            .map(|e| {
+                let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tessera-kek-derive").extract(&e.ikm);
+                let info = [info];
+                let okm = prk
+                    .expand(&info, hkdf::HKDF_SHA256)
+                    .map_err(|_| Error::Crypto("key derivation failed".into()))?;
+                let mut out = [0u8; 32];
+                okm.fill(&mut out)
+                    .map_err(|_| Error::Crypto("key derivation failed".into()))?;
+                Ok(out)
+            })
+            .collect()
     }
 
     /// Seals `plaintext` (a PKCS#8 document) bound to `kid`.

@@ -125,7 +125,8 @@ impl TokenIssuer {
             auth_time: req.auth_time,
             at_hash: &at_hash,
             nonce: req.nonce,
-            azp: None,
+            // Authorized party: the client (OIDC Core §2), for relying parties that check it.
+            azp: Some(req.client_id),
             preferred_username: req.username,
         };
         let payload = serde_json::to_vec(&claims).map_err(|e| Error::Crypto(e.to_string()))?;

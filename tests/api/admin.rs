@@ -634,3 +634,102 @@ async fn keys_rotated_over_the_api_are_published_at_once(backend: Backend) {
     assert_eq!(s, 404);
 }
 on_both_backends!(keys_rotated_over_the_api_are_published_at_once);
+
+async fn browser_clients_are_registered_over_the_api(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, token) = admin_token(&app, "tessera:clients").await;
+    let t = Some(token.as_str());
+    // A public client: no secret in the answer, PKCE-only sign-in.
+    let (s, _, created) = call(
+        &app,
+        Method::POST,
+        "/admin/v1/clients",
+        t,
+        Some(json!({"name": "Orders SPA", "public": true,
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "scopes": ["openid"], "audiences": ["https://orders.internal"],
+                    "redirect_uris": ["https://spa.example/cb"],
+                    "post_logout_redirect_uris": ["https://spa.example/"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    assert!(created.get("client_secret").is_none());
+    assert_eq!(created["client"]["token_endpoint_auth_method"], "none");
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
+    // A public client cannot get client_credentials; a fragment is no redirect URI.
+    let (s, _, body) = call(
+        &app,
+        Method::PATCH,
+        &format!("/admin/v1/clients/{id}"),
+        t,
+        Some(json!({"grant_types": ["client_credentials"]})),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let (s, _, body) = call(
+        &app,
+        Method::PATCH,
+        &format!("/admin/v1/clients/{id}"),
+        t,
+        Some(json!({"redirect_uris": ["https://spa.example/cb#frag"]})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (400, Some("redirect_uris")),
+        "{body}"
+    );
+    let (s, _, upd) = call(
+        &app,
+        Method::PATCH,
+        &format!("/admin/v1/clients/{id}"),
+        t,
+        Some(json!({"redirect_uris": ["https://spa.example/callback"]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{upd}");
+    assert_eq!(
+        upd["redirect_uris"],
+        json!(["https://spa.example/callback"])
+    );
+    assert_eq!(upd["token_endpoint_auth_method"], "none", "stays public");
+    // The new redirect URI is the one the authorization endpoint accepts, at once.
+    let authorize = |uri: &str| {
+        app.url(&format!(
+            "/oauth/authorize?response_type=code&client_id={id}&redirect_uri={}&scope=openid\
+             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+        ))
+    };
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let old = no_redirects
+        .get(authorize("https://spa.example/cb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old.status(),
+        400,
+        "the old URI is refused with a page, never a redirect"
+    );
+    let new = no_redirects
+        .get(authorize("https://spa.example/callback"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 200, "the login page");
+    // No secret to rotate.
+    let (s, _, _) = call(
+        &app,
+        Method::POST,
+        &format!("/admin/v1/clients/{id}/secret"),
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(s, 400);
+}
+on_both_backends!(browser_clients_are_registered_over_the_api);

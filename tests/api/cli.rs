@@ -52,6 +52,79 @@ fn tessera(env: &Env, args: &[&str]) -> Command {
     cmd
 }
 
+async fn browser_clients_are_registered_from_the_cli(backend: Backend) {
+    let env = env(&backend).await;
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "clients",
+            "create",
+            "--name",
+            "web",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "openid",
+            "--audience",
+            "https://orders.internal",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        tessera(&env, &args).output().unwrap()
+    };
+    let out = create(&[
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--redirect-uri",
+        "http://127.0.0.1:3000/cb",
+        "--post-logout-redirect-uri",
+        "https://app.example/",
+        "--public",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        c["redirect_uris"],
+        serde_json::json!(["https://app.example/cb", "http://127.0.0.1:3000/cb"])
+    );
+    assert_eq!(
+        c["post_logout_redirect_uris"],
+        serde_json::json!(["https://app.example/"])
+    );
+    assert_eq!(c["token_endpoint_auth_method"], "none");
+    assert!(
+        c.get("client_secret").is_none(),
+        "a public client has no secret"
+    );
+    // Refused: no redirect URI, http on a public host, a fragment, a public client_credentials client.
+    for bad in [
+        vec![],
+        vec!["--redirect-uri", "http://app.example/cb"],
+        vec!["--redirect-uri", "https://app.example/cb#x"],
+        vec![
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--public",
+            "--grant",
+            "client_credentials",
+        ],
+    ] {
+        let out = create(&bad);
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("redirect-uri")
+                || String::from_utf8_lossy(&out.stderr).contains("public"),
+            "{bad:?}"
+        );
+    }
+}
+on_both_backends!(browser_clients_are_registered_from_the_cli);
+
 async fn clients_can_be_created_before_the_first_serve(backend: Backend) {
     let env = env(&backend).await;
     let out = tessera(

@@ -27,7 +27,12 @@ async fn discovery_documents_name_this_issuer(backend: Backend) {
         assert_eq!(d["jwks_uri"], app.url("/.well-known/jwks.json"));
         assert_eq!(
             d["grant_types_supported"],
-            serde_json::json!(["client_credentials", "password", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "client_credentials",
+                "password",
+                "refresh_token"
+            ])
         );
         for (k, p) in [
             ("revocation_endpoint", "/oauth/revoke"),
@@ -39,7 +44,7 @@ async fn discovery_documents_name_this_issuer(backend: Backend) {
         }
         assert_eq!(
             d["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"])
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
         );
         let algs = d["id_token_signing_alg_values_supported"]
             .as_array()

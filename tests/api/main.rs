@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod authorize;
 mod cli;
 mod discovery;
 mod hostile;

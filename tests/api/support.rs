@@ -170,6 +170,7 @@ impl TestApp {
             audiences: audiences.iter().map(|a| a.to_string()).collect(),
             token_ttl: None,
             alg,
+            ..Default::default()
         };
         self.register(new).await
     }
@@ -187,6 +188,7 @@ impl TestApp {
             audiences: vec!["https://api.internal".into()],
             token_ttl: None,
             alg: None,
+            ..Default::default()
         };
         self.register(new).await
     }

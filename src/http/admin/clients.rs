@@ -52,12 +52,19 @@ pub struct ClientBody {
     pub client_id: String,
     /// Display name.
     pub name: String,
-    /// Grant types it may use: `client_credentials`, `password`, `refresh_token`.
+    /// Grant types it may use: `client_credentials`, `password`, `refresh_token`,
+    /// `authorization_code`.
     pub grant_types: Vec<String>,
     /// Scopes it may request.
     pub scopes: Vec<String>,
     /// Audiences of its tokens (one is selected with RFC 8707 `resource`).
     pub audiences: Vec<String>,
+    /// Redirect URIs of the authorization code flow, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `client_secret_basic` (confidential: has a secret) or `none` (public: PKCE only).
+    pub token_endpoint_auth_method: String,
     /// Access-token lifetime in seconds; absent = the server's `access_token_ttl`.
     #[oai(skip_serializing_if_is_none)]
     pub token_ttl: Option<u64>,
@@ -76,6 +83,9 @@ impl poem_openapi::types::Example for ClientBody {
             grant_types: default_grants(),
             scopes: vec!["orders:read".into()],
             audiences: vec!["https://orders.internal".into()],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            token_endpoint_auth_method: "client_secret_basic".into(),
             token_ttl: Some(900),
             alg: Some(SigningAlg::ES256),
             created_at: 1_795_000_000,
@@ -93,6 +103,9 @@ impl From<Client> for ClientBody {
                 .collect(),
             token_ttl: c.token_ttl.map(|t| t.max(0) as u64),
             alg: c.alg.map(Into::into),
+            token_endpoint_auth_method: c.token_endpoint_auth_method.to_string(),
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
             client_id: c.client_id,
             name: c.name,
             scopes: c.scopes,
@@ -109,14 +122,16 @@ pub struct ClientCredentialsBody {
     /// The client.
     pub client: ClientBody,
     /// The client secret (256 bits, base64url). Store it now: it cannot be shown again.
-    pub client_secret: String,
+    /// Absent for a public client, which has none.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_secret: Option<String>,
 }
 
 impl poem_openapi::types::Example for ClientCredentialsBody {
     fn example() -> Self {
         ClientCredentialsBody {
             client: ClientBody::example(),
-            client_secret: "x4GkR0pV9z7sQ2mN8bW1cT5yH3jL6dF0aE9uK2iO7qS".into(),
+            client_secret: Some("x4GkR0pV9z7sQ2mN8bW1cT5yH3jL6dF0aE9uK2iO7qS".into()),
         }
     }
 }
@@ -125,7 +140,7 @@ impl From<ClientWithSecret> for ClientCredentialsBody {
     fn from(c: ClientWithSecret) -> Self {
         ClientCredentialsBody {
             client: c.client.into(),
-            client_secret: c.client_secret,
+            client_secret: Some(c.client_secret).filter(|s| !s.is_empty()),
         }
     }
 }
@@ -147,7 +162,8 @@ pub struct NewClientBody {
     /// Display name, 1 to 200 characters.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
-    /// Grant types: `client_credentials` (default), `password`, `refresh_token`.
+    /// Grant types: `client_credentials` (default), `password`, `refresh_token`,
+    /// `authorization_code`.
     #[oai(default = "default_grants")]
     pub grant_types: Vec<String>,
     /// Scopes it may request (RFC 6749 §3.3 scope tokens).
@@ -160,6 +176,17 @@ pub struct NewClientBody {
     pub token_ttl: Option<u64>,
     /// Signing algorithm of its tokens (default: the server's `default_alg`).
     pub alg: Option<SigningAlg>,
+    /// Redirect URIs for the authorization code flow (required with that grant), matched
+    /// exactly; `http` only on loopback hosts, no fragments.
+    #[oai(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to.
+    #[oai(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (SPA, mobile app): no secret, PKCE only, only the
+    /// `authorization_code` and `refresh_token` grants. Fixed at registration.
+    #[oai(default)]
+    pub public: bool,
 }
 
 fn default_grants() -> Vec<String> {
@@ -175,6 +202,9 @@ impl poem_openapi::types::Example for NewClientBody {
             audiences: vec!["https://orders.internal".into()],
             token_ttl: Some(900),
             alg: Some(SigningAlg::ES256),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            public: false,
         }
     }
 }
@@ -196,6 +226,10 @@ pub struct ClientPatch {
     pub token_ttl: MaybeUndefined<u64>,
     /// Algorithm, or `null` for the server default.
     pub alg: MaybeUndefined<SigningAlg>,
+    /// New redirect URIs (replace the old ones).
+    pub redirect_uris: Option<Vec<String>>,
+    /// New post-logout redirect URIs (replace the old ones).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 impl poem_openapi::types::Example for ClientPatch {
@@ -207,6 +241,8 @@ impl poem_openapi::types::Example for ClientPatch {
             audiences: None,
             token_ttl: MaybeUndefined::Null,
             alg: MaybeUndefined::Undefined,
+            redirect_uris: None,
+            post_logout_redirect_uris: None,
         }
     }
 }
@@ -295,6 +331,9 @@ impl ClientsApi {
                     audiences: b.audiences,
                     token_ttl: b.token_ttl.map(Duration::from_secs),
                     alg: b.alg.map(Into::into),
+                    redirect_uris: b.redirect_uris,
+                    post_logout_redirect_uris: b.post_logout_redirect_uris,
+                    public: b.public,
                 },
                 self.limits(),
             )
@@ -306,7 +345,10 @@ impl ClientsApi {
                 "client.create",
                 &c.client_id,
                 json!({"name": c.name, "grant_types": c.grant_types, "scopes": c.scopes,
-                       "audiences": c.audiences, "token_ttl": c.token_ttl, "alg": c.alg.map(|a| a.as_str())}),
+                       "audiences": c.audiences, "token_ttl": c.token_ttl, "alg": c.alg.map(|a| a.as_str()),
+                       "redirect_uris": c.redirect_uris,
+                       "post_logout_redirect_uris": c.post_logout_redirect_uris,
+                       "token_endpoint_auth_method": c.token_endpoint_auth_method}),
             )
             .await;
         Ok(Created::Created(Json(created.into())))
@@ -355,6 +397,7 @@ impl ClientsApi {
             "name": b.name, "grant_types": b.grant_types, "scopes": b.scopes,
             "audiences": b.audiences,
             "token_ttl": maybe(b.token_ttl, |v| v),
+            "redirect_uris": b.redirect_uris, "post_logout_redirect_uris": b.post_logout_redirect_uris,
             "alg": maybe(b.alg, |a| Alg::from(a).as_str()),
         });
         let changes = ClientUpdate {
@@ -364,6 +407,8 @@ impl ClientsApi {
             audiences: b.audiences,
             token_ttl: maybe(b.token_ttl, Duration::from_secs),
             alg: maybe(b.alg, Alg::from),
+            redirect_uris: b.redirect_uris,
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
         };
         let updated = self
             .0

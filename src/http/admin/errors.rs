@@ -181,6 +181,9 @@ fn api_field(domain: &str) -> Option<&'static str> {
         "limit" => "limit",
         "cursor" => "cursor",
         "alg" => "alg",
+        "redirect-uri" => "redirect_uris",
+        "post-logout-redirect-uri" => "post_logout_redirect_uris",
+        "public" => "public",
         _ => return None,
     })
 }

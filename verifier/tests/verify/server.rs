@@ -67,6 +67,7 @@ impl Issuer {
                     audiences: audiences.iter().map(|a| a.to_string()).collect(),
                     token_ttl: None,
                     alg: Some(alg),
+                    ..Default::default()
                 },
                 RegistrationLimits {
                     max_token_ttl: Duration::from_secs(86400),

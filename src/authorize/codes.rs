@@ -1,0 +1,197 @@
+//! Authorization codes: 256-bit random, stored only as SHA-256 hashes, valid 60 seconds,
+//! single use (a compare-and-set spends them). What a redemption issued is recorded on the
+//! code, so a code presented twice revokes it (RFC 6749 §4.1.2, RFC 9700 §4.2.4) — even
+//! when the second presentation races the first.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    sea_query::Expr,
+};
+
+use crate::{
+    clients::{hash_secret, random_token},
+    clock::SharedClock,
+    entities::{
+        authorization_code::{self, Entity as Codes},
+        browser_session_family::{self, Entity as Links},
+    },
+    error::Result,
+};
+
+/// How long a code can be redeemed.
+pub const CODE_TTL_SECS: i64 = 60;
+
+pub type CodeRow = authorization_code::Model;
+
+/// What a code is bound to.
+#[derive(Debug, Clone)]
+pub struct NewCode<'a> {
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_challenge: &'a str,
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub session_id: &'a str,
+}
+
+/// The outcome of presenting a code.
+#[derive(Debug)]
+pub enum Redeemed {
+    /// First use, in time: the code is now spent.
+    Fresh(CodeRow),
+    Unknown,
+    Expired,
+    /// Already spent: whatever it issued is now revoked.
+    Reused(CodeRow),
+}
+
+pub struct CodeStore {
+    db: DatabaseConnection,
+    clock: SharedClock,
+}
+
+fn hex_hash(code: &str) -> String {
+    hash_secret(code)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl CodeStore {
+    pub fn new(db: DatabaseConnection, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+
+    /// Issues a code; returns it (the only time it exists in clear).
+    pub async fn issue(&self, c: &NewCode<'_>) -> Result<String> {
+        let code = random_token(32)?;
+        let now = self.clock.now();
+        authorization_code::ActiveModel {
+            code_hash: Set(hex_hash(&code)),
+            client_id: Set(c.client_id.into()),
+            user_id: Set(c.user_id.into()),
+            redirect_uri: Set(c.redirect_uri.into()),
+            code_challenge: Set(c.code_challenge.into()),
+            scope: Set(c.scope.into()),
+            nonce: Set(c.nonce.map(str::to_string)),
+            auth_time: Set(c.auth_time),
+            session_id: Set(c.session_id.into()),
+            created_at: Set(now),
+            expires_at: Set(now + CODE_TTL_SECS),
+            used_at: Set(None),
+            reused_at: Set(None),
+            family_id: Set(None),
+            access_jti: Set(None),
+            access_exp: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(code)
+    }
+
+    /// Spends a code. A second presentation marks the code reused and hands back what the
+    /// first one issued, for the caller to revoke.
+    pub async fn redeem(&self, code: &str) -> Result<Redeemed> {
+        let now = self.clock.now();
+        let hash = hex_hash(code);
+        let Some(row) = Codes::find_by_id(hash.clone()).one(&self.db).await? else {
+            return Ok(Redeemed::Unknown);
+        };
+        let spent = Codes::update_many()
+            .col_expr(authorization_code::Column::UsedAt, Expr::value(now))
+            .filter(authorization_code::Column::CodeHash.eq(hash.clone()))
+            .filter(authorization_code::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if spent.rows_affected != 1 {
+            Codes::update_many()
+                .col_expr(authorization_code::Column::ReusedAt, Expr::value(now))
+                .filter(authorization_code::Column::CodeHash.eq(hash.clone()))
+                .exec(&self.db)
+                .await?;
+            // Re-read: the first redemption may have recorded what it issued meanwhile.
+            let row = Codes::find_by_id(hash).one(&self.db).await?.unwrap_or(row);
+            return Ok(Redeemed::Reused(row));
+        }
+        if row.expires_at <= now {
+            return Ok(Redeemed::Expired);
+        }
+        Ok(Redeemed::Fresh(row))
+    }
+
+    /// Records what a redemption issued. Returns `false` when the code was reused in the
+    /// meantime: the caller must then revoke what it issued itself.
+    pub async fn record_issued(
+        &self,
+        code_hash: &str,
+        family_id: Option<&str>,
+        access_jti: &str,
+        access_exp: i64,
+    ) -> Result<bool> {
+        Codes::update_many()
+            .col_expr(
+                authorization_code::Column::FamilyId,
+                Expr::value(family_id.map(str::to_string)),
+            )
+            .col_expr(
+                authorization_code::Column::AccessJti,
+                Expr::value(access_jti.to_string()),
+            )
+            .col_expr(
+                authorization_code::Column::AccessExp,
+                Expr::value(access_exp),
+            )
+            .filter(authorization_code::Column::CodeHash.eq(code_hash))
+            .exec(&self.db)
+            .await?;
+        let row = Codes::find_by_id(code_hash.to_string())
+            .one(&self.db)
+            .await?;
+        Ok(row.is_some_and(|r| r.reused_at.is_none()))
+    }
+
+    /// Links a refresh family to the browser session it was issued in.
+    pub async fn link_family(
+        &self,
+        session_id: &str,
+        family_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        browser_session_family::ActiveModel {
+            family_id: Set(family_id.into()),
+            session_id: Set(session_id.into()),
+            expires_at: Set(expires_at),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The refresh families issued in a browser session.
+    pub async fn session_families(&self, session_id: &str) -> Result<Vec<String>> {
+        Ok(Links::find()
+            .filter(browser_session_family::Column::SessionId.eq(session_id))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|l| l.family_id)
+            .collect())
+    }
+
+    /// Forgets expired codes (kept a while after expiry so a late replay is still seen as
+    /// a reuse) and links of expired families.
+    pub async fn purge(&self) -> Result<()> {
+        let now = self.clock.now();
+        Codes::delete_many()
+            .filter(authorization_code::Column::ExpiresAt.lt(now - 3600))
+            .exec(&self.db)
+            .await?;
+        Links::delete_many()
+            .filter(browser_session_family::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! The server-rendered pages of browser sign-in: small template functions, every dynamic
+//! value HTML-escaped, no script, inline CSS only (the CSP forbids everything else).
+
+/// Content-Security-Policy of every page: no scripts, no external resources, no framing.
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+                       base-uri 'none'; frame-ancestors 'none'";
+
+/// Escapes text for HTML element content and double-quoted attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "\
+*{box-sizing:border-box}\
+body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;\
+background:#f3f4f6;color:#111827;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}\
+main{width:100%;max-width:24rem;margin:1rem;padding:2rem;background:#fff;border-radius:.75rem;\
+box-shadow:0 1px 3px rgba(0,0,0,.12),0 8px 24px rgba(0,0,0,.06)}\
+h1{font-size:1.375rem;margin:0 0 .25rem}\
+p.lead{margin:0 0 1.5rem;color:#4b5563}\
+label{display:block;font-weight:600;margin:1rem 0 .25rem}\
+input[type=text],input[type=password]{width:100%;padding:.625rem .75rem;font:inherit;\
+border:1px solid #9ca3af;border-radius:.375rem;background:#fff;color:inherit}\
+input:focus,button:focus{outline:3px solid #2563eb;outline-offset:1px}\
+button{width:100%;margin-top:1.5rem;padding:.7rem;font:inherit;font-weight:600;color:#fff;\
+background:#1d4ed8;border:0;border-radius:.375rem;cursor:pointer}\
+button:hover{background:#1e40af}\
+.error{margin:0 0 1rem;padding:.75rem;border-radius:.375rem;background:#fef2f2;color:#991b1b;\
+border:1px solid #fecaca}\
+footer{margin-top:1.5rem;font-size:.8125rem;color:#6b7280;text-align:center}";
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <title>{}</title><style>{STYLE}</style></head><body><main>{body}\
+         <footer>Secured by Tessera</footer></main></body></html>",
+        escape(title)
+    )
+}
+
+/// What the login page shows.
+pub struct LoginPage<'a> {
+    pub client_name: &'a str,
+    pub action: &'a str,
+    /// The sealed pending authorization request.
+    pub request: &'a str,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub fn login(p: &LoginPage<'_>) -> String {
+    let error = p
+        .error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"login-error\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    let described = if p.error.is_some() {
+        " aria-describedby=\"login-error\""
+    } else {
+        ""
+    };
+    let autofocus_user = if p.username.is_empty() {
+        " autofocus"
+    } else {
+        ""
+    };
+    let autofocus_pw = if p.username.is_empty() {
+        ""
+    } else {
+        " autofocus"
+    };
+    let body = format!(
+        "<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{error}\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"request\" value=\"{request}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"username\">Username</label>\
+         <input type=\"text\" id=\"username\" name=\"username\" value=\"{username}\" \
+         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required{described}{autofocus_user}>\
+         <label for=\"password\">Password</label>\
+         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" \
+         required{described}{autofocus_pw}>\
+         <button type=\"submit\">Sign in</button></form>",
+        client = escape(p.client_name),
+        action = escape(p.action),
+        request = escape(p.request),
+        csrf = escape(p.csrf),
+        username = escape(p.username),
+    );
+    layout(&format!("Sign in to {}", p.client_name), &body)
+}
+
+/// An error the user must see (never redirected).
+pub fn error(message: &str) -> String {
+    layout(
+        "Sign-in error",
+        &format!(
+            "<h1>Something went wrong</h1><p class=\"error\" role=\"alert\">{}</p>\
+             <p>Go back to the application and try again.</p>",
+            escape(message)
+        ),
+    )
+}
+
+/// After RP-initiated logout without a return address.
+pub fn signed_out() -> String {
+    layout(
+        "Signed out",
+        "<h1>You are signed out</h1><p class=\"lead\">You can close this window.</p>",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_dynamic_is_escaped() {
+        let html = login(&LoginPage {
+            client_name: "<script>alert(1)</script>",
+            action: "/oauth/login",
+            request: "a\"b",
+            csrf: "c'd",
+            username: "\"><img src=x>",
+            error: Some("<b>"),
+        });
+        assert!(!html.contains("<script>alert"));
+        assert!(!html.contains("<img src=x>"));
+        assert!(!html.contains("<b>"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("value=\"a&quot;b\""));
+    }
+
+    #[test]
+    fn form_fields_are_labelled() {
+        let html = login(&LoginPage {
+            client_name: "App",
+            action: "/oauth/login",
+            request: "r",
+            csrf: "c",
+            username: "",
+            error: None,
+        });
+        assert!(html.contains("<label for=\"username\">") && html.contains("id=\"username\""));
+        assert!(html.contains("<label for=\"password\">") && html.contains("id=\"password\""));
+        assert!(html.contains("lang=\"en\""));
+    }
+}
