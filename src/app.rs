@@ -102,7 +102,14 @@ impl AppState {
             clock.clone(),
         ));
         let hasher = PasswordHasher::new(&settings)?;
+        let rate_limits = Arc::new(crate::ratelimit::TokenRateLimits::new(
+            settings.token_rate_per_ip,
+            settings.token_rate_per_ip_burst,
+            settings.token_rate_per_client,
+            settings.token_rate_per_client_burst,
+        ));
         let grants = GrantContext {
+            rate_limits,
             clients,
             issuer,
             settings: settings.clone(),
@@ -241,7 +248,13 @@ impl App {
     ) -> Result<()> {
         let refresher = tokio::spawn(refresh_loop(self.state.clone()));
         let route = routes(self.state.clone());
-        let res = Server::new_with_acceptor(self.acceptor)
+        let settings = &self.state.settings;
+        let acceptor = http::conn_limit::PerIpLimit::new(
+            self.acceptor,
+            settings.max_connections_per_ip,
+            settings.idle_timeout,
+        );
+        let res = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(route, shutdown, Some(Duration::from_secs(10)))
             .await;
         refresher.abort();
@@ -266,9 +279,11 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .nest("/", api)
         .data(FormLimit(state.settings.max_form_bytes))
-        // Inner first: admin errors become JSON before `no_store_on_oauth` renders the rest.
+        // Inner first: admin errors become JSON before `no_store_on_oauth` renders the rest;
+        // outermost, request id, access log and latency of every request.
         .around(http::admin::json_errors)
         .around(http::no_store_on_oauth)
+        .around(http::observe::observe)
 }
 
 pub const LANDING: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tessera</title></head>
@@ -289,6 +304,7 @@ async fn refresh_loop(state: Arc<AppState>) {
         if last_purge.elapsed() >= Duration::from_secs(60) {
             last_purge = std::time::Instant::now();
             let g = &state.grants;
+            g.rate_limits.forget_idle();
             if let Err(e) = g
                 .sessions
                 .purge()

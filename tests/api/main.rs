@@ -11,5 +11,6 @@ mod discovery;
 mod hostile;
 mod keys;
 mod openapi;
+mod ops;
 mod token;
 mod users;
