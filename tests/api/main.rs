@@ -12,4 +12,5 @@ mod hostile;
 mod keys;
 mod openapi;
 mod token;
+mod transport;
 mod users;
