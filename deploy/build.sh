@@ -20,8 +20,10 @@
 #                 smoke
 #
 # TESSERA_BUILD_PROFILE selects the cargo profile: `release` (the default, and what the
-# Dockerfile uses) or `dev`. CI uses `dev`: it reuses the debug build the test suite has just
-# made, where a cold release build (thin LTO) costs 15+ minutes on CI's 2 cores. The trade-off:
+# Dockerfile uses) or `dev`. CI uses `dev`: it reuses the dependencies the test suite has just
+# compiled (only poem-openapi and tessera rebuild, ~2 minutes, as the binary alone has no
+# dev-dependency features), where a cold release build (thin LTO) costs 15+ minutes on CI's
+# 2 cores. The trade-off:
 # CI proves the recipe, the layout and the runtime behaviour, not the release profile's
 # codegen; `TESSERA_BUILD_PROFILE=release deploy/build.sh ci` checks that too.
 set -euo pipefail
