@@ -138,6 +138,16 @@ pub struct Settings {
     pub metrics: bool,
     /// Number of async worker threads. Default 0 = one per CPU.
     pub workers: usize,
+    // --- Transport (src/transport.rs) ---
+    /// PEM certificate chain (leaf first) to serve HTTPS with rustls; set together with
+    /// `tls_key_file`. Default: unset = plain HTTP (e.g. behind a TLS-terminating proxy).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`. Default: unset.
+    pub tls_key_file: Option<PathBuf>,
+    /// Browser origins allowed to call the API cross-origin (CORS), comma-separated, each
+    /// exactly `scheme://host[:port]`, e.g. `https://app.example.com`. Only GET and POST with
+    /// `Authorization`/`Content-Type`, no credentials. Default: empty = no CORS headers.
+    pub cors_allowed_origins: String,
     /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
     pub log: String,
     /// Log format: `text` or `json`. Default `text`.
@@ -194,6 +204,9 @@ impl Default for Settings {
             login_form_ttl: Duration::from_secs(600),
             max_form_bytes: 16 * 1024,
             workers: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
+            cors_allowed_origins: String::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
         }
@@ -266,6 +279,10 @@ impl Settings {
         if self.key_refresh_interval.is_zero() {
             return Err("key_refresh_interval must be positive".into());
         }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("tls_cert_file and tls_key_file must be set together".into());
+        }
+        crate::transport::parse_origins(&self.cors_allowed_origins)?;
         Ok(())
     }
 

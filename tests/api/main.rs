@@ -13,4 +13,5 @@ mod keys;
 mod openapi;
 mod ops;
 mod token;
+mod transport;
 mod users;
