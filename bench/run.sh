@@ -28,7 +28,8 @@
 #   start to first 200 on /healthz, SQLite, keys present (median of STARTS)    (<= 200 ms)
 #
 # Knobs (environment, defaults):
-#   DURATION=8 WARMUP=2 CONNS=16 (wrk connections) LOGIN_CONNS=100 REFRESH_POOL=48 STARTS=3
+#   DURATION=8 WARMUP=2 CONNS=16 (wrk connections) LOGIN_CONNS=100 STARTS=3
+#   REFRESH_POOL=48 (refresh tokens in circulation; keep it above CONNS)
 #   NICE=0 (e.g. -10 on a box shared with niced compiles; needs root)
 #   QUIET_MAX_PCT=15 QUIET_WAIT_S=10
 #   PG_URL=postgres://postgres@127.0.0.1:5432/test   (a schema tessera_bench_<pid> is created and
@@ -175,7 +176,7 @@ wrk_run() {
   local label="$1" url="$2"; shift 2
   local logf="$WORKDIR/wrk-$label.log" script="${WRK_SCRIPT:-$LUA}" before after lgcpu
   # warm-up (unrecorded)
-  env "$@" WRK_LABEL=warmup timeout $((WARMUP + 10)) nice -n "$NICE" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$script" "$url" >/dev/null 2>&1 || true
+  env "$@" ${WARM_ENV:-} WRK_LABEL=warmup timeout $((WARMUP + 10)) nice -n "$NICE" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$script" "$url" >/dev/null 2>&1 || true
   [ "${NO_QUIET_WAIT:-0}" = 1 ] || wait_quiet
   before="$(snap)"
   lgcpu="$( { env "$@" WRK_LABEL="$label" timeout $((DURATION + 15)) nice -n "$NICE" \
@@ -197,8 +198,8 @@ record() { echo "$*" | tee -a "$RESULTS" >&2; }   # record KEY=VAL... as one lin
 
 calib() { # one-core crypto speed right now, on CPU 0 where the servers run
   local e r
-  e=$(taskset -c 0 openssl speed -seconds 2 -mr ecdsap256 2>/dev/null | awk -F: '/^\+F4/ {printf "%.0f", $4}')
-  r=$(taskset -c 0 openssl speed -seconds 2 -mr rsa2048 2>/dev/null | awk -F: '/^\+F2/ {printf "%.0f", $4}')
+  e=$(nice -n "$NICE" taskset -c 0 openssl speed -seconds 2 -mr ecdsap256 2>/dev/null | awk -F: '/^\+F4/ {printf "%.0f", $4}')
+  r=$(nice -n "$NICE" taskset -c 0 openssl speed -seconds 2 -mr rsa2048 2>/dev/null | awk -F: '/^\+F2/ {printf "%.0f", $4}')
   record "CALIB label=$1 openssl_p256_sign_per_s=${e:-0} openssl_rsa2048_sign_per_s=${r:-0}"
 }
 
@@ -208,6 +209,9 @@ wait_http() { # wait_http URL [tries of 0.05 s]
 }
 json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 rss_kib() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
+rss_record() { # rss_record LABEL : VmRSS (of which anonymous / file-backed) and VmHWM of the server
+  record "RSS label=$1 vmrss_kib=$(rss_kib "$SERVER_PID" VmRSS) rssanon_kib=$(rss_kib "$SERVER_PID" RssAnon) rssfile_kib=$(rss_kib "$SERVER_PID" RssFile) vmhwm_kib=$(rss_kib "$SERVER_PID" VmHWM)"
+}
 
 # ---------------------------------------------------------------- Tessera
 # tessera_env DIR PORT [DB_URL] [SCHEMA]: the environment of one Tessera instance
@@ -251,6 +255,10 @@ login_tokens() { # login_tokens BASE_URL APP_ID APP_SECRET N -> N refresh tokens
     curl -s -u "$2:$3" -d 'grant_type=password&username=alice&password=correct+horse+battery' "$1/oauth/token" | json_field refresh_token
   done
 }
+mint_pools() { # mint_pools BASE_URL CLIENT NAME : refresh tokens for the warm-up and for the measured run
+  login_tokens "$1" "$(cid "$2")" "$(csecret "$2")" $((CONNS + 8)) > "$WORKDIR/refresh-$3-warm.txt"
+  login_tokens "$1" "$(cid "$2")" "$(csecret "$2")" "$REFRESH_POOL" > "$WORKDIR/refresh-$3.txt"
+}
 setup_clients() { # setup_clients ENVFILE PREFIX : registers the bench clients and user alice
   local envf="$1" p="$2"
   tcli "$envf" clients create --name cc-es256 --scope api:read --audience https://api.example --alg ES256 --json > "$WORKDIR/$p-cc-es256.json"
@@ -288,7 +296,7 @@ for i in $(seq 1 "$STARTS"); do
   [ "$i" = "$STARTS" ] || stop_server
 done
 sleep 1
-record "RSS label=idle vmrss_kib=$(rss_kib "$SERVER_PID" VmRSS) vmhwm_kib=$(rss_kib "$SERVER_PID" VmHWM)"
+rss_record idle
 # a token issued by the running server, verified by an independent check below
 curl -s -u "$(cid s-cc-es256):$(csecret s-cc-es256)" -d "$CC_BODY" "$BASE/oauth/token" > "$WORKDIR/token-es256.json"
 python3 - "$WORKDIR/token-es256.json" <<'PY' >&2
@@ -309,8 +317,8 @@ curl -s "$BASE/.well-known/jwks.json" > "$WORKDIR/jwks.json"
 wrk_run tessera-jwks "$BASE/.well-known/jwks.json" WRK_METHOD=GET
 
 log "refresh grant on SQLite ($REFRESH_POOL tokens from password logins)"
-login_tokens "$BASE" "$(cid s-app)" "$(csecret s-app)" "$REFRESH_POOL" > "$WORKDIR/refresh-sqlite.txt"
-WRK_SCRIPT="$HERE/refresh.lua" wrk_run tessera-refresh-sqlite "$BASE/oauth/token" \
+mint_pools "$BASE" s-app sqlite
+WARM_ENV="REFRESH_TOKENS_FILE=$WORKDIR/refresh-sqlite-warm.txt" WRK_SCRIPT="$HERE/refresh.lua" wrk_run tessera-refresh-sqlite "$BASE/oauth/token" \
   CLIENT_ID="$(cid s-app)" CLIENT_SECRET="$(csecret s-app)" REFRESH_TOKENS_FILE="$WORKDIR/refresh-sqlite.txt"
 
 log "p99 without, then with, password grants saturating argon2 ($LOGIN_CONNS connections)"
@@ -325,7 +333,7 @@ NO_QUIET_WAIT=1 wrk_run login-jwks "$BASE/.well-known/jwks.json" WRK_METHOD=GET
 NO_QUIET_WAIT=1 wrk_run login-cc-es256 "$BASE/oauth/token" CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY"
 stop_pid "$EXTRA_PIDS" INT; EXTRA_PIDS=""
 grep '^RESULT' "$WORKDIR/wrk-login.log" | sed 's/label=login/label=login-password/' | tee -a "$RESULTS" >&2 || true
-record "RSS label=after-load vmrss_kib=$(rss_kib "$SERVER_PID" VmRSS) vmhwm_kib=$(rss_kib "$SERVER_PID" VmHWM)"
+rss_record after-load
 stop_server
 
 # ================================================================= nginx, same bytes
@@ -403,8 +411,8 @@ if [ "${SKIP_PG:-0}" != 1 ]; then
     setup_clients "$G/env" g
     start_tessera "$G/env" "$G/serve.log"
     record "STARTUP label=postgres run=1 ms=$STARTUP_MS"
-    login_tokens "http://127.0.0.1:$GPORT" "$(cid g-app)" "$(csecret g-app)" "$REFRESH_POOL" > "$WORKDIR/refresh-pg.txt"
-    WRK_SCRIPT="$HERE/refresh.lua" wrk_run tessera-refresh-postgres "http://127.0.0.1:$GPORT/oauth/token" \
+    mint_pools "http://127.0.0.1:$GPORT" g-app pg
+    WARM_ENV="REFRESH_TOKENS_FILE=$WORKDIR/refresh-pg-warm.txt" WRK_SCRIPT="$HERE/refresh.lua" wrk_run tessera-refresh-postgres "http://127.0.0.1:$GPORT/oauth/token" \
       CLIENT_ID="$(cid g-app)" CLIENT_SECRET="$(csecret g-app)" REFRESH_TOKENS_FILE="$WORKDIR/refresh-pg.txt"
     stop_server
     psql -q "$PG_URL" -c "DROP SCHEMA $PG_SCHEMA CASCADE" >/dev/null && PG_SCHEMA=""

@@ -51,7 +51,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("sign");
     g.throughput(Throughput::Elements(1));
     for alg in Alg::ALL {
-        let key = snapshot.signer(alg, 1).expect("a key per algorithm").clone();
+        let key = snapshot
+            .signer(alg, 1)
+            .expect("a key per algorithm")
+            .clone();
         let msg = [b'x'; 300];
         g.bench_function(alg.as_str(), |b| {
             b.iter(|| key.sign(&rng, black_box(&msg)).unwrap())
@@ -121,7 +124,9 @@ fn bench(c: &mut Criterion) {
         ..Settings::default()
     };
     let state = rt.block_on(async {
-        let db = tessera::storage::connect_and_migrate(&settings).await.unwrap();
+        let db = tessera::storage::connect_and_migrate(&settings)
+            .await
+            .unwrap();
         AppState::for_cli(&settings, db, clock.clone()).unwrap()
     });
     state.keyring.replace(keyring_snapshot());
