@@ -275,13 +275,19 @@ def chart(runs, calib, rows, path):
     ax2.set_xlabel("p99 latency, ms (log scale; wrk, 16 connections)")
     ax1.set_yticks(ticks)
     ax1.set_yticklabels(labels)
-    ax1.legend(loc="lower right", fontsize=8)
+    h1, l1 = ax1.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(h1 + h2, l1 + l2, loc="lower center", ncol=6, fontsize=8, frameon=False)
+    lo, hi = ax1.get_xlim()
+    ax1.set_xlim(lo, hi * 2.5)  # room for the value labels
+    lo, hi = ax2.get_xlim()
+    ax2.set_xlim(lo, hi * 2.5)
     ax1.set_title("Throughput: Tessera vs its reference (one core)")
     ax2.set_title("p99 latency")
     met = sum(1 for x in rows if x["met"] is True)
     total = sum(1 for x in rows if x["met"] is not None)
     fig.suptitle(f"Tessera bench/run.sh — {met}/{total} goals met", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=110)
 
 

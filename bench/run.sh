@@ -74,8 +74,9 @@ have openssl || need_pkgs+=(openssl)
 have curl || need_pkgs+=(curl)
 [ ${#need_pkgs[@]} -eq 0 ] || apt_install "${need_pkgs[@]}"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-if [ "${SKIP_PEER:-0}" != 1 ] && ! have node; then
-  echo "node/npm not found: the node-oidc-provider peer is skipped (install nodejs >= 20 to include it)" >&2
+if [ "${SKIP_PEER:-0}" != 1 ] && ! have npm; then apt_install nodejs npm || true; fi
+if [ "${SKIP_PEER:-0}" != 1 ] && ! { have npm && [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 20 ]; }; then
+  echo "node >= 20 and npm not found: the node-oidc-provider peer is skipped (oidc-provider 9 needs node 20+)" >&2
   SKIP_PEER=1
 fi
 if ! python3 -c 'import matplotlib' 2>/dev/null; then
