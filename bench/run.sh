@@ -58,7 +58,8 @@ T_START="$EPOCHREALTIME"
 
 log() { printf '\n== %s\n' "$*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
-[ "$(nproc)" -ge 2 ] || { echo "needs at least 2 CPUs (server on CPU 0, load generator on CPU 1)" >&2; exit 1; }
+NCPU="$(nproc)"   # before this script pins itself to CPU 1
+[ "$NCPU" -ge 2 ] || { echo "needs at least 2 CPUs (server on CPU 0, load generator on CPU 1)" >&2; exit 1; }
 
 # ---------------------------------------------------------------- dependencies
 apt_install() { # apt_install PKG...  (only when missing; root or sudo)
@@ -276,7 +277,7 @@ CC_BODY='grant_type=client_credentials&scope=api%3Aread'
 {
   echo "META tessera=$("$BIN" --version | awk '{print $2}') git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "META rustc=$(rustc --version 2>/dev/null | awk '{print $2}' || echo '?')"
-  echo "META cpu=$(lscpu | sed -n 's/^Model name: *//p' | tr ' ' '_') cpus=$(nproc) kernel=$(uname -r)"
+  echo "META cpu=$(lscpu | sed -n 's/^Model name: *//p' | tr ' ' '_') cpus=$NCPU kernel=$(uname -r)"
   echo "META wrk=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?') nginx=$("$NGINX" -v 2>&1 | sed 's|.*/||') openssl=$(openssl version | awk '{print $2}')"
   echo "META settings=DURATION=${DURATION}s,WARMUP=${WARMUP}s,CONNS=$CONNS,LOGIN_CONNS=$LOGIN_CONNS,NICE=$NICE,wrk_-t1"
   echo "META date=$(date -u +%Y-%m-%dT%H:%MZ)"
