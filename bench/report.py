@@ -215,10 +215,33 @@ def markdown(meta, runs, calib, startup, rss, rows, chart_name):
         "refresh token per request (a database write each) from a pool made by password logins.",
         "",
     ]
+    out += earlier_runs()
     analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
     if os.path.exists(analysis):
         out += [open(analysis, encoding="utf-8").read().rstrip(), ""]
     return "\n".join(out)
+
+
+def earlier_runs():
+    """One line per run kept in bench/runs/ (this one included): the ratios and the foreign CPU."""
+    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs")
+    files = sorted(f for f in os.listdir(d) if f.endswith(".txt")) if os.path.isdir(d) else []
+    if not files:
+        return []
+    short = ["ES256/openssl", "RS256/openssl", "JWKS/nginx", "ES256/node", "RS256/node", "refresh SQLite",
+             "refresh PG", "JWKS p99 x", "cc p99 x", "RSS idle", "RSS peak", "start ms"]
+    out = ["## All runs kept", "",
+           "Raw lines in `bench/runs/` (ratios as in the goals table; refresh in req/s, RSS in MiB, start-up in ms). "
+           "`foreign`: the foreign CPU during that run's Tessera client_credentials ES256 case, as a hint of how "
+           "contaminated the run was (per-case figures are in each file).", "",
+           "| run | " + " | ".join(short) + " | foreign |", "|---|" + "---:|" * (len(short) + 1)]
+    for f in files:
+        meta, runs, calib, startup, rss = parse(os.path.join(d, f))
+        rows = goals(runs, calib, startup, rss)
+        cells = [fmt(r["ratio"] if r["ratio"] is not None else r["value"]) for r in rows]
+        foreign = runs.get("tessera-cc-es256", {}).get("foreign_cpu_pct", "?")
+        out.append(f"| {f[:-4]} | " + " | ".join(cells) + f" | {foreign}% |")
+    return out + [""]
 
 
 def chart(runs, calib, rows, path):

@@ -425,4 +425,7 @@ fi
 
 record "META total_s=$(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f", b-a}')"
 log "report"
+# Keep every run's raw lines: on a shared machine, runs differ; the report lists them all.
+mkdir -p "$OUT_DIR/runs"
+cp "$RESULTS" "$OUT_DIR/runs/$(date -u +%Y%m%dT%H%MZ).txt"
 python3 "$HERE/report.py" "$RESULTS" "$OUT_DIR/results.json" "$MD" "$OUT_DIR/chart.png"
