@@ -6,6 +6,7 @@ use tessera::{
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
@@ -15,9 +16,17 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging(&settings);
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // One worker: a current-thread runtime. It runs the same tasks without the multi-thread
+    // scheduler's cross-thread wake-ups and work-stealing queues, which on one core are pure
+    // overhead (bench/analysis.md). Blocking work (argon2, RSA key generation) has its own
+    // threads either way.
+    let mut rt = if settings.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
     rt.enable_all();
-    if settings.workers > 0 {
+    if settings.workers > 1 {
         rt.worker_threads(settings.workers);
     }
     let rt = match rt.build() {
@@ -33,6 +42,20 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Keeps the resident set close to what is in use (bench/analysis.md: peak RSS 124 MiB
+/// → 47 MiB under a login storm). glibc raises its mmap threshold to the size of the
+/// largest block freed, so after the first argon2 hash (a 19 MiB block) every later hash
+/// block came from the heap and stayed resident when freed. A fixed threshold (which also
+/// fixes the trim threshold) keeps such blocks in mmap, returned to the OS on free.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it is called before any other
+    // thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
 

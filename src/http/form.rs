@@ -82,9 +82,79 @@ async fn read(
     let body = body
         .take()
         .map_err(|_| OAuthError::invalid_request("the request has no body"))?;
-    let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
-        ReadBodyError::PayloadTooLarge => OAuthError::PayloadTooLarge,
-        _ => OAuthError::invalid_request("the request body could not be read"),
-    })?;
+    let unreadable = |_| OAuthError::invalid_request("the request body could not be read");
+    let bytes = match declared_length(request) {
+        // Known length: refuse an oversized body before reading it, otherwise take the body
+        // as hyper collected it (one chunk, no copy). hyper never yields more bytes than
+        // Content-Length declares, so the limit holds.
+        Some(n) if n > limit => return Err(OAuthError::PayloadTooLarge),
+        Some(_) => body.into_bytes().await.map_err(unreadable)?,
+        // Chunked: read with a running limit (4 KiB at a time, copied).
+        None => body.into_bytes_limit(limit).await.map_err(|e| match e {
+            ReadBodyError::PayloadTooLarge => OAuthError::PayloadTooLarge,
+            _ => OAuthError::invalid_request("the request body could not be read"),
+        })?,
+    };
     Params::parse(&bytes)
+}
+
+/// The `Content-Length` of a request, when it has exactly one well-formed one and no
+/// `Transfer-Encoding` (which would take precedence over it).
+fn declared_length(request: &Request) -> Option<usize> {
+    if request
+        .headers()
+        .contains_key(poem::http::header::TRANSFER_ENCODING)
+    {
+        return None;
+    }
+    let mut values = request
+        .headers()
+        .get_all(poem::http::header::CONTENT_LENGTH)
+        .iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::{Request, http::header};
+
+    use super::declared_length;
+
+    #[test]
+    fn only_an_unambiguous_content_length_skips_the_running_limit() {
+        let req = |headers: &[(header::HeaderName, &str)]| {
+            let mut b = Request::builder();
+            for (k, v) in headers {
+                b = b.header(k.clone(), *v);
+            }
+            b.finish()
+        };
+        assert_eq!(
+            declared_length(&req(&[(header::CONTENT_LENGTH, "42")])),
+            Some(42)
+        );
+        assert_eq!(declared_length(&req(&[])), None);
+        assert_eq!(
+            declared_length(&req(&[(header::CONTENT_LENGTH, "x")])),
+            None
+        );
+        assert_eq!(
+            declared_length(&req(&[
+                (header::CONTENT_LENGTH, "1"),
+                (header::CONTENT_LENGTH, "1")
+            ])),
+            None
+        );
+        assert_eq!(
+            declared_length(&req(&[
+                (header::CONTENT_LENGTH, "1"),
+                (header::TRANSFER_ENCODING, "chunked")
+            ])),
+            None
+        );
+    }
 }

@@ -13,7 +13,7 @@ use poem_openapi::{
 use super::{
     ApiTags,
     form::OAuthForm,
-    responses::{NO_CACHE, NO_STORE, OAuthFailure},
+    responses::{DirectJson, NO_CACHE, NO_STORE, OAuthFailure},
 };
 use crate::{
     app::AppState,
@@ -86,7 +86,8 @@ pub enum TokenIssued {
     /// The token was issued. Never cached (`Cache-Control: no-store`).
     #[oai(status = 200)]
     Ok(
-        Json<TokenBody>,
+        // Documented as `TokenBody`, written straight from the grant's `TokenResponse`.
+        DirectJson<TokenBody, grants::TokenResponse>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
@@ -283,14 +284,7 @@ impl OAuthApi {
         let ip = remote.as_socket_addr().map(|a| a.ip());
         let res = grants::token(&self.state.grants, authorization(req), &params, ip).await?;
         Ok(TokenIssued::Ok(
-            Json(TokenBody {
-                access_token: res.access_token,
-                token_type: res.token_type.into(),
-                expires_in: res.expires_in,
-                scope: res.scope,
-                refresh_token: res.refresh_token,
-                id_token: res.id_token,
-            }),
+            DirectJson::new(res),
             NO_STORE.into(),
             NO_CACHE.into(),
         ))
@@ -465,4 +459,46 @@ fn required<'a>(params: &'a Params, name: &'static str) -> Result<&'a str, OAuth
     Ok(params.single(name)?.ok_or_else(|| {
         crate::error::OAuthError::InvalidRequest(format!("{name} is missing").into())
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+
+    use super::TokenBody;
+    use crate::grants::TokenResponse;
+
+    /// The token response is documented as `TokenBody` but written from `TokenResponse`:
+    /// both must produce the same JSON, with and without the optional members.
+    #[test]
+    fn token_response_serialises_as_documented() {
+        let full = TokenResponse {
+            access_token: "a.b.c".into(),
+            token_type: "Bearer",
+            expires_in: 900,
+            scope: Some("api:read".into()),
+            refresh_token: Some("r".into()),
+            id_token: Some("i.d.t".into()),
+        };
+        let bare = TokenResponse {
+            scope: None,
+            refresh_token: None,
+            id_token: None,
+            ..full.clone()
+        };
+        for r in [full, bare] {
+            let documented = TokenBody {
+                access_token: r.access_token.clone(),
+                token_type: r.token_type.into(),
+                expires_in: r.expires_in,
+                scope: r.scope.clone(),
+                refresh_token: r.refresh_token.clone(),
+                id_token: r.id_token.clone(),
+            };
+            assert_eq!(
+                serde_json::to_value(&r).unwrap(),
+                documented.to_json().unwrap()
+            );
+        }
+    }
 }

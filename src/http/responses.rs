@@ -1,11 +1,62 @@
 //! The one place where [`OAuthError`] becomes an HTTP response (RFC 6749 §5.2).
 
-use poem_openapi::{ApiResponse, Object, payload::Json};
+use std::marker::PhantomData;
+
+use poem::{IntoResponse, Response, http::header};
+use poem_openapi::{
+    ApiResponse, Object,
+    payload::{Json, Payload},
+    registry::{MetaSchemaRef, Registry},
+    types::Type,
+};
+use serde::Serialize;
 
 use crate::error::OAuthError;
 
+/// A JSON body serialised straight from a domain value `T` with serde, documented in OpenAPI
+/// as the schema `D` with the same content type as poem-openapi's `Json<D>`.
+///
+/// `Json<D>` first converts the value into a `serde_json::Value` tree (an allocation per
+/// field and a copy of every string, the token included) and then serialises that tree;
+/// this payload writes the bytes in one pass. `D` and `T` must serialise to the same
+/// fields (the token endpoint has a test that checks it).
+#[derive(Debug)]
+pub struct DirectJson<D, T>(pub T, PhantomData<fn() -> D>);
+
+impl<D, T> DirectJson<D, T> {
+    pub fn new(value: T) -> Self {
+        Self(value, PhantomData)
+    }
+}
+
+impl<D: Type, T: Send> Payload for DirectJson<D, T> {
+    const CONTENT_TYPE: &'static str = JSON_CONTENT_TYPE;
+    fn schema_ref() -> MetaSchemaRef {
+        D::schema_ref()
+    }
+    fn register(registry: &mut Registry) {
+        D::register(registry);
+    }
+}
+
+impl<D: Send, T: Serialize + Send> IntoResponse for DirectJson<D, T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => Response::builder()
+                .header(header::CONTENT_TYPE, JSON_CONTENT_TYPE)
+                .body(body),
+            // Serialising plain structs of strings and integers cannot fail; never leak why.
+            Err(_) => Response::builder()
+                .status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+                .finish(),
+        }
+    }
+}
+
 pub const NO_STORE: &str = "no-store";
 pub const NO_CACHE: &str = "no-cache";
+/// What poem-openapi's `Json` declares, so the OpenAPI document is the same either way.
+const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// RFC 6749 §5.2 error body.
 #[derive(Debug, Clone, Object)]

@@ -332,10 +332,13 @@ async fn wrong_methods_content_types_and_sizes(backend: Backend) {
         head.to_ascii_lowercase()
             .contains("cache-control: no-store")
     );
+    // 40 KB: over the limit too, so the answer may come before the body is written.
     let many = "a=1&".repeat(10_000);
-    let r = post_raw(&app, Some(&auth), FORM, many).await;
-    let status = r.status().as_u16();
-    assert!(status == 413 || status == 400, "{status}");
+    let head = raw_exchange(&app, &auth, many.as_bytes()).await;
+    assert!(
+        head.starts_with("HTTP/1.1 413") || head.starts_with("HTTP/1.1 400"),
+        "{head:.80}"
+    );
     let few_but_many = "a=&".repeat(100);
     assert_oauth_error(
         post_raw(&app, Some(&auth), FORM, few_but_many).await,
