@@ -348,22 +348,13 @@ impl ClientRegistry {
                 ),
             );
         }
-        let mut rows = q.limit(limit + 1).all(&self.db).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| {
-                rows.last()
-                    .map(|r| paging::encode_cursor(&format!("{}:{}", r.created_at, r.client_id)))
-            })
-            .flatten();
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(Client::from_row)
-                .collect::<Result<_>>()?,
-            next_cursor,
-        })
+        let rows = q.limit(limit + 1).all(&self.db).await?;
+        Page::from_rows(
+            rows,
+            limit,
+            |r| paging::encode_cursor(&format!("{}:{}", r.created_at, r.client_id)),
+            Client::from_row,
+        )
     }
 
     /// Applies `changes` with the same validation as registration. Tokens already issued

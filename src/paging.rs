@@ -19,6 +19,25 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from up to `limit + 1` rows fetched in order: the extra row only says that a
+    /// next page exists, whose cursor is `cursor_of` the last row kept.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: u64,
+        cursor_of: impl Fn(&R) -> String,
+        item: impl FnMut(R) -> Result<T>,
+    ) -> Result<Self> {
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = more.then(|| rows.last().map(&cursor_of)).flatten();
+        Ok(Page {
+            items: rows.into_iter().map(item).collect::<Result<_>>()?,
+            next_cursor,
+        })
+    }
+}
+
 /// The page size to use: `DEFAULT_LIMIT` when absent, 1..=`MAX_LIMIT` otherwise.
 pub fn limit(asked: Option<u64>) -> Result<u64> {
     match asked {

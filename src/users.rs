@@ -393,16 +393,13 @@ impl UserStore {
         if let Some(c) = cursor {
             q = q.filter(user::Column::Username.gt(paging::decode_cursor(c)?));
         }
-        let mut rows = q.limit(limit + 1).all(&self.db).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = more
-            .then(|| rows.last().map(|r| paging::encode_cursor(&r.username)))
-            .flatten();
-        Ok(Page {
-            items: rows.into_iter().map(User::from_row).collect(),
-            next_cursor,
-        })
+        let rows = q.limit(limit + 1).all(&self.db).await?;
+        Page::from_rows(
+            rows,
+            limit,
+            |r| paging::encode_cursor(&r.username),
+            |r| Ok(User::from_row(r)),
+        )
     }
 
     /// Records a not-before time for the user's access tokens.

@@ -68,16 +68,13 @@ impl AuditLog {
         if let Some(b) = before {
             q = q.filter(admin_audit::Column::Id.lt(b));
         }
-        let mut rows = q.limit(limit + 1).all(&self.db).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next = more
-            .then(|| rows.last().map(|r| r.id.to_string()))
-            .flatten();
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(|r| AuditEntry {
+        let rows = q.limit(limit + 1).all(&self.db).await?;
+        Page::from_rows(
+            rows,
+            limit,
+            |r| r.id.to_string(),
+            |r| {
+                Ok(AuditEntry {
                     detail: serde_json::from_str(&r.detail).unwrap_or_default(),
                     id: r.id,
                     at: r.at,
@@ -85,8 +82,7 @@ impl AuditLog {
                     action: r.action,
                     target: r.target,
                 })
-                .collect(),
-            next_cursor: next,
-        })
+            },
+        )
     }
 }
