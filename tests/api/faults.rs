@@ -67,7 +67,7 @@ async fn kill_nine_during_rotation_postgres() {
     let loops: usize = std::env::var("TESSERA_KILL_LOOP")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(12);
     let mut rng = Rng::from_env_or_clock();
     let cluster = Cluster::new(&backend).await;
     let mut serve = cluster.serve("serve").await;
