@@ -79,4 +79,4 @@ echo "RSS samples (KiB, every 10 s): $(awk '{print $2}' rss.txt | tr '\n' ' ')"
 # The first sample is taken before load; the reference is the second (after warm-up).
 awk 'NR==2 {ref=$2} {last=$2; if ($2>max) max=$2}
      END { if (ref) printf "RSS last/warm = %.3f, max/warm = %.3f (warm %d KiB)\n", last/ref, max/ref, ref }' rss.txt
-grep -ci "error\|panic" serve.log | xargs -I{} echo "server log lines with error/panic: {}"
+echo "server log lines with error/panic: $(grep -ci 'error\|panic' serve.log || true)"
