@@ -166,3 +166,25 @@ impl From<Error> for OAuthError {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{DbErr, RuntimeErr, SqlxError};
+
+    use super::Error;
+
+    fn query(e: SqlxError) -> Error {
+        Error::Db(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
+    }
+
+    #[test]
+    fn a_connection_lost_mid_query_is_unavailable_a_bad_query_is_not() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(query(SqlxError::Io(reset)).is_unavailable());
+        assert!(query(SqlxError::PoolTimedOut).is_unavailable());
+        assert!(!query(SqlxError::RowNotFound).is_unavailable());
+        assert!(!Error::Db(DbErr::Custom("bad".into())).is_unavailable());
+    }
+}
