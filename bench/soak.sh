@@ -27,6 +27,8 @@ SERVER=""
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; cp "$WORK/serve.log" /tmp/soak-serve.log 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
 export TESSERA_BIND="127.0.0.1:$PORT" TESSERA_ISSUER="http://127.0.0.1:$PORT" TESSERA_LOG=warn
+# One load generator on one IP is not what the per-IP token limit is for: off by default.
+export TESSERA_TOKEN_RATE_PER_IP="${TOKEN_RATE_PER_IP:-0}"
 if [ -n "${SOAK_DATABASE_URL:-}" ]; then
     export TESSERA_DATABASE_URL="$SOAK_DATABASE_URL"
     if [ -n "${SOAK_DATABASE_SCHEMA:-}" ]; then

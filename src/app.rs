@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use poem::{
     EndpointExt, Route, Server,
     endpoint::make_sync,
-    listener::{Acceptor, Listener, TcpListener},
+    listener::{Acceptor, AcceptorExt, Listener, TcpListener},
 };
 use sea_orm::DatabaseConnection;
 
@@ -102,7 +102,14 @@ impl AppState {
             clock.clone(),
         ));
         let hasher = PasswordHasher::new(&settings)?;
+        let rate_limits = Arc::new(crate::ratelimit::TokenRateLimits::new(
+            settings.token_rate_per_ip,
+            settings.token_rate_per_ip_burst,
+            settings.token_rate_per_client,
+            settings.token_rate_per_client_burst,
+        ));
         let grants = GrantContext {
+            rate_limits,
             clients,
             issuer,
             settings: settings.clone(),
@@ -172,6 +179,8 @@ pub async fn open_storage(settings: &Settings) -> Result<(DatabaseConnection, Ar
 pub struct App {
     state: Arc<AppState>,
     acceptor: poem::listener::TcpAcceptor,
+    /// TLS configuration when `tls_cert_file`/`tls_key_file` are set (see `transport`).
+    tls: Option<crate::transport::TlsStream>,
     port: u16,
 }
 
@@ -190,10 +199,12 @@ impl App {
             .first()
             .and_then(|a| a.as_socket_addr().copied());
         let port = addr.map(|a| a.port()).unwrap_or(0);
+        let tls = crate::transport::load_tls(&settings)?;
         if settings.issuer.is_empty()
             && let Some(addr) = addr
         {
-            settings.issuer = format!("http://{addr}");
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            settings.issuer = format!("{scheme}://{addr}");
         }
         settings.validate().map_err(Error::Config)?;
         let settings = Arc::new(settings);
@@ -222,6 +233,7 @@ impl App {
         Ok(App {
             state,
             acceptor,
+            tls,
             port,
         })
     }
@@ -241,7 +253,19 @@ impl App {
     ) -> Result<()> {
         let refresher = tokio::spawn(refresh_loop(self.state.clone()));
         let route = routes(self.state.clone());
-        let res = Server::new_with_acceptor(self.acceptor)
+        let settings = &self.state.settings;
+        // Per-IP cap and stall timeout on the raw TCP connection, so TLS handshakes are
+        // guarded too.
+        let guarded = http::conn_limit::PerIpLimit::new(
+            self.acceptor,
+            settings.max_connections_per_ip,
+            settings.idle_timeout,
+        );
+        let acceptor = match self.tls {
+            Some(tls) => guarded.rustls(tls).boxed(),
+            None => guarded.boxed(),
+        };
+        let res = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(route, shutdown, Some(Duration::from_secs(10)))
             .await;
         refresher.abort();
@@ -254,6 +278,10 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let api = http::api_service(state.clone(), &state.settings.issuer);
     let spec = api.spec();
     let docs = api.swagger_ui();
+    // Validated by Settings::validate; the policy is a no-op when the list is empty.
+    let cors = crate::transport::CorsPolicy::new(
+        crate::transport::parse_origins(&state.settings.cors_allowed_origins).unwrap_or_default(),
+    );
     Route::new()
         .at(
             "/openapi.json",
@@ -266,9 +294,15 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .nest("/", api)
         .data(FormLimit(state.settings.max_form_bytes))
-        // Inner first: admin errors become JSON before `no_store_on_oauth` renders the rest.
+        // Inner first: admin errors become JSON before `no_store_on_oauth` renders the rest;
+        // outermost, request id, access log and latency of every request.
         .around(http::admin::json_errors)
         .around(http::no_store_on_oauth)
+        .around(move |ep, req| {
+            let cors = cors.clone();
+            async move { cors.handle(ep, req).await }
+        })
+        .around(http::observe::observe)
 }
 
 pub const LANDING: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tessera</title></head>
@@ -289,6 +323,7 @@ async fn refresh_loop(state: Arc<AppState>) {
         if last_purge.elapsed() >= Duration::from_secs(60) {
             last_purge = std::time::Instant::now();
             let g = &state.grants;
+            g.rate_limits.forget_idle();
             if let Err(e) = g
                 .sessions
                 .purge()

@@ -121,8 +121,38 @@ pub struct Settings {
     pub login_form_ttl: Duration,
     /// Largest accepted form body on the OAuth endpoints, in bytes. Default 16384.
     pub max_form_bytes: usize,
+    // --- Limits ---
+    /// Token-endpoint requests per second per client IP, before any work (0 = no limit).
+    /// Behind a load balancer every request has its address: raise it or set 0. Default 200.
+    pub token_rate_per_ip: u32,
+    /// Burst allowed above `token_rate_per_ip`. Default 400.
+    pub token_rate_per_ip_burst: u32,
+    /// Token-endpoint requests per second per authenticated client (0 = no limit).
+    /// Default 1000.
+    pub token_rate_per_client: u32,
+    /// Burst allowed above `token_rate_per_client`. Default 2000.
+    pub token_rate_per_client_burst: u32,
+    /// A connection with no bytes read or written for this long is closed (idle keep-alive
+    /// connections, stalled clients). Default `30s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub idle_timeout: Duration,
+    /// Connections one client IP may hold open at once; more are refused at accept, so a
+    /// slow client (slowloris) cannot exhaust the server. Default 256.
+    pub max_connections_per_ip: usize,
+    /// Serve Prometheus metrics at `/metrics`. Default `true`.
+    pub metrics: bool,
     /// Number of async worker threads. Default 0 = one per CPU.
     pub workers: usize,
+    // --- Transport (src/transport.rs) ---
+    /// PEM certificate chain (leaf first) to serve HTTPS with rustls; set together with
+    /// `tls_key_file`. Default: unset = plain HTTP (e.g. behind a TLS-terminating proxy).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`. Default: unset.
+    pub tls_key_file: Option<PathBuf>,
+    /// Browser origins allowed to call the API cross-origin (CORS), comma-separated, each
+    /// exactly `scheme://host[:port]`, e.g. `https://app.example.com`. Only GET and POST with
+    /// `Authorization`/`Content-Type`, no credentials. Default: empty = no CORS headers.
+    pub cors_allowed_origins: String,
     /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
     pub log: String,
     /// Log format: `text` or `json`. Default `text`.
@@ -167,12 +197,22 @@ impl Default for Settings {
             login_max_failures_per_user: 100,
             login_max_failures_per_ip: 30,
             login_failure_window: Duration::from_secs(300),
+            token_rate_per_ip: 200,
+            token_rate_per_ip_burst: 400,
+            token_rate_per_client: 1000,
+            token_rate_per_client_burst: 2000,
+            idle_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 256,
+            metrics: true,
             session_cookie_secure: true,
             session_idle_ttl: Duration::from_secs(3600),
             session_max_ttl: Duration::from_secs(12 * 3600),
             login_form_ttl: Duration::from_secs(600),
             max_form_bytes: 16 * 1024,
             workers: 0,
+            tls_cert_file: None,
+            tls_key_file: None,
+            cors_allowed_origins: String::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
         }
@@ -248,6 +288,10 @@ impl Settings {
         if self.key_refresh_interval.is_zero() {
             return Err("key_refresh_interval must be positive".into());
         }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("tls_cert_file and tls_key_file must be set together".into());
+        }
+        crate::transport::parse_origins(&self.cors_allowed_origins)?;
         Ok(())
     }
 

@@ -9,7 +9,8 @@
 //!   [`session_control`]: revocation, introspection, logout, UserInfo; [`throttle`]: login throttling;
 //! - [`authorize`]: browser sign-in (authorization endpoint, login page, RP-initiated
 //!   logout); [`browser_session`]: the sealed session cookie;
-//! - [`http`] and [`app`]: the poem / poem-openapi surface (the only poem-aware code);
+//! - [`http`], [`app`] and [`transport`] (TLS, CORS): the poem / poem-openapi surface (the
+//!   only poem-aware code);
 //! - [`storage`], [`entities`]: sea-orm database access;
 //! - [`admin`]: who may use the admin API and the audit log of what they changed;
 //! - [`config`], [`clock`], [`error`], [`paging`]: plumbing; [`cli`]: the command line.
@@ -27,13 +28,16 @@ pub mod error;
 pub mod grants;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod paging;
+pub mod ratelimit;
 pub mod revocation;
 pub mod session_control;
 pub mod sessions;
 pub mod storage;
 pub mod throttle;
 pub mod tokens;
+pub mod transport;
 pub mod users;
 
 pub use app::App;

@@ -16,6 +16,8 @@ use serde::Serialize;
 
 pub use params::Params;
 
+use crate::metrics::METRICS;
+use crate::ratelimit::TokenRateLimits;
 use crate::{
     authorize::codes::CodeStore,
     browser_session::Sealer,
@@ -46,6 +48,8 @@ pub struct GrantContext {
     pub codes: Arc<CodeStore>,
     /// Seals the browser session cookie and the login form state.
     pub sealer: Arc<Sealer>,
+    /// Token-endpoint rate limits (per IP, per client).
+    pub rate_limits: Arc<TokenRateLimits>,
 }
 
 /// RFC 6749 §5.1 successful token response.
@@ -70,20 +74,28 @@ pub async fn token(
     params: &Params,
     client_ip: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
+    ctx.rate_limits.check_ip(client_ip)?;
     let grant_type = params
         .single("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
     let client = authenticate_or_public(ctx, authorization, params).await?;
+    ctx.rate_limits.check_client(&client.client_id)?;
     let grant = GrantType::parse(grant_type).ok_or(OAuthError::UnsupportedGrantType)?;
     if !client.allows(grant) {
         return Err(OAuthError::UnauthorizedClient);
     }
-    match grant {
+    let issued = match grant {
         GrantType::ClientCredentials => client_credentials::handle(ctx, &client, params),
         GrantType::Password => password::handle(ctx, &client, params, client_ip).await,
         GrantType::RefreshToken => refresh::handle(ctx, &client, params).await,
         GrantType::AuthorizationCode => authorization_code::handle(ctx, &client, params).await,
-    }
+    }?;
+    METRICS.token_issued(
+        grant.as_str(),
+        &client.client_id,
+        crate::metrics::alg_of(&issued.access_token),
+    );
+    Ok(issued)
 }
 
 /// Client authentication at the token endpoint, where a public client

@@ -3,10 +3,13 @@
 
 pub mod admin;
 pub mod browser;
+pub mod conn_limit;
 pub mod discovery;
 pub mod form;
 pub mod health;
+pub mod metrics;
 pub mod oauth;
+pub mod observe;
 pub mod responses;
 
 use std::sync::Arc;
@@ -46,6 +49,7 @@ pub type Apis = (
     oauth::OAuthApi,
     discovery::DiscoveryApi,
     health::HealthApi,
+    metrics::MetricsApi,
     admin::ClientsApi,
     admin::UsersApi,
     admin::KeysApi,
@@ -63,6 +67,9 @@ pub fn api_service(state: Arc<AppState>, server_url: &str) -> OpenApiService<Api
             state: state.clone(),
         },
         health::HealthApi {
+            state: state.clone(),
+        },
+        metrics::MetricsApi {
             state: state.clone(),
         },
         admin::ClientsApi(admin::AdminCtx {

@@ -85,6 +85,7 @@ pub enum OAuthFailure {
 
 impl From<OAuthError> for OAuthFailure {
     fn from(e: OAuthError) -> Self {
+        crate::metrics::METRICS.oauth_error(e.code());
         let body = Json(OAuthErrorBody {
             error: e.code().into(),
             error_description: Some(e.description().into()),

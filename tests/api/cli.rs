@@ -308,8 +308,54 @@ async fn kek_file_is_created_0600_on_first_run(backend: Backend) {
 on_both_backends!(kek_file_is_created_0600_on_first_run);
 
 async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
-    let env = env(&backend).await;
+    let mut env = env(&backend).await;
+    // JSON logs: every line parses, and request lines carry the request id.
+    env.vars.push(("TESSERA_LOG_FORMAT".into(), "json".into()));
     let kek = Kek::generate_encoded().unwrap();
+    let password = "correct horse battery staple 42";
+    let mut create_user = tessera(
+        &env,
+        &["users", "create", "--username", "alice", "--password-stdin"],
+    );
+    let mut child = create_user
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{password}").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    let out = tessera(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "app",
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "openid",
+            "--audience",
+            "aud",
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    let app: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = tessera(
+        &env,
+        &["clients", "create", "--admin", "--name", "ops", "--json"],
+    )
+    .output()
+    .unwrap();
+    let admin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let out = tessera(
         &env,
         &[
@@ -360,13 +406,109 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
         ])
         .send()
         .await;
+    // A user's login and refresh, and the admin API, carry passwords and tokens.
+    let (app_id, app_secret) = (
+        app["client_id"].as_str().unwrap(),
+        app["client_secret"].as_str().unwrap(),
+    );
+    let login: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(app_id, Some(app_secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", password),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh_token = login["refresh_token"].as_str().unwrap().to_string();
+    let _ = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(app_id, Some(app_secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "wrong-password-xyz"),
+        ])
+        .send()
+        .await;
+    let refreshed: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(app_id, Some(app_secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_token: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(
+            admin["client_id"].as_str().unwrap(),
+            Some(admin["client_secret"].as_str().unwrap()),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_token = admin_token["access_token"].as_str().unwrap().to_string();
+    let created: serde_json::Value = http
+        .post(format!("{base}/admin/v1/users"))
+        .bearer_auth(&admin_token)
+        .json(&serde_json::json!({"username": "bob"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let generated_password = created["password"].as_str().unwrap().to_string();
+    let r = http
+        .get(format!("{base}/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
     stop(child);
 
     let logs = log(&env);
     assert!(logs.len() > 100, "trace logs were written");
+    for line in logs.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("not a JSON log line: {line:.200}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string());
+    }
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("\"request_id\":\"trace-me-42\"")),
+        "request logs carry the request id"
+    );
     let db = tessera::storage::connect(&env.settings).await.unwrap();
     let k = Kek::parse(&kek).unwrap();
     let mut forbidden = vec![
+        password.to_string(),
+        "wrong-password-xyz".to_string(),
+        generated_password,
+        app_secret.to_string(),
+        refresh_token,
+        refreshed["refresh_token"].as_str().unwrap().to_string(),
+        login["access_token"].as_str().unwrap().to_string(),
+        admin_token.clone(),
+        admin_token.split('.').nth(2).unwrap().to_string(),
+        admin["client_secret"].as_str().unwrap().to_string(),
         secret.to_string(),
         "wrong-secret-value-1234".to_string(),
         token.clone(),

@@ -13,6 +13,8 @@ mod hostile;
 mod keys;
 mod multi_instance;
 mod openapi;
+mod ops;
 mod procs;
 mod token;
+mod transport;
 mod users;

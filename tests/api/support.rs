@@ -82,6 +82,9 @@ pub async fn test_settings(backend: &Backend, dir: &std::path::Path) -> Settings
         argon2_memory_kib: 1024,
         argon2_iterations: 1,
         client_cache_ttl: Duration::from_millis(200),
+        // Rate limits are tested on their own (tests/api/ops.rs); the suite sends bursts.
+        token_rate_per_ip: 0,
+        token_rate_per_client: 0,
         ..Settings::default()
     };
     match backend {

@@ -1,0 +1,240 @@
+//! Prometheus metrics: tokens issued, OAuth errors, request latency per route, signing-key
+//! ages and the time to the next rotation, database pool state. Counters live in one
+//! process-wide registry ([`METRICS`]) so the one place that renders OAuth errors and the
+//! grant dispatcher can count without carrying a handle; gauges that describe state are
+//! computed when `/metrics` is scraped.
+
+use std::sync::LazyLock;
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IssuedLabels {
+    pub grant: String,
+    pub client_id: String,
+    pub alg: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: &'static str,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlgLabels {
+    pub alg: &'static str,
+}
+
+/// Everything Tessera exports.
+pub struct Metrics {
+    registry: Registry,
+    issued: Family<IssuedLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    key_age: Family<AlgLabels, Gauge>,
+    next_rotation: Family<AlgLabels, Gauge>,
+    published_keys: Gauge,
+    pool_size: Gauge,
+    pool_idle: Gauge,
+}
+
+/// Latency buckets: 100 µs to ~3.3 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0001, 2.0, 16,
+    ))
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("tessera");
+        let issued = Family::<IssuedLabels, Counter>::default();
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued, by grant type, client and signing algorithm",
+            issued.clone(),
+        );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "oauth_errors",
+            "OAuth error responses (RFC 6749 §5.2), by error code",
+            errors.clone(),
+        );
+        let latency =
+            Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> _);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route, method and status",
+            latency.clone(),
+        );
+        let key_age = Family::<AlgLabels, Gauge>::default();
+        registry.register(
+            "signing_key_age_seconds",
+            "Seconds since the signing key now in use started signing, by algorithm",
+            key_age.clone(),
+        );
+        let next_rotation = Family::<AlgLabels, Gauge>::default();
+        registry.register(
+            "seconds_to_next_rotation",
+            "Seconds until the next key starts signing, by algorithm (negative: overdue)",
+            next_rotation.clone(),
+        );
+        let published_keys = Gauge::default();
+        registry.register(
+            "published_keys",
+            "Public keys in the JWKS",
+            published_keys.clone(),
+        );
+        let pool_size = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Open database connections",
+            pool_size.clone(),
+        );
+        let pool_idle = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Idle database connections",
+            pool_idle.clone(),
+        );
+        Self {
+            registry,
+            issued,
+            errors,
+            latency,
+            key_age,
+            next_rotation,
+            published_keys,
+            pool_size,
+            pool_idle,
+        }
+    }
+
+    pub fn token_issued(&self, grant: &str, client_id: &str, alg: &str) {
+        self.issued
+            .get_or_create(&IssuedLabels {
+                grant: grant.to_string(),
+                client_id: client_id.to_string(),
+                alg: alg.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn oauth_error(&self, code: &'static str) {
+        self.errors
+            .get_or_create(&ErrorLabels { error: code })
+            .inc();
+    }
+
+    pub fn request(&self, route: &'static str, method: &str, status: u16, seconds: f64) {
+        self.latency
+            .get_or_create(&RouteLabels {
+                route,
+                method: method.to_string(),
+                status,
+            })
+            .observe(seconds);
+    }
+
+    /// Sets the state gauges and renders everything in the Prometheus text format.
+    pub fn render(&self, state: &StateGauges) -> String {
+        for k in &state.keys {
+            let labels = AlgLabels { alg: k.alg };
+            self.key_age.get_or_create(&labels).set(k.age_seconds);
+            self.next_rotation
+                .get_or_create(&labels)
+                .set(k.seconds_to_next_rotation);
+        }
+        self.published_keys.set(state.published_keys);
+        self.pool_size.set(state.pool_size);
+        self.pool_idle.set(state.pool_idle);
+        let mut out = String::new();
+        if let Err(e) = encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// Per-algorithm key timing for the gauges.
+#[derive(Debug, Clone)]
+pub struct KeyGauges {
+    pub alg: &'static str,
+    pub age_seconds: i64,
+    pub seconds_to_next_rotation: i64,
+}
+
+/// State read at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct StateGauges {
+    pub keys: Vec<KeyGauges>,
+    pub published_keys: i64,
+    pub pool_size: i64,
+    pub pool_idle: i64,
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The `alg` of a compact JWS, read from its header (for the issued-tokens label).
+pub fn alg_of(token: &str) -> &'static str {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let header = token.split('.').next().unwrap_or_default();
+    match B64.decode(header) {
+        Ok(h) if h.windows(5).any(|w| w == b"RS256") => "RS256",
+        Ok(h) if h.windows(5).any(|w| w == b"ES256") => "ES256",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_gauges_in_prometheus_text() {
+        let m = Metrics::new();
+        m.token_issued("client_credentials", "abc", "ES256");
+        m.oauth_error("invalid_client");
+        m.request("/oauth/token", "POST", 200, 0.002);
+        let text = m.render(&StateGauges {
+            keys: vec![KeyGauges {
+                alg: "ES256",
+                age_seconds: 60,
+                seconds_to_next_rotation: 3600,
+            }],
+            published_keys: 2,
+            pool_size: 3,
+            pool_idle: 1,
+        });
+        assert!(text.contains(
+            r#"tessera_tokens_issued_total{grant="client_credentials",client_id="abc",alg="ES256"} 1"#
+        ));
+        assert!(text.contains(r#"tessera_oauth_errors_total{error="invalid_client"} 1"#));
+        assert!(text.contains("tessera_http_request_duration_seconds_bucket"));
+        assert!(text.contains(r#"tessera_seconds_to_next_rotation{alg="ES256"} 3600"#));
+        assert!(text.contains("tessera_db_pool_connections 3"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn alg_is_read_from_the_header() {
+        // {"alg":"RS256","kid":"k","typ":"at+jwt"}
+        assert_eq!(
+            alg_of("eyJhbGciOiJSUzI1NiIsImtpZCI6ImsiLCJ0eXAiOiJhdCtqd3QifQ.e30.c2ln"),
+            "RS256"
+        );
+        assert_eq!(alg_of("garbage"), "unknown");
+    }
+}
