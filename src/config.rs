@@ -32,6 +32,11 @@ pub struct Settings {
     pub database_schema: Option<String>,
     /// Maximum number of pooled database connections. Default 10.
     pub database_max_connections: u32,
+    /// Longest wait for a pooled database connection (including connecting) before a
+    /// request fails with 503 `temporarily_unavailable`. Default 500ms, so clients get an
+    /// answer within a second when the database is unreachable.
+    #[serde(with = "humantime_serde_compat")]
+    pub database_acquire_timeout: Duration,
     /// Key-encryption key(s) sealing the private signing keys at rest: base64 of 32 bytes,
     /// several separated by commas (the first seals, all unseal: KEK rotation). Default:
     /// unset, then `kek_file` is used.
@@ -169,6 +174,7 @@ impl Default for Settings {
             database_url: "sqlite://data/tessera.db?mode=rwc".into(),
             database_schema: None,
             database_max_connections: 10,
+            database_acquire_timeout: Duration::from_millis(500),
             kek: None,
             kek_file: PathBuf::from("keys/kek"),
             default_alg: Alg::ES256,
@@ -253,6 +259,9 @@ impl Settings {
                 "rsa_bits must be 2048, 3072 or 4096 (got {})",
                 self.rsa_bits
             ));
+        }
+        if self.database_acquire_timeout.is_zero() {
+            return Err("database_acquire_timeout must be greater than zero".into());
         }
         if self.issuer.is_empty() {
             // Allowed only until the server binds (App::build derives it from the address).

@@ -125,15 +125,31 @@ impl Error {
     /// Whether the failure is a dependency being down (the database), i.e. worth a 503.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Error::Db(e) => {
-                matches!(
-                    e,
-                    sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
-                ) || e.to_string().contains("pool timed out")
-            }
+            Error::Db(e) => db_unreachable(e),
             Error::NoSigningKey(_) => true,
             _ => false,
         }
+    }
+}
+
+/// Whether a database error means "the database cannot be reached" (connection refused,
+/// reset or timed out, pool exhausted) rather than a bad query: a connection that breaks
+/// mid-query surfaces as a query error wrapping an I/O error.
+fn db_unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, SqlxError};
+    match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                **e,
+                SqlxError::Io(_)
+                    | SqlxError::Tls(_)
+                    | SqlxError::PoolTimedOut
+                    | SqlxError::PoolClosed
+                    | SqlxError::WorkerCrashed
+            )
+        }
+        _ => e.to_string().contains("pool timed out"),
     }
 }
 
@@ -150,3 +166,25 @@ impl From<Error> for OAuthError {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{DbErr, RuntimeErr, SqlxError};
+
+    use super::Error;
+
+    fn query(e: SqlxError) -> Error {
+        Error::Db(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))))
+    }
+
+    #[test]
+    fn a_connection_lost_mid_query_is_unavailable_a_bad_query_is_not() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(query(SqlxError::Io(reset)).is_unavailable());
+        assert!(query(SqlxError::PoolTimedOut).is_unavailable());
+        assert!(!query(SqlxError::RowNotFound).is_unavailable());
+        assert!(!Error::Db(DbErr::Custom("bad".into())).is_unavailable());
+    }
+}

@@ -1,8 +1,8 @@
 //! Database connection and migrations.
 
-use std::time::Duration;
-
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
+};
 use tessera_migrations::{Migrator, MigratorTrait};
 
 use crate::{
@@ -14,8 +14,40 @@ use crate::{
 /// applies pending migrations, so no command ever runs against an outdated schema.
 pub async fn connect_and_migrate(settings: &Settings) -> Result<DatabaseConnection> {
     let db = connect(settings).await?;
-    migrate(&db).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        // Instances starting together would each try to create the same tables (and
+        // one would fail). A transaction-scoped advisory lock, held on a connection of
+        // its own, makes them take turns; the later ones find nothing left to do.
+        let lock_db = connect(&Settings {
+            database_max_connections: 1,
+            ..settings.clone()
+        })
+        .await?;
+        let lock = lock_db.begin().await?;
+        lock.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({})",
+            migration_lock_key(settings.database_schema.as_deref().unwrap_or(""))
+        ))
+        .await?;
+        let res = migrate(&db).await;
+        lock.commit().await?;
+        lock_db.close().await?;
+        res?;
+    } else {
+        migrate(&db).await?;
+    }
     Ok(db)
+}
+
+/// The advisory-lock key for migrating `schema` (FNV-1a of a fixed prefix and the name):
+/// stable across processes and versions, distinct per schema.
+fn migration_lock_key(schema: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"tessera-migrate:".iter().chain(schema.as_bytes()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
 }
 
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
@@ -35,8 +67,9 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
     opts.max_connections(settings.database_max_connections)
         .min_connections(1)
         // Fail fast when the database is down: token requests answer 503 within a second.
-        .connect_timeout(Duration::from_secs(3))
-        .acquire_timeout(Duration::from_secs(1))
+        // (sea-orm maps both to the pool's acquire timeout, which covers connecting.)
+        .connect_timeout(settings.database_acquire_timeout)
+        .acquire_timeout(settings.database_acquire_timeout)
         .sqlx_logging(false);
     if let Some(schema) = &settings.database_schema {
         opts.set_schema_search_path(schema.clone());
@@ -79,5 +112,17 @@ mod tests {
         );
         assert_eq!(super::sqlite_path("sqlite::memory:"), None);
         assert_eq!(super::sqlite_path("postgres://x/y"), None);
+    }
+
+    #[test]
+    fn migration_lock_keys_differ_per_schema() {
+        assert_eq!(
+            super::migration_lock_key("a"),
+            super::migration_lock_key("a")
+        );
+        assert_ne!(
+            super::migration_lock_key("a"),
+            super::migration_lock_key("b")
+        );
     }
 }

@@ -84,14 +84,17 @@ impl KeyManager {
         if strict {
             self.check_all_unseal(&rows)?;
         }
-        let mut created = false;
+        let mut inserted = false;
         for alg in Alg::ALL {
             let times = lifecycle::of_alg(&store::times(&rows), alg);
             if let Some(activates_at) = lifecycle::next_key_due(&times, now, &self.policy) {
-                created |= self.create_key(alg, &times, activates_at).await?.is_some();
+                // Re-read whether this instance won or another one did: either way the
+                // key table changed, and the loser must load the winner's key now.
+                self.create_key(alg, &times, activates_at).await?;
+                inserted = true;
             }
         }
-        if created {
+        if inserted {
             rows = store::list(&self.db).await?;
         }
         let now = self.clock.now();
