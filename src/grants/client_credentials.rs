@@ -25,7 +25,7 @@ pub fn handle(
             audience: &audience,
             scope: &scope,
             ttl_secs: ttl,
-            alg: client.alg.unwrap_or(ctx.settings.default_alg),
+            alg: ctx.alg_for(client),
             roles: None,
             extra: None,
         })

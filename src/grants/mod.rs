@@ -16,8 +16,6 @@ use serde::Serialize;
 
 pub use params::Params;
 
-use crate::metrics::METRICS;
-use crate::ratelimit::TokenRateLimits;
 use crate::{
     authorize::codes::CodeStore,
     browser_session::Sealer,
@@ -25,7 +23,9 @@ use crate::{
     clock::SharedClock,
     config::Settings,
     error::OAuthError,
-    keys::Keyring,
+    keys::{Alg, Keyring},
+    metrics::METRICS,
+    ratelimit::TokenRateLimits,
     revocation::RevocationLog,
     sessions::Sessions,
     throttle::LoginThrottle,
@@ -50,6 +50,13 @@ pub struct GrantContext {
     pub sealer: Arc<Sealer>,
     /// Token-endpoint rate limits (per IP, per client).
     pub rate_limits: Arc<TokenRateLimits>,
+}
+
+impl GrantContext {
+    /// The algorithm a client's tokens are signed with.
+    pub fn alg_for(&self, client: &Client) -> Alg {
+        client.alg.unwrap_or(self.settings.default_alg)
+    }
 }
 
 /// RFC 6749 §5.1 successful token response.
@@ -93,7 +100,7 @@ pub async fn token(
     METRICS.token_issued(
         grant.as_str(),
         &client.client_id,
-        crate::metrics::alg_of(&issued.access_token),
+        ctx.alg_for(&client).as_str(),
     );
     Ok(issued)
 }
@@ -170,7 +177,7 @@ pub(crate) fn user_tokens_with(
     let ttl = client
         .token_ttl
         .unwrap_or(ctx.settings.access_token_ttl.as_secs() as i64);
-    let alg = client.alg.unwrap_or(ctx.settings.default_alg);
+    let alg = ctx.alg_for(client);
     let issued = ctx
         .issuer
         .issue_access_token(&AccessTokenRequest {
