@@ -274,7 +274,7 @@ impl UserStore {
         let now = self.clock.now();
         let row = user::ActiveModel {
             id: Set(uuid::Uuid::new_v4().to_string()),
-            username: Set(username),
+            username: Set(username.clone()),
             password_hash: Set(hash),
             roles: Set(roles.join(" ")),
             claims: Set(serde_json::Value::Object(claims).to_string()),
@@ -283,7 +283,15 @@ impl UserStore {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        Ok(User::from_row(row.insert(&self.db).await?))
+        // The unique index decides between two concurrent creations of one username: the
+        // loser gets the same answer as a sequential duplicate.
+        match row.insert(&self.db).await {
+            Ok(m) => Ok(User::from_row(m)),
+            Err(e) if crate::storage::is_unique_violation(&e) => {
+                Err(Error::Conflict(format!("username {username:?} is taken")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn find_by_username(&self, raw: &str) -> Result<Option<User>> {

@@ -39,16 +39,9 @@ pub async fn insert_guarded(db: &DatabaseConnection, row: Row) -> Result<bool> {
     };
     match am.insert(db).await {
         Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) if crate::storage::is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e.into()),
     }
-}
-
-fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
 }
 
 /// Marks a key revoked. Returns `false` if no such key exists.

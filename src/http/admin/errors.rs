@@ -206,16 +206,6 @@ impl From<Error> for AdminError {
                 Self::NotFound(problem("not_found", format!("{what} not found"), None))
             }
             Error::Conflict(msg) => Self::Conflict(problem("conflict", msg, None)),
-            // Two concurrent creations of the same username: the database's unique index
-            // decides, and the loser gets the same answer as a sequential duplicate.
-            Error::Db(e)
-                if matches!(
-                    e.sql_err(),
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                ) =>
-            {
-                Self::Conflict(problem("conflict", "the resource already exists", None))
-            }
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "admin request: dependency unavailable");
                 Self::Unavailable(
