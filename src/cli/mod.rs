@@ -196,6 +196,13 @@ pub struct CreateClient {
 /// Runs a parsed command with loaded settings.
 pub async fn run(cli: Cli, mut settings: Settings) -> Result<()> {
     let clock: SharedClock = std::sync::Arc::new(SystemClock);
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // `database_acquire_timeout` is short so that requests fail fast (503) when the
+        // database is down; an operator's command may wait for a busy or cold database.
+        settings.database_acquire_timeout = settings
+            .database_acquire_timeout
+            .max(Duration::from_secs(5));
+    }
     match cli.command {
         Command::Serve { bind } => {
             let shutdown = shutdown_signal();
