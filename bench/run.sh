@@ -36,6 +36,8 @@
 #          dropped there); SKIP_PG=1 skips PostgreSQL; SKIP_PEER=1 skips node-oidc-provider;
 #          SKIP_NGINX=1 skips nginx
 #   TESSERA_BIN=<path>   use this binary instead of building (SKIP_BUILD=1 uses target/release)
+#   CASES="cc jwks refresh argon2 nginx peer pg" (default: all) runs only those groups, e.g.
+#          CASES=refresh while working on the refresh path; the report then shows those rows
 #   PORT_BASE=18400 (Tessera SQLite, +1 Tessera PostgreSQL, +2 nginx, +3 node)
 #   WORKDIR=<mktemp>  KEEP_WORKDIR=0   OUT_DIR=bench (results.json, chart.png) MD=BENCHMARKS.md
 set -euo pipefail
@@ -57,6 +59,8 @@ export QUIET_MAX_PCT="${QUIET_MAX_PCT:-15}" QUIET_WAIT_S="${QUIET_WAIT_S:-10}"
 T_START="$EPOCHREALTIME"
 
 log() { printf '\n== %s\n' "$*" >&2; }
+CASES=" ${CASES:-all} "
+want() { [[ "$CASES" == *" all "* || "$CASES" == *" $1 "* ]]; }
 have() { command -v "$1" >/dev/null 2>&1; }
 NCPU="$(nproc)"   # before this script pins itself to CPU 1
 [ "$NCPU" -ge 2 ] || { echo "needs at least 2 CPUs (server on CPU 0, load generator on CPU 1)" >&2; exit 1; }
@@ -310,20 +314,28 @@ d = lambda x: json.loads(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
 print("token header", d(h), "claims", sorted(d(p)), "sig bytes", len(base64.urlsafe_b64decode(s + "==")))
 PY
 
-log "client_credentials, JWKS"
-calib cc-es256
 CLIENT_ID="$(cid s-cc-es256)" CLIENT_SECRET="$(csecret s-cc-es256)"
-wrk_run tessera-cc-es256 "$BASE/oauth/token" CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY"
-calib cc-rs256
-wrk_run tessera-cc-rs256 "$BASE/oauth/token" CLIENT_ID="$(cid s-cc-rs256)" CLIENT_SECRET="$(csecret s-cc-rs256)" FORM_BODY="$CC_BODY"
 curl -s "$BASE/.well-known/jwks.json" > "$WORKDIR/jwks.json"
-wrk_run tessera-jwks "$BASE/.well-known/jwks.json" WRK_METHOD=GET
+if want cc; then
+  log "client_credentials"
+  calib cc-es256
+  wrk_run tessera-cc-es256 "$BASE/oauth/token" CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY"
+  calib cc-rs256
+  wrk_run tessera-cc-rs256 "$BASE/oauth/token" CLIENT_ID="$(cid s-cc-rs256)" CLIENT_SECRET="$(csecret s-cc-rs256)" FORM_BODY="$CC_BODY"
+fi
+if want jwks; then
+  log "JWKS"
+  wrk_run tessera-jwks "$BASE/.well-known/jwks.json" WRK_METHOD=GET
+fi
 
-log "refresh grant on SQLite ($REFRESH_POOL tokens from password logins)"
-mint_pools "$BASE" s-app sqlite
-WARM_ENV="REFRESH_TOKENS_FILE=$WORKDIR/refresh-sqlite-warm.txt" WRK_SCRIPT="$HERE/refresh.lua" wrk_run tessera-refresh-sqlite "$BASE/oauth/token" \
-  CLIENT_ID="$(cid s-app)" CLIENT_SECRET="$(csecret s-app)" REFRESH_TOKENS_FILE="$WORKDIR/refresh-sqlite.txt"
+if want refresh; then
+  log "refresh grant on SQLite ($REFRESH_POOL tokens from password logins)"
+  mint_pools "$BASE" s-app sqlite
+  WARM_ENV="REFRESH_TOKENS_FILE=$WORKDIR/refresh-sqlite-warm.txt" WRK_SCRIPT="$HERE/refresh.lua" wrk_run tessera-refresh-sqlite "$BASE/oauth/token" \
+    CLIENT_ID="$(cid s-app)" CLIENT_SECRET="$(csecret s-app)" REFRESH_TOKENS_FILE="$WORKDIR/refresh-sqlite.txt"
+fi
 
+if want argon2; then
 log "p99 without, then with, password grants saturating argon2 ($LOGIN_CONNS connections)"
 wrk_run base-jwks "$BASE/.well-known/jwks.json" WRK_METHOD=GET
 wrk_run base-cc-es256 "$BASE/oauth/token" CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY"
@@ -336,11 +348,12 @@ NO_QUIET_WAIT=1 wrk_run login-jwks "$BASE/.well-known/jwks.json" WRK_METHOD=GET
 NO_QUIET_WAIT=1 wrk_run login-cc-es256 "$BASE/oauth/token" CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY"
 stop_pid "$EXTRA_PIDS" INT; EXTRA_PIDS=""
 grep '^RESULT' "$WORKDIR/wrk-login.log" | sed 's/label=login/label=login-password/' | tee -a "$RESULTS" >&2 || true
+fi
 rss_record after-load
 stop_server
 
 # ================================================================= nginx, same bytes
-if [ "${SKIP_NGINX:-0}" != 1 ]; then
+if [ "${SKIP_NGINX:-0}" != 1 ] && want nginx; then
   log "nginx serving the same JWKS bytes (one worker, CPU 0)"
   N="$WORKDIR/nginx"; mkdir -p "$N/html" "$N/logs" "$N/tmp"; chmod 755 "$N" "$N/html"
   cp "$WORKDIR/jwks.json" "$N/html/jwks.json"; chmod 644 "$N/html/jwks.json"
@@ -378,7 +391,7 @@ EOF
 fi
 
 # ================================================================= node-oidc-provider peer
-if [ "${SKIP_PEER:-0}" != 1 ]; then
+if [ "${SKIP_PEER:-0}" != 1 ] && want peer; then
   log "node-oidc-provider peer (npm ci, pinned versions from bench/peer/)"
   P="$WORKDIR/node"; mkdir -p "$P"
   cp "$HERE/peer/package.json" "$HERE/peer/package-lock.json" "$HERE/peer/server-oidc-provider.mjs" "$P/"
@@ -401,7 +414,7 @@ if [ "${SKIP_PEER:-0}" != 1 ]; then
 fi
 
 # ================================================================= PostgreSQL instance
-if [ "${SKIP_PG:-0}" != 1 ]; then
+if [ "${SKIP_PG:-0}" != 1 ] && want pg; then
   if psql -q "$PG_URL" -c 'select 1' >/dev/null 2>&1; then
     log "Tessera on PostgreSQL: refresh grant"
     PG_SCHEMA="tessera_bench_$$"
@@ -426,6 +439,11 @@ fi
 
 record "META total_s=$(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f", b-a}')"
 log "report"
+if [[ "$CASES" != *" all "* ]]; then
+  # A partial run must not replace the committed full report: it goes to the work dir.
+  OUT_DIR="$WORKDIR/report"; MD="$OUT_DIR/BENCHMARKS.md"; KEEP_WORKDIR=1; mkdir -p "$OUT_DIR"
+  echo "partial run (CASES=$CASES): report in $OUT_DIR" >&2
+fi
 # Keep every run's raw lines: on a shared machine, runs differ; the report lists them all.
 mkdir -p "$OUT_DIR/runs"
 cp "$RESULTS" "$OUT_DIR/runs/$(date -u +%Y%m%dT%H%MZ).txt"

@@ -8,7 +8,6 @@ use std::{sync::Arc, time::Duration};
 use arc_swap::ArcSwap;
 use poem::{
     EndpointExt, Route, Server,
-    endpoint::make_sync,
     listener::{Acceptor, AcceptorExt, Listener, TcpListener},
 };
 use sea_orm::DatabaseConnection;
@@ -276,22 +275,13 @@ impl App {
 /// The route table.
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let api = http::api_service(state.clone(), &state.settings.issuer);
-    let spec = api.spec();
-    let docs = api.swagger_ui();
     // Validated by Settings::validate; the policy is a no-op when the list is empty.
     let cors = crate::transport::CorsPolicy::new(
         crate::transport::parse_origins(&state.settings.cors_allowed_origins).unwrap_or_default(),
     );
     Route::new()
-        .at(
-            "/openapi.json",
-            make_sync(move |_| {
-                poem::web::Json(
-                    serde_json::from_str::<serde_json::Value>(&spec).unwrap_or_default(),
-                )
-            }),
-        )
-        .nest("/docs", docs)
+        .at("/openapi.json", http::docs::openapi_json(state.clone()))
+        .nest("/docs", http::docs::swagger_ui(state.clone()))
         .nest("/", api)
         .data(FormLimit(state.settings.max_form_bytes))
         // Inner first: admin errors become JSON before `no_store_on_oauth` renders the rest;

@@ -30,8 +30,9 @@ pub struct Settings {
     /// PostgreSQL schema to use (sets `search_path`). Default: none (the server's default,
     /// usually `public`).
     pub database_schema: Option<String>,
-    /// Maximum number of pooled database connections. Default 10.
-    pub database_max_connections: u32,
+    /// Maximum number of pooled database connections. Default: 10 for PostgreSQL, 1 for
+    /// SQLite (see [`Settings::pool_size`]).
+    pub database_max_connections: Option<u32>,
     /// Longest wait for a pooled database connection (including connecting) before a
     /// request fails with 503 `temporarily_unavailable`. Default 500ms, so clients get an
     /// answer within a second when the database is unreachable.
@@ -173,7 +174,7 @@ impl Default for Settings {
             issuer: "http://127.0.0.1:8080".into(),
             database_url: "sqlite://data/tessera.db?mode=rwc".into(),
             database_schema: None,
-            database_max_connections: 10,
+            database_max_connections: None,
             database_acquire_timeout: Duration::from_millis(500),
             kek: None,
             kek_file: PathBuf::from("keys/kek"),
@@ -260,6 +261,9 @@ impl Settings {
                 self.rsa_bits
             ));
         }
+        if self.database_max_connections == Some(0) {
+            return Err("database_max_connections must be at least 1".into());
+        }
         if self.database_acquire_timeout.is_zero() {
             return Err("database_acquire_timeout must be greater than zero".into());
         }
@@ -300,6 +304,21 @@ impl Settings {
         self.key_prepublish
             .max(Duration::from_secs(self.jwks_max_age))
             .max(Duration::from_secs(600))
+    }
+
+    /// The connection pool size: `database_max_connections`, else 10 for PostgreSQL and 1
+    /// for SQLite. SQLite has one writer at a time; with several pooled connections,
+    /// concurrent write transactions wait for the lock in SQLite's busy handler, which
+    /// sleeps in steps of milliseconds (refresh grant p99 0.5 s with 2 connections, 30 ms
+    /// with 1, at higher throughput: bench/analysis.md). One connection queues them in
+    /// memory instead; reads are microseconds, so they lose nothing by taking turns.
+    pub fn pool_size(&self) -> u32 {
+        self.database_max_connections
+            .unwrap_or(if self.database_url.starts_with("sqlite:") {
+                1
+            } else {
+                10
+            })
     }
 
     /// The configuration as TOML with secrets masked, for `tessera config`.

@@ -19,6 +19,8 @@ use crate::{
 };
 
 pub type Family = refresh_family::Model;
+/// A stored refresh token with its family, as [`Sessions::find`] returns them.
+pub type Found = (refresh_token::Model, Family);
 
 /// Why a refresh token was refused (all answer `invalid_grant`; the detail is for logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,30 +102,29 @@ impl Sessions {
         Ok(token)
     }
 
-    /// Looks a refresh token up without spending it.
-    pub async fn find(&self, token: &str) -> Result<Option<(refresh_token::Model, Family)>> {
-        let Some(t) = Tokens::find_by_id(hex_hash(token)).one(&self.db).await? else {
-            return Ok(None);
-        };
-        let Some(f) = Families::find_by_id(t.family_id.clone())
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some((t, f)))
+    /// Looks a refresh token and its family up (one query) without spending it.
+    pub async fn find(&self, token: &str) -> Result<Option<Found>> {
+        Ok(
+            match Tokens::find_by_id(hex_hash(token))
+                .find_also_related(Families)
+                .one(&self.db)
+                .await?
+            {
+                Some((t, Some(f))) => Some((t, f)),
+                _ => None,
+            },
+        )
     }
 
-    /// Spends `token` for `client_id` and returns the family and the next token.
+    /// Spends a token found by [`Sessions::find`] for `client_id` and returns the family
+    /// and the next token. The checks are repeated here so no caller can skip them; the
+    /// spend itself is a compare-and-set, so a concurrent spend of the same token loses.
     pub async fn rotate(
         &self,
-        token: &str,
+        (t, family): Found,
         client_id: &str,
     ) -> Result<std::result::Result<(String, Family), RefreshRefused>> {
         let now = self.clock.now();
-        let Some((t, family)) = self.find(token).await? else {
-            return Ok(Err(RefreshRefused::Unknown));
-        };
         if family.client_id != client_id {
             return Ok(Err(RefreshRefused::OtherClient));
         }

@@ -19,7 +19,7 @@ pub async fn connect_and_migrate(settings: &Settings) -> Result<DatabaseConnecti
         // one would fail). A transaction-scoped advisory lock, held on a connection of
         // its own, makes them take turns; the later ones find nothing left to do.
         let lock_db = connect(&Settings {
-            database_max_connections: 1,
+            database_max_connections: Some(1),
             ..settings.clone()
         })
         .await?;
@@ -64,7 +64,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
         })?;
     }
     let mut opts = ConnectOptions::new(url.to_string());
-    opts.max_connections(settings.database_max_connections)
+    opts.max_connections(settings.pool_size())
         .min_connections(1)
         // Fail fast when the database is down: token requests answer 503 within a second.
         // (sea-orm maps both to the pool's acquire timeout, which covers connecting.)
@@ -74,14 +74,54 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
     if let Some(schema) = &settings.database_schema {
         opts.set_schema_search_path(schema.clone());
     }
-    let db = Database::connect(opts).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // WAL lets readers proceed during writes; NORMAL sync is durable in WAL mode
-        // except for the last transactions on power loss.
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            .await?;
+    if url.starts_with("sqlite:") {
+        configure_sqlite(&mut opts);
     }
-    Ok(db)
+    Ok(Database::connect(opts).await?)
+}
+
+/// Settings every pooled SQLite connection gets (pragmas are per connection, so they
+/// go in the connect options, not in a statement run on whichever connection is free).
+fn configure_sqlite(opts: &mut ConnectOptions) {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    // WAL lets readers proceed during writes; NORMAL sync is durable in WAL mode except
+    // for the last transactions on power loss, and saves an fsync per commit.
+    opts.map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    });
+    opts.map_sqlx_sqlite_pool_opts(|pool| {
+        pool.after_connect(|conn, _| {
+            Box::pin(async move {
+                let mut handle = conn.lock_handle().await?;
+                enable_query_planner_stability(handle.as_raw_handle().as_ptr());
+                Ok(())
+            })
+        })
+    });
+}
+
+/// Turns on SQLite's query-planner stability guarantee for one connection.
+///
+/// Without it, the bundled SQLite (built with STAT4) lets the planner look at the value
+/// bound to a parameter, such as the `LIMIT ?` sea-orm binds for every `.one()`, and then
+/// expires the prepared statement whenever that parameter is bound again: every
+/// execution was parsed and planned anew (half of a refresh grant's instructions in the
+/// profile in bench/analysis.md), and sqlx's statement cache never hit.
+fn enable_query_planner_stability(db: *mut libsqlite3_sys::sqlite3) {
+    // SAFETY: `db` is the live handle of a connection whose worker is locked by the
+    // caller; SQLITE_DBCONFIG_ENABLE_QPSG takes an int and an optional int* (null).
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as std::ffi::c_int,
+            std::ptr::null_mut::<std::ffi::c_int>(),
+        )
+    };
+    if rc != libsqlite3_sys::SQLITE_OK {
+        tracing::warn!(rc, "SQLite refused the query-planner stability flag");
+    }
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {

@@ -68,7 +68,7 @@ pub fn normalize_username(raw: &str) -> Result<String> {
 }
 
 /// argon2id hashing and verification on a small pool of dedicated low-priority threads
-/// (Linux `nice` 10), at most N at once, so a login storm can never starve the async
+/// (Linux `SCHED_IDLE`), at most N at once, so a login storm can never starve the async
 /// workers that serve JWKS and client_credentials: when both want the CPU, the scheduler
 /// gives it to the request path first.
 pub struct PasswordHasher {
@@ -76,8 +76,11 @@ pub struct PasswordHasher {
     permits: Semaphore,
     pool: HashPool,
     /// A real hash of a random password: unknown users are verified against it so that
-    /// "no such user" costs the same as "wrong password".
-    dummy: String,
+    /// "no such user" costs the same as "wrong password". Made by the first verification
+    /// of any kind (known user or not, so the one-off cost reveals nothing), not at
+    /// start-up: a hash is 19 MiB and tens of milliseconds that most processes, such as
+    /// CLI commands, never need.
+    dummy: std::sync::OnceLock<String>,
 }
 
 impl PasswordHasher {
@@ -97,13 +100,11 @@ impl PasswordHasher {
                 .max(1),
             n => n,
         };
-        let random = crate::clients::random_token(24)?;
-        let dummy = hash_with(&argon2, &random)?;
         Ok(Arc::new(Self {
             argon2,
             permits: Semaphore::new(permits),
             pool: HashPool::new(permits),
-            dummy,
+            dummy: std::sync::OnceLock::new(),
         }))
     }
 
@@ -130,7 +131,11 @@ impl PasswordHasher {
         let ok = self
             .pool
             .run(move || {
-                let phc = phc.as_deref().unwrap_or(&me.dummy);
+                let dummy = me.dummy.get_or_init(|| {
+                    let random = crate::clients::random_token(24).unwrap_or_default();
+                    hash_with(&me.argon2, &random).unwrap_or_default()
+                });
+                let phc = phc.as_deref().unwrap_or(dummy);
                 PasswordHash::new(phc)
                     .is_ok_and(|h| me.argon2.verify_password(password.as_bytes(), &h).is_ok())
             })
@@ -187,13 +192,23 @@ impl HashPool {
     }
 }
 
-/// Nice 10 for the calling thread (Linux threads have their own nice value).
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only when no normal
+/// thread wants the CPU, and a normal thread that wakes up preempts it at once. Nice 10
+/// was not enough: under the EEVDF scheduler a niced thread still keeps the core until
+/// its slice ends, which added milliseconds to the p99 of JWKS and client_credentials
+/// during a login storm (bench/analysis.md). The price is that on a fully saturated
+/// server logins wait for the token path to leave some CPU, which is the order we want.
+/// Falls back to nice 10 where the class is unavailable.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread's id has no memory-safety preconditions.
+    // SAFETY: sched_setscheduler and setpriority on the calling thread (pid 0 / its own
+    // tid) with a valid, initialised sched_param have no memory-safety preconditions.
     unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        }
     }
 }
 

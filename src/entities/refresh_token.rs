@@ -15,6 +15,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::refresh_family::Entity",
+        from = "Column::FamilyId",
+        to = "super::refresh_family::Column::Id"
+    )]
+    Family,
+}
+
+impl Related<super::refresh_family::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Family.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -17,9 +17,10 @@ pub async fn handle(
         .single("refresh_token")?
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     // Check the requested scope before spending the token, so a bad request costs nothing.
-    let Some((_, family)) = ctx.sessions.find(token).await.map_err(OAuthError::from)? else {
+    let Some(found) = ctx.sessions.find(token).await.map_err(OAuthError::from)? else {
         return Err(OAuthError::InvalidGrant(REFUSED.into()));
     };
+    let family = &found.1;
     if family.client_id != client.client_id {
         tracing::warn!(client_id = %client.client_id, "refresh token of another client presented");
         return Err(OAuthError::InvalidGrant(REFUSED.into()));
@@ -36,7 +37,7 @@ pub async fn handle(
     let audience = client_credentials::audience(&client.audiences, &params.all("resource"))?;
     let (next, family) = match ctx
         .sessions
-        .rotate(token, &client.client_id)
+        .rotate(found, &client.client_id)
         .await
         .map_err(OAuthError::from)?
     {

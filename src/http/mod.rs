@@ -5,6 +5,7 @@ pub mod admin;
 pub mod browser;
 pub mod conn_limit;
 pub mod discovery;
+pub mod docs;
 pub mod form;
 pub mod health;
 pub mod metrics;
