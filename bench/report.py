@@ -210,7 +210,7 @@ def markdown(meta, runs, calib, startup, rss, rows, chart_name):
     out += [
         "",
         "Notes: `base-*` and `login-*` are the p99 pair of the login-load case, measured back to back "
-        "(`login-*` while `wrk -c100` drives password grants, argon2id 19 MiB t=2 on nice-10 hashing threads "
+        "(`login-*` while `wrk -c100` drives password grants, argon2id 19 MiB t=2 on SCHED_IDLE hashing threads "
         "pinned to the same core); `login-password` is that login load itself. The refresh runs spend one "
         "refresh token per request (a database write each) from a pool made by password logins.",
         "",

@@ -100,7 +100,8 @@ pub async fn introspect(
     if token.is_empty() {
         return Ok(Introspection::inactive());
     }
-    if let Some((t, family)) = ctx.sessions.find(token).await.map_err(OAuthError::from)? {
+    if let Some(found) = ctx.sessions.find(token).await.map_err(OAuthError::from)? {
+        let (t, family) = (found.token, found.family);
         let now = ctx.clock.now();
         let active = family.client_id == client.client_id
             && family.revoked_at.is_none()
@@ -110,12 +111,7 @@ pub async fn introspect(
         if !active {
             return Ok(Introspection::inactive());
         }
-        let user = ctx
-            .users
-            .get(&family.user_id)
-            .await
-            .map_err(OAuthError::from)?;
-        let Some(user) = user.filter(|u| !u.disabled) else {
+        let Some(user) = found.user.filter(|u| !u.disabled) else {
             return Ok(Introspection::inactive());
         };
         return Ok(Introspection {
@@ -157,7 +153,8 @@ pub async fn introspect(
 /// RFC 7009: a refresh token revokes its family; an access token's `jti` is denylisted
 /// until its expiry. Tokens of other clients and unknown tokens are ignored (still 200).
 pub async fn revoke(ctx: &GrantContext, client: &Client, token: &str) -> Result<(), OAuthError> {
-    if let Some((_, family)) = ctx.sessions.find(token).await.map_err(OAuthError::from)? {
+    if let Some(found) = ctx.sessions.find(token).await.map_err(OAuthError::from)? {
+        let family = found.family;
         if family.client_id == client.client_id {
             ctx.sessions
                 .revoke_family(&family.id)
@@ -194,11 +191,12 @@ pub async fn logout(
     refresh_token: &str,
     everywhere: bool,
 ) -> Result<(), OAuthError> {
-    let Some((_, family)) = ctx
+    let Some(family) = ctx
         .sessions
         .find(refresh_token)
         .await
         .map_err(OAuthError::from)?
+        .map(|found| found.family)
     else {
         return Ok(());
     };

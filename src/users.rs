@@ -237,7 +237,7 @@ pub struct User {
 }
 
 impl User {
-    fn from_row(m: user::Model) -> Self {
+    pub(crate) fn from_row(m: user::Model) -> Self {
         User {
             roles: m.roles.split_whitespace().map(str::to_string).collect(),
             claims: serde_json::from_str(&m.claims).unwrap_or_default(),

@@ -1,7 +1,7 @@
 //! `grant_type=refresh_token` (RFC 6749 §6) with rotation: every use spends the token and
 //! returns a new one; a spent token coming back revokes its family (RFC 9700 §4.14.2).
-//! The user is re-read, so role changes show in the next access token and a disabled or
-//! deleted user cannot refresh.
+//! The user is read with the token, so role changes show in the next access token and a
+//! disabled or deleted user cannot refresh.
 
 use super::{GrantContext, Params, TokenResponse, client_credentials, user_tokens};
 use crate::{clients::Client, error::OAuthError};
@@ -17,10 +17,10 @@ pub async fn handle(
         .single("refresh_token")?
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     // Check the requested scope before spending the token, so a bad request costs nothing.
-    let Some(found) = ctx.sessions.find(token).await.map_err(OAuthError::from)? else {
+    let Some(mut found) = ctx.sessions.find(token).await.map_err(OAuthError::from)? else {
         return Err(OAuthError::InvalidGrant(REFUSED.into()));
     };
-    let family = &found.1;
+    let family = &found.family;
     if family.client_id != client.client_id {
         tracing::warn!(client_id = %client.client_id, "refresh token of another client presented");
         return Err(OAuthError::InvalidGrant(REFUSED.into()));
@@ -35,6 +35,18 @@ pub async fn handle(
             OAuthError::invalid_scope("the requested scope exceeds the scope originally granted")
         })?;
     let audience = client_credentials::audience(&client.audiences, &params.all("resource"))?;
+    // The user comes with the token (same query): a disabled or deleted user cannot
+    // refresh, and role changes show in the next access token.
+    let user = match found.user.take() {
+        Some(u) if !u.disabled => u,
+        _ => {
+            ctx.sessions
+                .revoke_family(&found.family.id)
+                .await
+                .map_err(OAuthError::from)?;
+            return Err(OAuthError::InvalidGrant(REFUSED.into()));
+        }
+    };
     let (next, family) = match ctx
         .sessions
         .rotate(found, &client.client_id)
@@ -44,21 +56,6 @@ pub async fn handle(
         Ok(v) => v,
         Err(reason) => {
             tracing::warn!(client_id = %client.client_id, ?reason, "refresh token refused");
-            return Err(OAuthError::InvalidGrant(REFUSED.into()));
-        }
-    };
-    let user = match ctx
-        .users
-        .get(&family.user_id)
-        .await
-        .map_err(OAuthError::from)?
-    {
-        Some(u) if !u.disabled => u,
-        _ => {
-            ctx.sessions
-                .revoke_family(&family.id)
-                .await
-                .map_err(OAuthError::from)?;
             return Err(OAuthError::InvalidGrant(REFUSED.into()));
         }
     };
