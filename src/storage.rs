@@ -76,6 +76,11 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
     }
     if url.starts_with("sqlite:") {
         configure_sqlite(&mut opts);
+    } else {
+        // sqlx pings a pooled connection on every checkout by default: one more round trip
+        // per statement. Only a connection idle long enough to have been dropped by the
+        // server, a proxy or a firewall is worth checking first.
+        opts.test_before_acquire_if_idle_for(std::time::Duration::from_secs(1));
     }
     Ok(Database::connect(opts).await?)
 }
@@ -84,6 +89,9 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
 /// go in the connect options, not in a statement run on whichever connection is free).
 fn configure_sqlite(opts: &mut ConnectOptions) {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    // The "connection" is a thread in this process: the ping sqlx sends before handing one
+    // out cannot find anything broken, and costs a hop to that thread per statement.
+    opts.test_before_acquire(false);
     // WAL lets readers proceed during writes; NORMAL sync is durable in WAL mode except
     // for the last transactions on power loss, and saves an fsync per commit.
     opts.map_sqlx_sqlite_opts(|o| {
