@@ -273,7 +273,9 @@ cmd_ci() {
     trap "rm -rf '$tmp'" RETURN
     cmd_check
     cmd_skeleton "$tmp/skeleton"
-    (cd "$tmp/skeleton" && cargo metadata --locked --offline --format-version 1 >/dev/null) ||
+    # Not --offline: resolving the whole lock file needs the manifests of platform-only
+    # crates (android_system_properties, ...) that no build on this machine downloaded.
+    (cd "$tmp/skeleton" && cargo metadata --locked --format-version 1 >/dev/null) ||
         die "the dependency skeleton does not load with --locked"
     cmd_build
     cmd_rootfs "$tmp/rootfs"
