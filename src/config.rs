@@ -328,6 +328,8 @@ impl Settings {
             copy.kek = Some("********".into());
         }
         copy.database_url = mask_url_password(&copy.database_url);
+        // The effective pool size, not "unset": it depends on the database.
+        copy.database_max_connections = Some(self.pool_size());
         let value = serde_json::to_value(&copy).unwrap_or_default();
         let mut out = String::new();
         if let serde_json::Value::Object(map) = value {
@@ -405,5 +407,32 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("postgres://app:********@db/tessera"));
+        assert!(out.contains("database_max_connections = 10"), "{out}");
+    }
+
+    #[test]
+    fn sqlite_gets_one_connection_unless_configured() {
+        let sqlite = Settings::default();
+        assert_eq!(sqlite.pool_size(), 1);
+        assert!(
+            sqlite
+                .to_masked_toml()
+                .contains("database_max_connections = 1\n")
+        );
+        let postgres = Settings {
+            database_url: "postgres://db/tessera".into(),
+            ..Settings::default()
+        };
+        assert_eq!(postgres.pool_size(), 10);
+        let chosen = Settings {
+            database_max_connections: Some(4),
+            ..Settings::default()
+        };
+        assert_eq!(chosen.pool_size(), 4);
+        let zero = Settings {
+            database_max_connections: Some(0),
+            ..Settings::default()
+        };
+        assert!(zero.validate().is_err());
     }
 }
