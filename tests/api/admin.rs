@@ -7,7 +7,7 @@ use tessera::admin::{ADMIN_AUDIENCE, SCOPE_ADMIN, SCOPE_USERS};
 
 use crate::{
     on_both_backends,
-    support::{Backend, TestApp, TestClient, header, spawn, verify_independently},
+    support::{Backend, ServerHttp, TestApp, TestClient, header, spawn, verify_independently},
 };
 
 /// An admin client with `scopes` and an access token for it.

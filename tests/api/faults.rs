@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::{
     procs::{Cluster, ISSUER, Rng},
-    support::{Backend, TestClient, header, verify_independently},
+    support::{Backend, ServerHttp, TestClient, header, verify_independently},
 };
 
 const AUD: &str = "https://api.internal";

@@ -9,7 +9,7 @@ use tessera::keys::{Alg, store};
 
 use crate::{
     procs::{Cluster, ISSUER, Instance},
-    support::{Backend, TestClient, claims, header, verify_independently},
+    support::{Backend, ServerHttp, TestClient, claims, header, verify_independently},
 };
 
 fn postgres() -> Option<Backend> {
@@ -93,7 +93,7 @@ async fn any_instance_serves_any_request_postgres() {
     let second = login(&a, &c).await;
     let access = second["access_token"].as_str().unwrap();
     assert_eq!(introspect(&b, &c, access).await["active"], true);
-    let cursor = feed(&b, &c, None).await["cursor"]
+    let cursor = b.feed(&c, None).await["cursor"]
         .as_str()
         .unwrap()
         .to_string();
@@ -106,7 +106,7 @@ async fn any_instance_serves_any_request_postgres() {
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(introspect(&b, &c, access).await["active"], false);
-    let listed = feed(&b, &c, Some(&cursor)).await;
+    let listed = b.feed(&c, Some(&cursor)).await;
     let jti = claims(access)["jti"].clone();
     assert!(
         listed["revoked"]
@@ -144,22 +144,6 @@ async fn introspect(inst: &Instance, c: &TestClient, token: &str) -> serde_json:
     let r = inst
         .post_as(c, "/oauth/introspect", &[("token", token)])
         .await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
-async fn feed(inst: &Instance, c: &TestClient, since: Option<&str>) -> serde_json::Value {
-    let mut url = inst.url("/oauth/revocations");
-    if let Some(s) = since {
-        url = format!("{url}?since={s}");
-    }
-    let r = inst
-        .http
-        .get(url)
-        .basic_auth(&c.id, Some(&c.secret))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }

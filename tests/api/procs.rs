@@ -15,7 +15,7 @@ use tessera::{
     keys::Kek,
 };
 
-use crate::support::{Backend, TestClient, test_settings};
+use crate::support::{Backend, ServerHttp, TestClient, test_settings};
 
 /// The issuer every instance advertises: they stand for one service.
 pub const ISSUER: &str = "https://issuer.tessera.test";
@@ -165,6 +165,16 @@ impl Drop for Instance {
     }
 }
 
+impl ServerHttp for Instance {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn url(&self, path: &str) -> String {
+        Instance::url(self, path)
+    }
+}
+
 impl Instance {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
@@ -176,22 +186,6 @@ impl Instance {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
-    }
-
-    /// POST to a client-authenticated endpoint.
-    pub async fn post_as(
-        &self,
-        c: &TestClient,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .basic_auth(&c.id, Some(&c.secret))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
     }
 
     /// POST /oauth/token: (status, body).

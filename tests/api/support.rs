@@ -160,6 +160,56 @@ pub struct TestClient {
     pub secret: String,
 }
 
+/// Client-authenticated requests, made the same way whether the server runs in this
+/// process ([`TestApp`]) or as a child process (`procs::Instance`).
+pub(crate) trait ServerHttp {
+    fn http(&self) -> &reqwest::Client;
+    fn url(&self, path: &str) -> String;
+
+    /// POST to a client-authenticated endpoint with a form.
+    async fn post_as(
+        &self,
+        c: &TestClient,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http()
+            .post(self.url(path))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The revocation feed.
+    async fn feed(&self, c: &TestClient, since: Option<&str>) -> serde_json::Value {
+        let mut url = self.url("/oauth/revocations");
+        if let Some(s) = since {
+            url = format!("{url}?since={s}");
+        }
+        let r = self
+            .http()
+            .get(url)
+            .basic_auth(&c.id, Some(&c.secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+impl ServerHttp for TestApp {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn url(&self, path: &str) -> String {
+        TestApp::url(self, path)
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
@@ -260,22 +310,6 @@ impl TestApp {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
-    /// POST to a client-authenticated endpoint with a form.
-    pub async fn post_as(
-        &self,
-        c: &TestClient,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .basic_auth(&c.id, Some(&c.secret))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
     /// Introspection body.
     pub async fn introspect(&self, c: &TestClient, token: &str) -> serde_json::Value {
         let r = self
@@ -283,23 +317,6 @@ impl TestApp {
             .await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["cache-control"], "no-store");
-        r.json().await.unwrap()
-    }
-
-    /// The revocation feed.
-    pub async fn feed(&self, c: &TestClient, since: Option<&str>) -> serde_json::Value {
-        let mut url = self.url("/oauth/revocations");
-        if let Some(s) = since {
-            url = format!("{url}?since={s}");
-        }
-        let r = self
-            .http
-            .get(url)
-            .basic_auth(&c.id, Some(&c.secret))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
 

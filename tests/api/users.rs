@@ -9,7 +9,8 @@ use tessera::keys::Alg;
 use crate::{
     on_both_backends,
     support::{
-        Backend, TestApp, claims, fake_clock_now, header, spawn, spawn_with, verify_independently,
+        Backend, ServerHttp, TestApp, claims, fake_clock_now, header, spawn, spawn_with,
+        verify_independently,
     },
 };
 
