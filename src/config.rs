@@ -314,11 +314,12 @@ impl Settings {
     /// memory instead; reads are microseconds, so they lose nothing by taking turns.
     pub fn pool_size(&self) -> u32 {
         self.database_max_connections
-            .unwrap_or(if self.database_url.starts_with("sqlite:") {
-                1
-            } else {
-                10
-            })
+            .unwrap_or(if self.uses_sqlite() { 1 } else { 10 })
+    }
+
+    /// Whether `database_url` names an SQLite database (file or memory).
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
     }
 
     /// The configuration as TOML with secrets masked, for `tessera config`.

@@ -74,7 +74,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
     if let Some(schema) = &settings.database_schema {
         opts.set_schema_search_path(schema.clone());
     }
-    if url.starts_with("sqlite:") {
+    if settings.uses_sqlite() {
         configure_sqlite(&mut opts);
     } else {
         // sqlx pings a pooled connection on every checkout by default: one more round trip
