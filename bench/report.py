@@ -148,6 +148,44 @@ def fmt(v):
     return str(v)
 
 
+def cost_per_request(runs, calib):
+    """Where a client_credentials request's server CPU goes, in microseconds, from this run.
+
+    total: server CPU (utime + stime, /proc) per request; kernel: its stime part; signature:
+    one `openssl speed` signature on the same core just before the case; floor: the server CPU
+    of one JWKS GET (the lightest request: HTTP parsing, routing, loopback TCP both ways, no
+    work of its own); rest: what remains (reading the form, client authentication, claims,
+    base64, the token JSON, the crypto library's own overhead). `ceiling` is the best ratio
+    to `openssl speed` a token request could reach on this machine if it cost no more than
+    the signature plus that floor: a goal above it cannot be met over HTTP/1.1 on loopback here.
+    """
+
+    def per_req(label, key="server_cpu_pct"):
+        r = runs.get(label)
+        if not r or r.get("failed") or not r.get("rps") or r.get(key) is None:
+            return None
+        return r[key] / 100 / r["rps"] * 1e6
+
+    floor = per_req("tessera-jwks")
+    out = {}
+    for alg, label, key in (("ES256", "tessera-cc-es256", "openssl_p256_sign_per_s"),
+                            ("RS256", "tessera-cc-rs256", "openssl_rsa2048_sign_per_s")):
+        total, rate = per_req(label), calib.get(label.replace("tessera-", ""), {}).get(key)
+        if total is None or not rate:
+            continue
+        sign = 1e6 / rate
+        row = {"total_us": round(total, 1), "kernel_us": None, "signature_us": round(sign, 1),
+               "floor_us": None if floor is None else round(floor, 1), "rest_us": None, "ceiling": None}
+        k = per_req(label, "server_sys_pct")
+        if k is not None:
+            row["kernel_us"] = round(k, 1)
+        if floor is not None:
+            row["rest_us"] = round(total - sign - floor, 1)
+            row["ceiling"] = round(sign / (sign + floor), 3)
+        out[alg] = row
+    return out
+
+
 def markdown(meta, runs, calib, startup, rss, rows, chart_name):
     m = meta
     out = ["# Benchmarks", ""]
@@ -182,6 +220,28 @@ def markdown(meta, runs, calib, startup, rss, rows, chart_name):
         "`openssl speed` counts as one full core): on a shared machine it shows the efficiency even when other "
         "work took part of CPU 0. The goals are judged on the plain ratio.",
         "",
+    ]
+    costs = cost_per_request(runs, calib)
+    if costs:
+        out += [
+            "## Where a token request's CPU goes (this run)",
+            "",
+            "Server CPU per client_credentials request, in µs: `signature` is one `openssl speed` signature on "
+            "the same core just before the case; `floor` is the server CPU of one JWKS GET (HTTP parsing, routing, "
+            "loopback TCP both ways, nothing of its own); `rest` is the remainder (form, client authentication, "
+            "claims, base64, token JSON, the crypto library's own overhead). `ceiling` = signature / (signature + "
+            "floor): the best ratio to `openssl speed` a token request could reach on this machine even if it cost "
+            "no more than the signature plus the lightest request. A goal above the ceiling cannot be met over "
+            "HTTP/1.1 on loopback here.",
+            "",
+            "| alg | total | of which kernel | signature | floor (JWKS GET) | rest | ceiling ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for alg, c in costs.items():
+            out.append(f"| {alg} | {fmt(c['total_us'])} | {fmt(c['kernel_us'])} | {fmt(c['signature_us'])} | "
+                       f"{fmt(c['floor_us'])} | {fmt(c['rest_us'])} | {fmt(c['ceiling'])} |")
+        out.append("")
+    out += [
         "## Every run",
         "",
         "CPU in % of one core over the run: the server (all its threads), the load generator, and everything "
@@ -319,8 +379,8 @@ def main():
     meta, runs, calib, startup, rss = parse(src)
     rows = goals(runs, calib, startup, rss)
     with open(out_json, "w", encoding="utf-8") as f:
-        json.dump({"meta": meta, "goals": rows, "runs": runs, "calib": calib, "startup_ms": startup,
-                   "rss_kib": rss}, f, indent=2)
+        json.dump({"meta": meta, "goals": rows, "cost_per_request_us": cost_per_request(runs, calib),
+                   "runs": runs, "calib": calib, "startup_ms": startup, "rss_kib": rss}, f, indent=2)
         f.write("\n")
     chart_rel = os.path.relpath(out_png, os.path.dirname(os.path.abspath(out_md)))
     try:
@@ -334,6 +394,10 @@ def main():
         met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")
         print(f"{r['case']:<62} {fmt(r['value']):>14} {fmt(r['reference_value']):>12} {fmt(r['ratio']):>8}  "
               f"{r['goal']:<11} {met}")
+    for alg, c in cost_per_request(runs, calib).items():
+        print(f"{alg} request CPU: {fmt(c['total_us'])} us (kernel {fmt(c['kernel_us'])}; signature "
+              f"{fmt(c['signature_us'])}, floor {fmt(c['floor_us'])}, rest {fmt(c['rest_us'])}); "
+              f"ceiling ratio on this machine {fmt(c['ceiling'])}")
     print(f"\nwrote {out_json}, {out_md}, {out_png}")
 
 

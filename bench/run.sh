@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Tessera side-by-side benchmark: one command, every ratio measured in the same run.
 #
-#   bench/run.sh            # from the repository root or anywhere; ~5 min after the release build
+#   bench/run.sh            # from the repository root or anywhere; ~10 min from a clean clone
+#                           # (the release build, ~7.5 min on 2 cores, overlaps the installs)
 #
 # What it does (loopback only, 127.0.0.1):
 #   - installs what is missing: wrk + nginx-light (apt-get), postgresql-client (apt-get, for the
 #     PostgreSQL case), the node-oidc-provider peer (`npm ci` from bench/peer/, pinned versions),
 #     matplotlib (pip --user) for the chart;
-#   - builds `tessera` in release (`cargo build --release -p tessera --bin tessera`);
+#   - builds `tessera` in release (`cargo build --release -p tessera --bin tessera`) in the
+#     background while those installs run;
 #   - pins every server (Tessera with ONE worker thread, nginx with one worker, node) to CPU 0 and
 #     runs itself and the load generator (wrk -t1) on CPU 1;
 #   - measures each case for DURATION seconds after WARMUP seconds, each load run bounded by
@@ -28,7 +30,7 @@
 #   start to first 200 on /healthz, SQLite, keys present (median of STARTS)    (<= 200 ms)
 #
 # Knobs (environment, defaults):
-#   DURATION=8 WARMUP=2 CONNS=16 (wrk connections) LOGIN_CONNS=100 STARTS=3
+#   DURATION=6 WARMUP=1 CONNS=16 (wrk connections) LOGIN_CONNS=100 STARTS=3
 #   REFRESH_POOL=48 (refresh tokens in circulation; keep it above CONNS)
 #   NICE=0 (e.g. -10 on a box shared with niced compiles; needs root)
 #   QUIET_MAX_PCT=15 QUIET_WAIT_S=10
@@ -44,8 +46,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-DURATION="${DURATION:-8}"
-WARMUP="${WARMUP:-2}"
+DURATION="${DURATION:-6}"
+WARMUP="${WARMUP:-1}"
 CONNS="${CONNS:-16}"
 LOGIN_CONNS="${LOGIN_CONNS:-100}"
 REFRESH_POOL="${REFRESH_POOL:-48}"
@@ -64,6 +66,62 @@ want() { [[ "$CASES" == *" all "* || "$CASES" == *" $1 "* ]]; }
 have() { command -v "$1" >/dev/null 2>&1; }
 NCPU="$(nproc)"   # before this script pins itself to CPU 1
 [ "$NCPU" -ge 2 ] || { echo "needs at least 2 CPUs (server on CPU 0, load generator on CPU 1)" >&2; exit 1; }
+
+WORKDIR="${WORKDIR:-$(mktemp -d /tmp/tessera-bench.XXXXXX)}"
+mkdir -p "$WORKDIR"
+chmod 755 "$WORKDIR"
+RESULTS="$WORKDIR/results.txt"
+: > "$RESULTS"
+LUA="$HERE/peer/post-form-basic.lua"
+
+# ---------------------------------------------------------------- process bookkeeping
+SERVER_PID=""      # the server under test (its children and threads are counted with it)
+SERVER_STOP=TERM   # QUIT for nginx (graceful stop of our master; its worker follows)
+EXTRA_PIDS=""      # our background load (argon2 login storm), counted as ours, not foreign
+PG_SCHEMA=""
+BUILD_PID=""       # the background release build, while it runs
+stop_pid() { # stop_pid PID [SIGNAL]  (only processes this script started)
+  local pid="$1" sig="${2:-TERM}"
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -"$sig" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+}
+stop_server() {
+  local kids=""
+  [ -n "$SERVER_PID" ] && kids="$(pgrep -P "$SERVER_PID" 2>/dev/null || true)"
+  stop_pid "$SERVER_PID" "$SERVER_STOP"
+  for k in $kids; do kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null || true; done
+  SERVER_PID=""; SERVER_STOP=TERM
+}
+cleanup() {
+  set +e
+  [ -z "$BUILD_PID" ] || { kill "$BUILD_PID" 2>/dev/null; wait "$BUILD_PID" 2>/dev/null; }
+  for p in $EXTRA_PIDS; do stop_pid "$p"; done
+  stop_server
+  if [ -n "$PG_SCHEMA" ]; then psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1; fi
+  if [ "${KEEP_WORKDIR:-0}" != 1 ]; then rm -rf "$WORKDIR"; else echo "raw logs kept in $WORKDIR" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- build (background)
+# The release build is most of a clean-clone run (~7.5 min on 2 cores, of which ~3 min is the
+# single-threaded fat-LTO link): the installs below run meanwhile instead of after it.
+if [ -n "${TESSERA_BIN:-}" ]; then
+  BIN="$TESSERA_BIN"
+else
+  TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+  BIN="$TARGET/release/tessera"
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    log "cargo build --release -p tessera --bin tessera (in the background; log: $WORKDIR/build.log)"
+    (cd "$ROOT" && exec cargo build --release -p tessera --bin tessera) > "$WORKDIR/build.log" 2>&1 &
+    BUILD_PID=$!
+  fi
+fi
 
 # ---------------------------------------------------------------- dependencies
 apt_install() { # apt_install PKG...  (only when missing; root or sudo)
@@ -88,17 +146,18 @@ if ! python3 -c 'import matplotlib' 2>/dev/null; then
   log "pip install matplotlib (for the chart)"
   python3 -m pip install --quiet --user matplotlib 2>/dev/null || python3 -m pip install --quiet matplotlib
 fi
+P="$WORKDIR/node"
+if [ "${SKIP_PEER:-0}" != 1 ] && want peer; then
+  log "node-oidc-provider peer: npm ci (pinned versions from bench/peer/)"
+  mkdir -p "$P"
+  cp "$HERE/peer/package.json" "$HERE/peer/package-lock.json" "$HERE/peer/server-oidc-provider.mjs" "$P/"
+  (cd "$P" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1)
+fi
 
-# ---------------------------------------------------------------- build
-if [ -n "${TESSERA_BIN:-}" ]; then
-  BIN="$TESSERA_BIN"
-else
-  TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-  if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    log "cargo build --release -p tessera --bin tessera"
-    (cd "$ROOT" && cargo build --release -q -p tessera --bin tessera)
-  fi
-  BIN="$TARGET/release/tessera"
+if [ -n "$BUILD_PID" ]; then
+  log "waiting for the release build"
+  if ! wait "$BUILD_PID"; then BUILD_PID=""; tail -40 "$WORKDIR/build.log" >&2; echo "release build failed" >&2; exit 1; fi
+  BUILD_PID=""
 fi
 BIN="$(realpath "$BIN")"
 [ -x "$BIN" ] || { echo "no tessera binary at $BIN" >&2; exit 1; }
@@ -107,66 +166,28 @@ BIN="$(realpath "$BIN")"
 # with `taskset -c 0` explicitly.
 taskset -pc 1 $$ >/dev/null
 
-WORKDIR="${WORKDIR:-$(mktemp -d /tmp/tessera-bench.XXXXXX)}"
-mkdir -p "$WORKDIR"
-chmod 755 "$WORKDIR"
-RESULTS="$WORKDIR/results.txt"
-: > "$RESULTS"
-LUA="$HERE/peer/post-form-basic.lua"
-
-# ---------------------------------------------------------------- process bookkeeping
-SERVER_PID=""      # the server under test (its children and threads are counted with it)
-SERVER_STOP=TERM   # QUIT for nginx (graceful stop of our master; its worker follows)
-EXTRA_PIDS=""      # our background load (argon2 login storm), counted as ours, not foreign
-PG_SCHEMA=""
-stop_pid() { # stop_pid PID [SIGNAL]  (only processes this script started)
-  local pid="$1" sig="${2:-TERM}"
-  [ -n "$pid" ] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -"$sig" "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-}
-stop_server() {
-  local kids=""
-  [ -n "$SERVER_PID" ] && kids="$(pgrep -P "$SERVER_PID" 2>/dev/null || true)"
-  stop_pid "$SERVER_PID" "$SERVER_STOP"
-  for k in $kids; do kill -0 "$k" 2>/dev/null && kill -KILL "$k" 2>/dev/null || true; done
-  SERVER_PID=""; SERVER_STOP=TERM
-}
-cleanup() {
-  set +e
-  for p in $EXTRA_PIDS; do stop_pid "$p"; done
-  stop_server
-  if [ -n "$PG_SCHEMA" ]; then psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $PG_SCHEMA CASCADE" >/dev/null 2>&1; fi
-  if [ "${KEEP_WORKDIR:-0}" != 1 ]; then rm -rf "$WORKDIR"; else echo "raw logs kept in $WORKDIR" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # ---------------------------------------------------------------- foreign-CPU accounting
 # foreign = (user+nice+system ticks of all CPUs, /proc/stat) - (our server's ticks)
 #           - (load generator's CPU via bash `times`), as % of one core (method of the peer
 # scripts in bench/peer/). irq/softirq ticks are left out (loopback traffic is ours).
 HZ="$(getconf CLK_TCK)"
 sys_busy() { awk '/^cpu / {print $2+$3+$4; exit}' /proc/stat; }
-our_ticks() {
-  local p t=0 line rest
+our_ticks() { # "TOTAL SYSTEM" CPU ticks of our processes (utime + stime, and stime alone)
+  local p t=0 k=0 line rest
   for p in ${SERVER_PID:-} $(pgrep -P "${SERVER_PID:-0}" 2>/dev/null) $EXTRA_PIDS $(for x in $EXTRA_PIDS; do pgrep -P "$x"; done 2>/dev/null); do
     read -r line < "/proc/$p/stat" 2>/dev/null || continue
-    rest="${line##*) }"; set -- $rest; t=$(( t + ${12} + ${13} ))
+    rest="${line##*) }"; set -- $rest; t=$(( t + ${12} + ${13} )); k=$(( k + ${13} ))
   done
-  echo "$t"
+  echo "$t $k"
 }
-snap() { echo "$(sys_busy) $(our_ticks) $EPOCHREALTIME"; }
+# "BUSY OURS TIME OURS_SYSTEM" (the field order the awk below reads)
+snap() { local o; o="$(our_ticks)"; echo "$(sys_busy) ${o% *} $EPOCHREALTIME ${o#* }"; }
 foreign_pct() { # foreign_pct SNAP_BEFORE SNAP_AFTER EXTRA_OWN_SECONDS
   awk -v hz="$HZ" -v own="$3" -v a="$1" -v b="$2" 'BEGIN {split(a,x," "); split(b,y," ");
     f=((y[1]-x[1])-(y[2]-x[2]))/hz-own; if (f<0) f=0; printf "%.0f", 100*f/(y[3]-x[3])}'
 }
-server_pct() {
-  awk -v hz="$HZ" -v a="$1" -v b="$2" 'BEGIN {split(a,x," "); split(b,y," "); printf "%.0f", 100*((y[2]-x[2])/hz)/(y[3]-x[3])}'
+server_pct() { # server_pct SNAP_BEFORE SNAP_AFTER [FIELD: 2 all CPU (default), 4 kernel only]
+  awk -v hz="$HZ" -v a="$1" -v b="$2" -v f="${3:-2}" 'BEGIN {split(a,x," "); split(b,y," "); printf "%.1f", 100*((y[f]-x[f])/hz)/(y[3]-x[3])}'
 }
 wait_quiet() {
   local deadline=$(( ${EPOCHREALTIME%.*} + QUIET_WAIT_S )) fc a
@@ -190,12 +211,13 @@ wrk_run() {
               times > "$WORKDIR/times.txt"
               awk 'NR==2 {split($1,u,"m"); split($2,s,"m"); print (u[1]*60+u[2])+(s[1]*60+s[2])}' "$WORKDIR/times.txt"; } )"
   after="$(snap)"
-  local fc sc lgp
+  local fc sc ssc lgp
   fc="$(foreign_pct "$before" "$after" "${lgcpu:-0}")"
   sc="$(server_pct "$before" "$after")"
+  ssc="$(server_pct "$before" "$after" 4)"
   lgp="$(awk -v c="${lgcpu:-0}" -v a="$before" -v b="$after" 'BEGIN{split(a,x," ");split(b,y," ");printf "%.0f",100*c/(y[3]-x[3])}')"
   if grep -q '^RESULT' "$logf"; then
-    grep '^RESULT' "$logf" | sed "s/\$/ server_cpu_pct=$sc loadgen_cpu_pct=$lgp foreign_cpu_pct=$fc/" | tee -a "$RESULTS" >&2
+    grep '^RESULT' "$logf" | sed "s/\$/ server_cpu_pct=$sc server_sys_pct=$ssc loadgen_cpu_pct=$lgp foreign_cpu_pct=$fc/" | tee -a "$RESULTS" >&2
   else
     echo "RESULT label=$label FAILED" | tee -a "$RESULTS" >&2; cat "$logf" >&2
   fi
@@ -259,8 +281,9 @@ start_tessera() { # start_tessera ENVFILE LOG -> SERVER_PID, STARTUP_MS (spawn t
 login_tokens() { # login_tokens BASE_URL APP_ID APP_SECRET N -> N refresh tokens, one per line
   local i
   for i in $(seq 1 "$4"); do
-    curl -s -u "$2:$3" -d 'grant_type=password&username=alice&password=correct+horse+battery' "$1/oauth/token" | json_field refresh_token
-  done
+    curl -s -u "$2:$3" -d 'grant_type=password&username=alice&password=correct+horse+battery' "$1/oauth/token"
+    echo
+  done | python3 -c 'import json, sys; [print(json.loads(l)["refresh_token"]) for l in sys.stdin if l.strip()]'
 }
 mint_pools() { # mint_pools BASE_URL CLIENT NAME : refresh tokens for the warm-up and for the measured run
   login_tokens "$1" "$(cid "$2")" "$(csecret "$2")" $((CONNS + 8)) > "$WORKDIR/refresh-$3-warm.txt"
@@ -392,10 +415,7 @@ fi
 
 # ================================================================= node-oidc-provider peer
 if [ "${SKIP_PEER:-0}" != 1 ] && want peer; then
-  log "node-oidc-provider peer (npm ci, pinned versions from bench/peer/)"
-  P="$WORKDIR/node"; mkdir -p "$P"
-  cp "$HERE/peer/package.json" "$HERE/peer/package-lock.json" "$HERE/peer/server-oidc-provider.mjs" "$P/"
-  (cd "$P" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1)
+  log "node-oidc-provider peer (installed in $P above)"
   record "META node=$(node --version) oidc-provider=$(node -p "require('$P/node_modules/oidc-provider/package.json').version") jose=$(node -p "require('$P/node_modules/jose/package.json').version")"
   NODE_PORT=$((PORT_BASE + 3))
   PEER_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
