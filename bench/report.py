@@ -245,20 +245,22 @@ def markdown(meta, runs, calib, startup, rss, rows, chart_name):
         "## Every run",
         "",
         "CPU in % of one core over the run: the server (all its threads), the load generator, and everything "
-        "else on the box (`foreign`; other work on a shared machine — rows above ~15% are contaminated).",
+        "else on the box (`foreign`; other work on a shared machine — rows above ~15% are contaminated), and "
+        "the time the hypervisor took CPU 0's vCPU away (`steal`, from `/proc/stat`; invisible to every "
+        "process here, it slows the server and its reference alike only if they ran at the same moment).",
         "",
-        "| run | req/s | p50 ms | p99 ms | max ms | non-2xx | errors | server CPU | wrk CPU | foreign CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | req/s | p50 ms | p99 ms | max ms | non-2xx | errors | server CPU | wrk CPU | foreign CPU | CPU 0 steal |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in runs.items():
         if r.get("failed"):
-            out.append(f"| {label} | FAILED | | | | | | | | |")
+            out.append(f"| {label} | FAILED | | | | | | | | | |")
             continue
         errs = sum(r.get(k, 0) for k in ("err_connect", "err_read", "err_write", "err_timeout"))
         out.append(
             f"| {label} | {fmt(r['rps'])} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['max_ms'])} | "
             f"{r['non2xx']} | {errs} | {r.get('server_cpu_pct', '–')}% | {r.get('loadgen_cpu_pct', '–')}% | "
-            f"{r.get('foreign_cpu_pct', '–')}% |"
+            f"{r.get('foreign_cpu_pct', '–')}% | {r.get('cpu0_steal_pct', '–')}% |"
         )
     out += ["", "OpenSSL on CPU 0 (sign/s): " + "; ".join(
         f"before {k}: P-256 {fmt(v.get('openssl_p256_sign_per_s'))}, RSA-2048 {fmt(v.get('openssl_rsa2048_sign_per_s'))}"

@@ -180,13 +180,16 @@ our_ticks() { # "TOTAL SYSTEM" CPU ticks of our processes (utime + stime, and st
   done
   echo "$t $k"
 }
-# "BUSY OURS TIME OURS_SYSTEM" (the field order the awk below reads)
-snap() { local o; o="$(our_ticks)"; echo "$(sys_busy) ${o% *} $EPOCHREALTIME ${o#* }"; }
+# Ticks the hypervisor gave CPU 0's vCPU to someone else (/proc/stat "steal"): a slow phase
+# of the host that no process here can see.
+cpu0_steal() { awk '/^cpu0 / {print $9; exit}' /proc/stat; }
+# "BUSY OURS TIME OURS_SYSTEM CPU0_STEAL" (the field order the awk below reads)
+snap() { local o; o="$(our_ticks)"; echo "$(sys_busy) ${o% *} $EPOCHREALTIME ${o#* } $(cpu0_steal)"; }
 foreign_pct() { # foreign_pct SNAP_BEFORE SNAP_AFTER EXTRA_OWN_SECONDS
   awk -v hz="$HZ" -v own="$3" -v a="$1" -v b="$2" 'BEGIN {split(a,x," "); split(b,y," ");
     f=((y[1]-x[1])-(y[2]-x[2]))/hz-own; if (f<0) f=0; printf "%.0f", 100*f/(y[3]-x[3])}'
 }
-server_pct() { # server_pct SNAP_BEFORE SNAP_AFTER [FIELD: 2 all CPU (default), 4 kernel only]
+server_pct() { # server_pct SNAP_BEFORE SNAP_AFTER [FIELD: 2 all CPU (default), 4 kernel only, 5 CPU 0 steal]
   awk -v hz="$HZ" -v a="$1" -v b="$2" -v f="${3:-2}" 'BEGIN {split(a,x," "); split(b,y," "); printf "%.1f", 100*((y[f]-x[f])/hz)/(y[3]-x[3])}'
 }
 wait_quiet() {
@@ -211,13 +214,14 @@ wrk_run() {
               times > "$WORKDIR/times.txt"
               awk 'NR==2 {split($1,u,"m"); split($2,s,"m"); print (u[1]*60+u[2])+(s[1]*60+s[2])}' "$WORKDIR/times.txt"; } )"
   after="$(snap)"
-  local fc sc ssc lgp
+  local fc sc ssc stl lgp
   fc="$(foreign_pct "$before" "$after" "${lgcpu:-0}")"
   sc="$(server_pct "$before" "$after")"
   ssc="$(server_pct "$before" "$after" 4)"
+  stl="$(server_pct "$before" "$after" 5)"
   lgp="$(awk -v c="${lgcpu:-0}" -v a="$before" -v b="$after" 'BEGIN{split(a,x," ");split(b,y," ");printf "%.0f",100*c/(y[3]-x[3])}')"
   if grep -q '^RESULT' "$logf"; then
-    grep '^RESULT' "$logf" | sed "s/\$/ server_cpu_pct=$sc server_sys_pct=$ssc loadgen_cpu_pct=$lgp foreign_cpu_pct=$fc/" | tee -a "$RESULTS" >&2
+    grep '^RESULT' "$logf" | sed "s/\$/ server_cpu_pct=$sc server_sys_pct=$ssc loadgen_cpu_pct=$lgp foreign_cpu_pct=$fc cpu0_steal_pct=$stl/" | tee -a "$RESULTS" >&2
   else
     echo "RESULT label=$label FAILED" | tee -a "$RESULTS" >&2; cat "$logf" >&2
   fi
