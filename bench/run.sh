@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tessera side-by-side benchmark: one command, every ratio measured in the same run.
 #
-#   bench/run.sh            # from the repository root or anywhere; ~10 min from a clean clone
+#   bench/run.sh            # from the repository root or anywhere; ~11 min from a clean clone
 #                           # (the release build, ~7.5 min on 2 cores, overlaps the installs)
 #
 # What it does (loopback only, 127.0.0.1):
