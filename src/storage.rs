@@ -74,15 +74,40 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
     if let Some(schema) = &settings.database_schema {
         opts.set_schema_search_path(schema.clone());
     }
-    if settings.uses_sqlite() {
-        configure_sqlite(&mut opts);
-    } else {
+    if !settings.uses_sqlite() {
         // sqlx pings a pooled connection on every checkout by default: one more round trip
         // per statement. Only a connection idle long enough to have been dropped by the
         // server, a proxy or a firewall is worth checking first.
         opts.test_before_acquire_if_idle_for(std::time::Duration::from_secs(1));
+        return Ok(Database::connect(opts).await?);
     }
-    Ok(Database::connect(opts).await?)
+    configure_sqlite(&mut opts);
+    // Opening a SQLite file cannot find "the database down", only a busy machine: setting
+    // up WAL on a new file waits for the disk, and on a loaded VM that has taken longer
+    // than the short acquire timeout (which also bounds connecting, and is meant for
+    // requests). So opening is retried, up to ~10 attempts, before giving up.
+    let mut attempt = 1;
+    loop {
+        match Database::connect(opts.clone()).await {
+            Err(e) if attempt < SQLITE_OPEN_ATTEMPTS && is_pool_timeout(&e) => {
+                tracing::warn!(attempt, "opening the SQLite database timed out; retrying");
+                attempt += 1;
+            }
+            res => return Ok(res?),
+        }
+    }
+}
+
+/// How many times opening a SQLite database is tried (see `connect`).
+const SQLITE_OPEN_ATTEMPTS: u32 = 10;
+
+/// Whether connecting failed because no connection came within the acquire timeout.
+fn is_pool_timeout(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e,
+        sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(inner))
+            if matches!(**inner, sea_orm::SqlxError::PoolTimedOut)
+    )
 }
 
 /// Settings every pooled SQLite connection gets (pragmas are per connection, so they
@@ -168,6 +193,19 @@ mod tests {
         );
         assert_eq!(super::sqlite_path("sqlite::memory:"), None);
         assert_eq!(super::sqlite_path("postgres://x/y"), None);
+    }
+
+    #[test]
+    fn only_a_connect_timeout_is_retried() {
+        use std::sync::Arc;
+
+        use sea_orm::{DbErr, RuntimeErr, SqlxError};
+        let conn = |e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)));
+        assert!(super::is_pool_timeout(&conn(SqlxError::PoolTimedOut)));
+        assert!(!super::is_pool_timeout(&conn(SqlxError::PoolClosed)));
+        assert!(!super::is_pool_timeout(&DbErr::Query(
+            RuntimeErr::SqlxError(Arc::new(SqlxError::PoolTimedOut))
+        )));
     }
 
     #[test]
