@@ -322,13 +322,7 @@ impl TestApp {
 
     /// POST /oauth/token with Basic auth and the given form.
     pub async fn token_request(&self, c: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(self.url("/oauth/token"))
-            .basic_auth(&c.id, Some(&c.secret))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+        self.post_as(c, "/oauth/token", form).await
     }
 
     /// A client_credentials access token (panics unless 200).
