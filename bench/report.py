@@ -8,6 +8,7 @@ apart at most, on the same pinned core). bench/analysis.md, if present, is appen
 Markdown verbatim (the hand-written profile notes).
 """
 
+import functools
 import json
 import os
 import statistics
@@ -77,10 +78,8 @@ def goals(runs, calib, startup, rss):
 
     def per_cpu(label):
         """req/s per fully used server core (server CPU from /proc), None if unknown."""
-        r = runs.get(label)
-        if not r or r.get("failed") or not r.get("server_cpu_pct"):
-            return None
-        return r["rps"] / (r["server_cpu_pct"] / 100)
+        us = cpu_us_per_request(runs, label)
+        return 1e6 / us if us else None
 
     def ratio_row(case, value, unit, ref_name, ref, op, bound, cpu_ratio=None):
         if value is None or not ref:
@@ -148,6 +147,15 @@ def fmt(v):
     return str(v)
 
 
+def cpu_us_per_request(runs, label, key="server_cpu_pct"):
+    """Server CPU (`key`: all of it, or `server_sys_pct` for the kernel's part) per request of
+    one run, in microseconds; None when the run failed or did not record it."""
+    r = runs.get(label)
+    if not r or r.get("failed") or not r.get("rps") or r.get(key) is None:
+        return None
+    return r[key] / 100 / r["rps"] * 1e6
+
+
 def cost_per_request(runs, calib):
     """Where a client_credentials request's server CPU goes, in microseconds, from this run.
 
@@ -160,12 +168,7 @@ def cost_per_request(runs, calib):
     the signature plus that floor: a goal above it cannot be met over HTTP/1.1 on loopback here.
     """
 
-    def per_req(label, key="server_cpu_pct"):
-        r = runs.get(label)
-        if not r or r.get("failed") or not r.get("rps") or r.get(key) is None:
-            return None
-        return r[key] / 100 / r["rps"] * 1e6
-
+    per_req = functools.partial(cpu_us_per_request, runs)
     floor = per_req("tessera-jwks")
     out = {}
     for alg, label, key in (("ES256", "tessera-cc-es256", "openssl_p256_sign_per_s"),
