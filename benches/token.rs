@@ -14,16 +14,18 @@ use std::{hint::black_box, sync::Arc, time::Duration};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tessera::{
-    app::AppState,
+    browser_cookies::Sealer,
     clients::{NewClient, RegistrationLimits},
     clock::{SharedClock, SystemClock},
     config::Settings,
-    grants::{self, Params},
+    context::Context,
+    grants,
     keys::{
         Alg,
         keyring::{SigningKey, Snapshot},
         material::PrivateKey,
     },
+    params::Params,
     tokens::{AccessClaims, AccessTokenRequest, Audience, TokenIssuer, random_id},
 };
 
@@ -123,18 +125,25 @@ fn bench(c: &mut Criterion) {
         client_cache_ttl: Duration::from_secs(3600),
         ..Settings::default()
     };
-    let state = rt.block_on(async {
+    let ctx = rt.block_on(async {
         let db = tessera::storage::connect_and_migrate(&settings)
             .await
             .unwrap();
-        AppState::for_cli(&settings, db, clock.clone()).unwrap()
+        Context::new(
+            Arc::new(settings.clone()),
+            db,
+            clock.clone(),
+            Arc::new(tessera::keys::Keyring::new()),
+            Sealer::random().unwrap(),
+        )
+        .unwrap()
     });
-    state.keyring.replace(keyring_snapshot());
+    ctx.keyring.replace(keyring_snapshot());
     let mut g = c.benchmark_group("grant");
     g.throughput(Throughput::Elements(1));
     for alg in Alg::ALL {
         let created = rt
-            .block_on(state.grants.clients.create(
+            .block_on(ctx.clients.create(
                 NewClient {
                     name: format!("bench-{alg}"),
                     grant_types: vec!["client_credentials".into()],
@@ -161,7 +170,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(async {
                     let params = Params::parse(black_box(FORM)).unwrap();
-                    let res = grants::token(&state.grants, Some(&basic), &params, None)
+                    let res = grants::token(&ctx, Some(&basic), &params, None)
                         .await
                         .unwrap();
                     serde_json::to_vec(&res).unwrap()

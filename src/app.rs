@@ -1,11 +1,12 @@
-//! Assembles the server: state, routes, middleware, background key refresh.
+//! Assembles the server: opens storage and keys, builds the [`AppState`], binds, serves
+//! the route table with its middleware, and runs the background refresh (keys, discovery,
+//! purges).
 //!
 //! The server is a library so that tests start it in-process on `127.0.0.1:0`
 //! (`App::build` then `App::port`), exactly as `tessera serve` does on its configured port.
 
 use std::{sync::Arc, time::Duration};
 
-use arc_swap::ArcSwap;
 use poem::{
     EndpointExt, Route, Server,
     listener::{Acceptor, AcceptorExt, Listener, TcpListener},
@@ -13,154 +14,13 @@ use poem::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    admin::{AdminAuth, AuditLog},
-    authorize::codes::CodeStore,
-    browser_session::Sealer,
-    clients::ClientRegistry,
-    clock::{SharedClock, SystemClock},
-    config::Settings,
+    browser_cookies::Sealer,
+    clock::SharedClock,
+    config::{Settings, parse_origins},
     error::{Error, Result},
-    grants::GrantContext,
-    http::{self, discovery::PublishedDiscovery, form::FormLimit},
+    http::{self, AppState, cors::CorsPolicy, form::FormLimit, tls},
     keys::{Kek, KeyManager, Keyring, store},
-    revocation::RevocationLog,
-    sessions::Sessions,
-    throttle::{Limits, LoginThrottle},
-    tokens::TokenIssuer,
-    users::{PasswordHasher, UserStore},
 };
-
-/// Everything the handlers share.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: DatabaseConnection,
-    pub clock: SharedClock,
-    pub keyring: Arc<Keyring>,
-    pub keys: Option<Arc<KeyManager>>,
-    pub grants: GrantContext,
-    pub discovery: ArcSwap<PublishedDiscovery>,
-    pub jwks_cache_control: String,
-    /// Admin API authorisation (tokens verified with `tessera-verify`).
-    pub admin: AdminAuth,
-    /// Admin audit log.
-    pub audit: AuditLog,
-}
-
-impl AppState {
-    /// A state with no database, only to generate the OpenAPI document.
-    pub fn placeholder() -> Self {
-        let settings = Settings {
-            argon2_memory_kib: 64,
-            argon2_iterations: 1,
-            ..Settings::default()
-        };
-        let clock: SharedClock = Arc::new(SystemClock);
-        Self::assemble(
-            Arc::new(settings),
-            DatabaseConnection::default(),
-            clock,
-            Arc::new(Keyring::new()),
-            None,
-            Sealer::random().expect("random cookie key"),
-        )
-        .expect("placeholder state")
-    }
-
-    /// A state for CLI commands: database access, no keys, no HTTP.
-    pub fn for_cli(
-        settings: &Settings,
-        db: DatabaseConnection,
-        clock: SharedClock,
-    ) -> Result<Self> {
-        Self::assemble(
-            Arc::new(settings.clone()),
-            db,
-            clock,
-            Arc::new(Keyring::new()),
-            None,
-            Sealer::random()?,
-        )
-    }
-
-    fn assemble(
-        settings: Arc<Settings>,
-        db: DatabaseConnection,
-        clock: SharedClock,
-        keyring: Arc<Keyring>,
-        keys: Option<Arc<KeyManager>>,
-        sealer: Sealer,
-    ) -> Result<Self> {
-        let clients = Arc::new(ClientRegistry::new(
-            db.clone(),
-            clock.clone(),
-            settings.client_cache_ttl,
-        ));
-        let issuer = Arc::new(TokenIssuer::new(
-            settings.issuer.clone(),
-            keyring.clone(),
-            clock.clone(),
-        ));
-        let hasher = PasswordHasher::new(&settings)?;
-        let rate_limits = Arc::new(crate::ratelimit::TokenRateLimits::new(
-            settings.token_rate_per_ip,
-            settings.token_rate_per_ip_burst,
-            settings.token_rate_per_client,
-            settings.token_rate_per_client_burst,
-        ));
-        let grants = GrantContext {
-            rate_limits,
-            clients,
-            issuer,
-            settings: settings.clone(),
-            users: Arc::new(UserStore::new(db.clone(), clock.clone(), hasher)),
-            sessions: Arc::new(Sessions::new(
-                db.clone(),
-                clock.clone(),
-                settings.refresh_idle_ttl.as_secs() as i64,
-                settings.refresh_max_ttl.as_secs() as i64,
-            )),
-            revocations: Arc::new(RevocationLog::new(
-                db.clone(),
-                clock.clone(),
-                (settings.max_access_token_ttl + settings.clock_leeway).as_secs() as i64,
-            )),
-            throttle: Arc::new(LoginThrottle::new(Limits {
-                per_user_ip: settings.login_max_failures_per_user_ip,
-                per_user: settings.login_max_failures_per_user,
-                per_ip: settings.login_max_failures_per_ip,
-                window: settings.login_failure_window,
-            })),
-            keyring: keyring.clone(),
-            clock: clock.clone(),
-            codes: Arc::new(CodeStore::new(db.clone(), clock.clone())),
-            sealer: Arc::new(sealer),
-        };
-        Ok(Self {
-            discovery: ArcSwap::from_pointee(PublishedDiscovery::new(&settings.issuer, vec![])),
-            jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age),
-            grants,
-            admin: AdminAuth::new(),
-            audit: AuditLog::new(db.clone(), clock.clone()),
-            settings,
-            db,
-            clock,
-            keyring,
-            keys,
-        })
-    }
-
-    /// Re-reads what discovery advertises from the client registry.
-    async fn refresh_discovery(&self) -> Result<()> {
-        let scopes = self.grants.clients.all_scopes().await?;
-        if self.discovery.load().scopes != scopes {
-            self.discovery.store(Arc::new(PublishedDiscovery::new(
-                &self.settings.issuer,
-                scopes,
-            )));
-        }
-        Ok(())
-    }
-}
 
 /// Opens the database (migrating it) and loads the KEK. A fresh database may get a new
 /// KEK file; one that already holds keys never does.
@@ -178,8 +38,8 @@ pub async fn open_storage(settings: &Settings) -> Result<(DatabaseConnection, Ar
 pub struct App {
     state: Arc<AppState>,
     acceptor: poem::listener::TcpAcceptor,
-    /// TLS configuration when `tls_cert_file`/`tls_key_file` are set (see `transport`).
-    tls: Option<crate::transport::TlsStream>,
+    /// TLS configuration when `tls_cert_file`/`tls_key_file` are set (see `http::tls`).
+    tls: Option<tls::TlsStream>,
     port: u16,
 }
 
@@ -198,7 +58,7 @@ impl App {
             .first()
             .and_then(|a| a.as_socket_addr().copied());
         let port = addr.map(|a| a.port()).unwrap_or(0);
-        let tls = crate::transport::load_tls(&settings)?;
+        let tls = tls::load_tls(&settings)?;
         if settings.issuer.is_empty()
             && let Some(addr) = addr
         {
@@ -220,7 +80,7 @@ impl App {
             &settings,
         ));
         keys.tick(true).await?;
-        let state = Arc::new(AppState::assemble(
+        let state = Arc::new(AppState::new(
             settings.clone(),
             db,
             clock,
@@ -276,9 +136,8 @@ impl App {
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let api = http::api_service(state.clone(), &state.settings.issuer);
     // Validated by Settings::validate; the policy is a no-op when the list is empty.
-    let cors = crate::transport::CorsPolicy::new(
-        crate::transport::parse_origins(&state.settings.cors_allowed_origins).unwrap_or_default(),
-    );
+    let cors =
+        CorsPolicy::new(parse_origins(&state.settings.cors_allowed_origins).unwrap_or_default());
     Route::new()
         .at("/openapi.json", http::docs::openapi_json(state.clone()))
         .nest("/docs", http::docs::swagger_ui(state.clone()))
@@ -295,12 +154,6 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .around(http::observe::observe)
 }
 
-pub const LANDING: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tessera</title></head>
-<body><h1>Tessera</h1><p>An OAuth 2.0 token issuer.</p><ul>
-<li><a href="/docs">API documentation (Swagger UI)</a></li>
-<li><a href="/.well-known/openid-configuration">OpenID configuration</a></li>
-<li><a href="/.well-known/jwks.json">JSON Web Key Set</a></li></ul></body></html>"#;
-
 /// Every `key_refresh_interval`: rotation schedule + keyring refresh, and discovery refresh.
 /// Failures (database down) are logged; the server keeps signing with the keys it has.
 async fn refresh_loop(state: Arc<AppState>) {
@@ -312,14 +165,14 @@ async fn refresh_loop(state: Arc<AppState>) {
         interval.tick().await;
         if last_purge.elapsed() >= Duration::from_secs(60) {
             last_purge = std::time::Instant::now();
-            let g = &state.grants;
-            g.rate_limits.forget_idle();
-            if let Err(e) = g
-                .sessions
+            let ctx = &state.ctx;
+            ctx.rate_limits.forget_idle();
+            if let Err(e) = ctx
+                .refresh_families
                 .purge()
                 .await
-                .and(g.revocations.purge().await)
-                .and(g.codes.purge().await)
+                .and(ctx.revocations.purge().await)
+                .and(ctx.codes.purge().await)
             {
                 tracing::debug!(error = %e, "purge failed");
             }

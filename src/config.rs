@@ -144,7 +144,7 @@ pub struct Settings {
     pub metrics: bool,
     /// Number of async worker threads. Default 0 = one per CPU.
     pub workers: usize,
-    // --- Transport (src/transport.rs) ---
+    // --- Transport (src/http/tls.rs, src/http/cors.rs) ---
     /// PEM certificate chain (leaf first) to serve HTTPS with rustls; set together with
     /// `tls_key_file`. Default: unset = plain HTTP (e.g. behind a TLS-terminating proxy).
     pub tls_cert_file: Option<PathBuf>,
@@ -295,7 +295,7 @@ impl Settings {
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return Err("tls_cert_file and tls_key_file must be set together".into());
         }
-        crate::transport::parse_origins(&self.cors_allowed_origins)?;
+        parse_origins(&self.cors_allowed_origins)?;
         Ok(())
     }
 
@@ -379,6 +379,25 @@ mod humantime_serde_compat {
     }
 }
 
+/// The origins of `cors_allowed_origins` (comma-separated), each checked to be a bare
+/// `scheme://host[:port]` as browsers send it in `Origin`.
+pub fn parse_origins(list: &str) -> std::result::Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let url = url::Url::parse(raw)
+            .map_err(|e| format!("cors_allowed_origins: {raw:?} is not an origin: {e}"))?;
+        let origin = url.origin().ascii_serialization();
+        if !matches!(url.scheme(), "http" | "https") || origin != raw || raw.contains('*') {
+            return Err(format!(
+                "cors_allowed_origins: {raw:?} must be exactly scheme://host[:port] \
+                 (no path, no trailing '/', no wildcard), e.g. https://app.example.com"
+            ));
+        }
+        out.push(origin);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,5 +454,24 @@ mod tests {
             ..Settings::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn origins_must_be_bare() {
+        assert_eq!(parse_origins("").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse_origins("https://app.example.com, http://localhost:3000").unwrap(),
+            vec!["https://app.example.com", "http://localhost:3000"]
+        );
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "*",
+            "https://*.example.com",
+            "ftp://files.example.com",
+            "app.example.com",
+        ] {
+            assert!(parse_origins(bad).is_err(), "{bad} accepted");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Errors. [`OAuthError`] is the protocol error of RFC 6749 §5.2, the only error a client
 //! ever sees from the OAuth endpoints; it is rendered to HTTP in exactly one place
-//! (`http::oauth_error`). [`Error`] is the internal error of domain code: its detail goes
-//! to the logs, never to a client.
+//! (`http::responses::OAuthFailure`). [`Error`] is the internal error of domain code: its
+//! detail goes to the logs, never to a client, except [`Error::Invalid`], whose
+//! [`Field`] and reason are written for the operator who sent the input.
 
 use std::borrow::Cow;
 
@@ -29,7 +30,7 @@ pub enum OAuthError {
     /// RFC 8707: the requested resource is not one this client may get tokens for.
     #[error("invalid_target: {0}")]
     InvalidTarget(Cow<'static, str>),
-    /// Too many failed logins: wait `retry_after` seconds (429).
+    /// Too many failed logins, or a token-endpoint rate limit: wait `retry_after` seconds (429).
     #[error("slow_down")]
     SlowDown { retry_after: u64 },
     /// The request body exceeds the configured limit.
@@ -115,13 +116,91 @@ pub enum Error {
     NoSigningKey(&'static str),
     #[error("{0} not found")]
     NotFound(String),
-    #[error("invalid input: {0}")]
-    Invalid(String),
+    /// Input an operator gave (admin API, CLI) is not acceptable: which field, and why.
+    #[error("invalid input: {field}: {reason}")]
+    Invalid { field: Field, reason: String },
+    /// Something stored is not in the form the code wrote it (a hand-edited row).
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
     #[error("conflict: {0}")]
     Conflict(String),
 }
 
+/// The input field a validation error is about, named once here so that the admin API
+/// (JSON member names) and the CLI (option names) each render it their own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Name,
+    GrantTypes,
+    Scopes,
+    Audiences,
+    TokenTtl,
+    Alg,
+    RedirectUris,
+    PostLogoutRedirectUris,
+    Public,
+    Username,
+    Password,
+    Roles,
+    Claims,
+    Limit,
+    Cursor,
+    Token,
+}
+
+impl Field {
+    /// The name of the field in the admin API's JSON bodies and query strings.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::GrantTypes => "grant_types",
+            Field::Scopes => "scopes",
+            Field::Audiences => "audiences",
+            Field::TokenTtl => "token_ttl",
+            Field::Alg => "alg",
+            Field::RedirectUris => "redirect_uris",
+            Field::PostLogoutRedirectUris => "post_logout_redirect_uris",
+            Field::Public => "public",
+            Field::Username => "username",
+            Field::Password => "password",
+            Field::Roles => "roles",
+            Field::Claims => "claims",
+            Field::Limit => "limit",
+            Field::Cursor => "cursor",
+            Field::Token => "token",
+        }
+    }
+
+    /// The name of the matching command-line option (without `--`).
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            Field::GrantTypes => "grant",
+            Field::Scopes => "scope",
+            Field::Audiences => "audience",
+            Field::TokenTtl => "ttl",
+            Field::RedirectUris => "redirect-uri",
+            Field::PostLogoutRedirectUris => "post-logout-redirect-uri",
+            Field::Roles => "role",
+            other => other.api_name(),
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.cli_name())
+    }
+}
+
 impl Error {
+    /// An [`Error::Invalid`] about `field`.
+    pub fn invalid(field: Field, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
     /// Whether the failure is a dependency being down (the database), i.e. worth a 503.
     pub fn is_unavailable(&self) -> bool {
         match self {

@@ -1,28 +1,39 @@
-//! Tessera: a standalone OAuth 2.0 / OIDC-style token issuer.
+//! Tessera: a standalone OAuth 2.0 / OpenID Connect token issuer.
 //!
-//! Module map (one module per concept):
+//! Module map (one module per concept; the README has the same map):
+//! - [`context`]: the domain's one hallway, [`context::Context`], built once;
+//! - [`grants`]: the token endpoint, a typed request and one module per grant;
+//!   [`client_auth`]: client authentication, one module per method;
+//! - [`authorize`]: browser sign-in (authorization endpoint, login form, RP-initiated
+//!   logout); [`authorization_codes`]: codes and PKCE; [`browser_cookies`]: the sealed
+//!   session and CSRF cookies;
+//! - [`token_status`]: introspection and UserInfo; [`token_revocation`]: revocation,
+//!   logout, the revocation feed; [`revocation`]: the denylist behind them;
+//! - [`clients`]: the client registry and its redirect-URI rules; [`accounts`]: users, the
+//!   one password check, and the account changes that end sessions;
+//!   [`refresh_families`]: rotating refresh tokens;
+//! - [`scope`]: scope and audience rules; [`secrets`]: random values and secret hashing;
+//!   [`params`]: strict form parameters; [`token_rate_limits`]: token-endpoint limits;
 //! - [`keys`]: signing keys, their lifecycle, sealing, the keyring and JWKS;
-//! - [`tokens`]: access-token claims and signing;
-//! - [`grants`]: the token endpoint, one module per grant;
-//! - [`clients`]: client registry and authentication; [`users`]: users and passwords;
-//! - [`sessions`]: refresh-token families; [`revocation`]: denylist and feed;
-//!   [`session_control`]: revocation, introspection, logout, UserInfo; [`throttle`]: login throttling;
-//! - [`authorize`]: browser sign-in (authorization endpoint, login page, RP-initiated
-//!   logout); [`browser_session`]: the sealed session cookie;
-//! - [`http`], [`app`] and [`transport`] (TLS, CORS): the poem / poem-openapi surface (the
-//!   only poem-aware code);
-//! - [`storage`], [`entities`]: sea-orm database access;
-//! - [`admin`]: who may use the admin API and the audit log of what they changed;
-//! - [`config`], [`clock`], [`error`], [`paging`]: plumbing; [`cli`]: the command line.
+//!   [`tokens`]: signing and verifying our own tokens;
+//! - [`admin`]: who may use the admin API, and the audit log;
+//! - [`http`] and [`app`]: the poem / poem-openapi surface and the server (the only
+//!   poem-aware code, with [`cli`]);
+//! - [`storage`], [`entities`]: sea-orm database access; [`config`], [`clock`],
+//!   [`error`], [`metrics`], [`paging`]: plumbing; [`cli`]: the command line.
 
+pub mod accounts;
 pub mod admin;
 pub mod app;
+pub mod authorization_codes;
 pub mod authorize;
-pub mod browser_session;
+pub mod browser_cookies;
 pub mod cli;
+pub mod client_auth;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod entities;
 pub mod error;
 pub mod grants;
@@ -30,15 +41,16 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod paging;
-pub mod ratelimit;
+pub mod params;
+pub mod refresh_families;
 pub mod revocation;
-pub mod session_control;
-pub mod sessions;
+pub mod scope;
+pub mod secrets;
 pub mod storage;
-pub mod throttle;
+pub mod token_rate_limits;
+pub mod token_revocation;
+pub mod token_status;
 pub mod tokens;
-pub mod transport;
-pub mod users;
 
 pub use app::App;
 pub use config::Settings;

@@ -4,7 +4,7 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 
 /// Largest page a listing returns.
 pub const MAX_LIMIT: u64 = 200;
@@ -43,9 +43,10 @@ pub fn limit(asked: Option<u64>) -> Result<u64> {
     match asked {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(Error::Invalid(format!(
-            "limit: must be between 1 and {MAX_LIMIT}"
-        ))),
+        Some(_) => Err(Error::invalid(
+            Field::Limit,
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )),
     }
 }
 
@@ -59,7 +60,7 @@ pub fn decode_cursor(cursor: &str) -> Result<String> {
     B64.decode(cursor.as_bytes())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| Error::Invalid("cursor: not a cursor returned by this listing".into()))
+        .ok_or_else(|| Error::invalid(Field::Cursor, "not a cursor returned by this listing"))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use arc_swap::ArcSwapOption;
 use tessera_verify::Verifier;
 
 use super::{ADMIN_AUDIENCE, SCOPE_ADMIN, SCOPE_CLIENTS, SCOPE_KEYS, SCOPE_USERS};
-use crate::{error::Result, grants::GrantContext};
+use crate::{context::Context, error::Result};
 
 /// A part of the admin API, each guarded by its own scope (or `tessera:admin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl AdminAuth {
     }
 
     /// The verifier for the keys published right now.
-    fn verifier(&self, ctx: &GrantContext) -> Option<Arc<(String, Verifier)>> {
+    fn verifier(&self, ctx: &Context) -> Option<Arc<(String, Verifier)>> {
         let snapshot = ctx.keyring.snapshot();
         if let Some(v) = self.current.load_full()
             && v.0 == snapshot.etag
@@ -101,7 +101,7 @@ impl AdminAuth {
     /// Checks `token` for `area`. Database errors propagate (the caller answers 503).
     pub async fn authorize(
         &self,
-        ctx: &GrantContext,
+        ctx: &Context,
         token: &str,
         area: Area,
     ) -> Result<Result<Principal, Denied>> {

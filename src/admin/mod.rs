@@ -1,6 +1,6 @@
 //! The admin API's domain side: who may call it ([`auth`]) and what they changed
 //! ([`audit`]). The operations themselves are the same domain functions the CLI calls
-//! (`clients`, `users`, `session_control`, `keys`); `http::admin` only translates HTTP.
+//! (`clients`, `accounts`, `keys`); `http::admin` only translates HTTP.
 
 pub mod audit;
 pub mod auth;

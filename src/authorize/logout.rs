@@ -1,93 +1,49 @@
 //! OpenID Connect RP-initiated logout (`end_session_endpoint`): ends the browser session
 //! (clears the cookie, revokes the refresh families issued in it) and returns to the
 //! client only at a `post_logout_redirect_uri` it registered — never an open redirect.
+//! Everything is validated before anything ends.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use serde::Deserialize;
-
-use super::{Outcome, Page, cookie_policy, pages, uris::with_query};
+use super::{Outcome, Page, cookie_policy, pages};
 use crate::{
-    browser_session::{BrowserSession, Purpose, SESSION_COOKIE, clear_cookie, cookie_value},
-    grants::{GrantContext, Params},
+    browser_cookies::{BrowserSession, Purpose, SESSION_COOKIE, clear_cookie, cookie_value},
+    clients::redirect_uris::with_query,
+    context::Context,
+    params::Params,
+    tokens::verify::verify_id_token_hint,
 };
 
-/// Claims of an ID token used as `id_token_hint`.
-#[derive(Debug, Deserialize)]
-pub struct HintClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
+const REFUSED: &str = "This sign-out request is not valid, so you are not being redirected.";
+const FAILED: &str = "The server could not sign you out. Try again.";
+
+/// A sign-out request whose parameters are each present at most once.
+struct LogoutRequest<'a> {
+    id_token_hint: Option<&'a str>,
+    client_id: Option<&'a str>,
+    post_logout_redirect_uri: Option<&'a str>,
+    state: Option<&'a str>,
 }
 
-const REFUSED: &str = "This sign-out request is not valid, so you are not being redirected.";
-
 /// `GET|POST /oauth/end_session`.
-pub async fn end_session(ctx: &GrantContext, params: &Params, cookies: Option<&str>) -> Outcome {
-    let single = |n: &str| params.single(n).map_err(|_| ());
-    let (Ok(hint), Ok(client_id), Ok(target), Ok(state)) = (
-        single("id_token_hint"),
-        single("client_id"),
-        single("post_logout_redirect_uri"),
-        single("state"),
-    ) else {
+pub async fn end_session(ctx: &Context, params: &Params, cookies: Option<&str>) -> Outcome {
+    let Some(req) = parse(params) else {
         return Outcome::error_page(400, REFUSED);
     };
-    let hint = match hint {
-        None => None,
-        Some(h) => match verify_hint(ctx, h) {
-            Some(c) => Some(c),
-            None => return Outcome::error_page(400, REFUSED),
-        },
-    };
-    let client_id = match (hint.as_ref().map(|h| h.aud.as_str()), client_id) {
-        (Some(a), Some(c)) if a != c => return Outcome::error_page(400, REFUSED),
-        (a, c) => a.or(c),
+    let Some(client_id) = client_of(ctx, &req) else {
+        return Outcome::error_page(400, REFUSED);
     };
     // Validate the return address before ending anything.
-    let location = match target {
+    let location = match req.post_logout_redirect_uri {
         None => None,
-        Some(uri) => {
-            let client = match client_id {
-                Some(id) => ctx.clients.get(id).await.ok().flatten(),
-                None => None,
-            };
-            match client {
-                Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => {
-                    let mut q = Vec::new();
-                    if let Some(s) = state {
-                        q.push(("state", s));
-                    }
-                    Some(with_query(uri, &q))
-                }
-                _ => {
-                    tracing::warn!("logout with an unregistered post_logout_redirect_uri");
-                    return Outcome::error_page(400, REFUSED);
-                }
+        Some(uri) => match return_location(ctx, client_id, uri, req.state).await {
+            Some(location) => Some(location),
+            None => {
+                tracing::warn!("logout with an unregistered post_logout_redirect_uri");
+                return Outcome::error_page(400, REFUSED);
             }
-        }
+        },
     };
-    // End the session of this browser, live or not: its families go too.
-    let session: Option<BrowserSession> =
-        cookie_value(cookies, SESSION_COOKIE).and_then(|c| ctx.sealer.open(Purpose::Session, c));
-    if let Some(s) = session {
-        match ctx.codes.session_families(&s.sid).await {
-            Ok(families) => {
-                for f in families {
-                    if let Err(e) = ctx.sessions.revoke_family(&f).await {
-                        tracing::error!(error = %e, "cannot revoke a refresh family at logout");
-                        return Outcome::error_page(
-                            503,
-                            "The server could not sign you out. Try again.",
-                        );
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list the session's refresh families");
-                return Outcome::error_page(503, "The server could not sign you out. Try again.");
-            }
-        }
-        tracing::info!("browser session ended");
+    if end_browser_session(ctx, cookies).await.is_err() {
+        return Outcome::error_page(503, FAILED);
     }
     let set_cookie = Some(clear_cookie(SESSION_COOKIE, "/", cookie_policy(ctx).secure));
     match location {
@@ -106,37 +62,68 @@ pub async fn end_session(ctx: &GrantContext, params: &Params, cookies: Option<&s
     }
 }
 
-/// An ID token we issued (signature by a published key, `typ: JWT`, our issuer). Expiry is
-/// not checked: OIDC RP-initiated logout accepts expired hints.
-pub fn verify_hint(ctx: &GrantContext, token: &str) -> Option<HintClaims> {
-    #[derive(Deserialize)]
-    struct Header {
-        alg: String,
-        kid: String,
-        typ: Option<String>,
-        crit: Option<serde_json::Value>,
-    }
-    if token.len() > 8 * 1024 {
-        return None;
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
+fn parse(params: &Params) -> Option<LogoutRequest<'_>> {
+    let single = |n: &str| params.single(n).ok();
+    Some(LogoutRequest {
+        id_token_hint: single("id_token_hint")?,
+        client_id: single("client_id")?,
+        post_logout_redirect_uri: single("post_logout_redirect_uri")?,
+        state: single("state")?,
+    })
+}
+
+/// The client the request speaks for: the hint's audience and `client_id` must agree when
+/// both are given. `None` for a hint we did not issue or a disagreement; `Some(None)` when
+/// neither names a client.
+fn client_of<'a>(ctx: &Context, req: &LogoutRequest<'a>) -> Option<Option<String>> {
+    let hint_aud = match req.id_token_hint {
+        None => None,
+        Some(h) => {
+            let snapshot = ctx.keyring.snapshot();
+            let claims = verify_id_token_hint(&snapshot, ctx.issuer.issuer(), h).ok()?;
+            Some(claims.aud)
+        }
     };
-    let header: Header = serde_json::from_slice(&B64.decode(h).ok()?).ok()?;
-    if header.crit.is_some() || header.typ.as_deref() != Some("JWT") {
+    match (hint_aud, req.client_id) {
+        (Some(a), Some(c)) if a != c => None,
+        (a, c) => Some(a.or_else(|| c.map(str::to_string))),
+    }
+}
+
+/// The post-logout URI with `state`, if the client registered it.
+async fn return_location(
+    ctx: &Context,
+    client_id: Option<String>,
+    uri: &str,
+    state: Option<&str>,
+) -> Option<String> {
+    let client = ctx.clients.get(&client_id?).await.ok().flatten()?;
+    if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
         return None;
     }
-    let snapshot = ctx.keyring.snapshot();
-    let key = snapshot.keys().iter().find(|k| k.kid == header.kid)?;
-    if header.alg != key.alg.as_str() {
-        return None;
+    let mut q = Vec::new();
+    if let Some(s) = state {
+        q.push(("state", s));
     }
-    let sig = B64.decode(s).ok()?;
-    key.verify(&token.as_bytes()[..h.len() + 1 + p.len()], &sig)
-        .ok()?;
-    let claims: HintClaims = serde_json::from_slice(&B64.decode(p).ok()?).ok()?;
-    (claims.iss == ctx.issuer.issuer()).then_some(claims)
+    Some(with_query(uri, &q))
+}
+
+/// Ends the session of this browser, live or not: the refresh families issued in it are
+/// revoked. Fails when the database does.
+async fn end_browser_session(ctx: &Context, cookies: Option<&str>) -> Result<(), ()> {
+    let session: Option<BrowserSession> =
+        cookie_value(cookies, SESSION_COOKIE).and_then(|c| ctx.sealer.open(Purpose::Session, c));
+    let Some(s) = session else {
+        return Ok(());
+    };
+    let families = ctx.codes.session_families(&s.sid).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot list the session's refresh families");
+    })?;
+    for f in families {
+        ctx.refresh_families.revoke_family(&f).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot revoke a refresh family at logout");
+        })?;
+    }
+    tracing::info!("browser session ended");
+    Ok(())
 }

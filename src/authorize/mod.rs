@@ -1,31 +1,31 @@
 //! Browser sign-in (OAuth 2.0 authorization code flow with PKCE, OpenID Connect):
 //! `GET /oauth/authorize`, the login form, single sign-on through the sealed session
 //! cookie, and RP-initiated logout. Domain logic only: `http::browser` turns an
-//! [`Outcome`] into a response. The token exchange is `grants::authorization_code`.
+//! [`Outcome`] into a response. The token exchange is `grants::authorization_code`; the
+//! codes and PKCE are `authorization_codes`.
 
-pub mod codes;
+pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod request;
-pub mod uris;
-
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
+
+pub use login::login;
+pub use logout::end_session;
 
 use crate::{
-    browser_session::{
+    authorization_codes::NewCode,
+    browser_cookies::{
         BrowserSession, CookiePolicy, LOGIN_COOKIE, LoginCsrf, Purpose, SESSION_COOKIE,
         cookie_value, set_cookie,
     },
-    clients::{Client, GrantType, random_token},
-    grants::{GrantContext, Params},
-    users::normalize_username,
+    clients::{Client, redirect_uris::with_query},
+    context::Context,
+    params::Params,
+    secrets::random_token,
 };
-use codes::NewCode;
 use request::{AuthRequest, Refusal};
-use uris::with_query;
 
 /// Where the login form posts.
 pub const LOGIN_PATH: &str = "/oauth/login";
@@ -74,7 +74,7 @@ struct Pending {
     exp: i64,
 }
 
-pub(crate) fn cookie_policy(ctx: &GrantContext) -> CookiePolicy {
+pub(crate) fn cookie_policy(ctx: &Context) -> CookiePolicy {
     CookiePolicy {
         idle_ttl: ctx.settings.session_idle_ttl.as_secs() as i64,
         max_ttl: ctx.settings.session_max_ttl.as_secs() as i64,
@@ -83,7 +83,7 @@ pub(crate) fn cookie_policy(ctx: &GrantContext) -> CookiePolicy {
 }
 
 /// `GET /oauth/authorize`.
-pub async fn authorize(ctx: &GrantContext, params: &Params, cookies: Option<&str>) -> Outcome {
+pub async fn authorize(ctx: &Context, params: &Params, cookies: Option<&str>) -> Outcome {
     let (req, client) = match request::validate(ctx, params).await {
         Ok(v) => v,
         Err(r) => return refused(ctx, r),
@@ -111,150 +111,19 @@ pub async fn authorize(ctx: &GrantContext, params: &Params, cookies: Option<&str
             },
         );
     }
-    login_page(ctx, &req, &client, cookies, "", None, 200, None)
-}
-
-/// `POST /oauth/login`: the login form.
-pub async fn login(
-    ctx: &GrantContext,
-    params: &Params,
-    cookies: Option<&str>,
-    ip: Option<IpAddr>,
-) -> Outcome {
-    let now = ctx.clock.now();
-    let sealer = &ctx.sealer;
-    // CSRF: the token in the form must equal the one in this browser's pre-login cookie and
-    // the one sealed into the pending request. A form posted from elsewhere has no cookie
-    // (SameSite=Lax) and cannot forge the sealed values.
-    let cookie: Option<LoginCsrf> = cookie_value(cookies, LOGIN_COOKIE)
-        .and_then(|c| sealer.open(Purpose::LoginCsrf, c))
-        .filter(|c: &LoginCsrf| c.exp > now);
-    let pending: Option<Pending> = params
-        .single("request")
-        .ok()
-        .flatten()
-        .and_then(|r| sealer.open(Purpose::PendingRequest, r))
-        .filter(|p: &Pending| p.exp > now);
-    let form_csrf = params.single("csrf").ok().flatten();
-    let (Some(cookie), Some(pending), Some(form_csrf)) = (cookie, pending, form_csrf) else {
-        tracing::info!("login form refused: missing or expired CSRF state");
-        return Outcome::error_page(
-            403,
-            "This sign-in form has expired or did not come from this site.",
-        );
-    };
-    let ok = bool::from(cookie.csrf.as_bytes().ct_eq(form_csrf.as_bytes()))
-        & bool::from(pending.csrf.as_bytes().ct_eq(form_csrf.as_bytes()));
-    if !ok {
-        tracing::warn!("login form refused: CSRF token mismatch");
-        return Outcome::error_page(
-            403,
-            "This sign-in form has expired or did not come from this site.",
-        );
-    }
-    let req = pending.req;
-    let client = match ctx.clients.get(&req.client_id).await {
-        Ok(Some(c))
-            if c.allows(GrantType::AuthorizationCode)
-                && c.redirect_uris.contains(&req.redirect_uri) =>
-        {
-            c
-        }
-        Ok(_) => {
-            return Outcome::error_page(
-                400,
-                "The application that sent you here is no longer registered.",
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            return Outcome::error_page(500, "The server could not complete the request.");
-        }
-    };
-    let username = params.single("username").ok().flatten().unwrap_or("");
-    let password = params.single("password").ok().flatten().unwrap_or("");
-    if username.is_empty() || password.is_empty() {
-        return login_page(
-            ctx,
-            &req,
-            &client,
-            cookies,
-            username,
-            Some("Enter your username and password."),
-            400,
-            None,
-        );
-    }
-    // Same throttling and no-enumeration rules as the password grant.
-    let key = normalize_username(username).unwrap_or_else(|_| username.to_lowercase());
-    if let Err(retry_after) = ctx.throttle.check(&key, ip) {
-        tracing::warn!(client_id = %client.client_id, "browser login throttled");
-        let msg = format!("Too many failed attempts. Try again in {retry_after} seconds.");
-        return login_page(
-            ctx,
-            &req,
-            &client,
-            cookies,
-            username,
-            Some(&msg),
-            429,
-            Some(retry_after),
-        );
-    }
-    let user = match ctx.users.find_by_username(username).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "user lookup failed");
-            return Outcome::error_page(503, "The server could not complete the request.");
-        }
-    };
-    let phc = user.as_ref().map(|u| u.password_hash.clone());
-    let password_ok = ctx.users.hasher().verify(password.to_string(), phc).await;
-    let user = match user {
-        Some(u) if password_ok && !u.disabled => u,
-        _ => {
-            ctx.throttle.failure(&key, ip);
-            tracing::info!(client_id = %client.client_id, "browser login refused");
-            return login_page(
-                ctx,
-                &req,
-                &client,
-                cookies,
-                username,
-                Some("The username or password is incorrect."),
-                400,
-                None,
-            );
-        }
-    };
-    ctx.throttle.success(&key, ip);
-    let sid = match random_token(16) {
-        Ok(s) => s,
-        Err(_) => return Outcome::error_page(500, "The server could not complete the request."),
-    };
-    let session = BrowserSession {
-        sid,
-        sub: user.id.clone(),
-        auth_time: now,
-        seen: now,
-    };
-    tracing::info!(client_id = %client.client_id, "browser login");
-    issue_code(ctx, &req, session).await
+    login_page(ctx, &req, &client, cookies, FormState::fresh())
 }
 
 /// The live session of this browser, if any: sealed cookie intact, within its idle and
 /// absolute lifetimes, user still enabled and not logged out everywhere since.
-pub(crate) async fn live_session(
-    ctx: &GrantContext,
-    cookies: Option<&str>,
-) -> Option<BrowserSession> {
+pub(crate) async fn live_session(ctx: &Context, cookies: Option<&str>) -> Option<BrowserSession> {
     let s: BrowserSession = ctx
         .sealer
         .open(Purpose::Session, cookie_value(cookies, SESSION_COOKIE)?)?;
     if !s.is_live(ctx.clock.now(), &cookie_policy(ctx)) {
         return None;
     }
-    match ctx.users.get(&s.sub).await {
+    match ctx.accounts.users().get(&s.sub).await {
         Ok(Some(u)) if !u.disabled && u.not_before.is_none_or(|nb| s.auth_time >= nb) => Some(s),
         _ => None,
     }
@@ -262,7 +131,7 @@ pub(crate) async fn live_session(
 
 /// Issues a code for `req` in `session` and sends the browser back to the client; the
 /// session cookie is (re)issued with its idle clock reset.
-async fn issue_code(ctx: &GrantContext, req: &AuthRequest, mut session: BrowserSession) -> Outcome {
+async fn issue_code(ctx: &Context, req: &AuthRequest, mut session: BrowserSession) -> Outcome {
     let now = ctx.clock.now();
     session.seen = now;
     let code = ctx
@@ -312,7 +181,7 @@ async fn issue_code(ctx: &GrantContext, req: &AuthRequest, mut session: BrowserS
     }
 }
 
-fn refused(ctx: &GrantContext, r: Refusal) -> Outcome {
+fn refused(ctx: &Context, r: Refusal) -> Outcome {
     match r.location(ctx.issuer.issuer()) {
         Some(location) => Outcome::Redirect {
             location,
@@ -327,18 +196,45 @@ fn refused(ctx: &GrantContext, r: Refusal) -> Outcome {
     }
 }
 
+/// What the login form shows besides the request: the username typed, the error, and
+/// the HTTP status that goes with it.
+struct FormState<'a> {
+    username: &'a str,
+    error: Option<&'a str>,
+    status: u16,
+    retry_after: Option<u64>,
+}
+
+impl<'a> FormState<'a> {
+    /// A first showing: empty, 200.
+    fn fresh() -> Self {
+        FormState {
+            username: "",
+            error: None,
+            status: 200,
+            retry_after: None,
+        }
+    }
+
+    /// The form again after a refused attempt.
+    fn refused(username: &'a str, error: &'a str, status: u16) -> Self {
+        FormState {
+            username,
+            error: Some(error),
+            status,
+            retry_after: None,
+        }
+    }
+}
+
 /// The login form for `req`, with this browser's CSRF token (kept if it has a valid one,
 /// so several open login tabs all work).
-#[allow(clippy::too_many_arguments)]
 fn login_page(
-    ctx: &GrantContext,
+    ctx: &Context,
     req: &AuthRequest,
     client: &Client,
     cookies: Option<&str>,
-    username: &str,
-    error: Option<&str>,
-    status: u16,
-    retry_after: Option<u64>,
+    form: FormState<'_>,
 ) -> Outcome {
     let now = ctx.clock.now();
     let ttl = ctx.settings.login_form_ttl.as_secs() as i64;
@@ -374,14 +270,14 @@ fn login_page(
         action: LOGIN_PATH,
         request: &request,
         csrf: &csrf,
-        username,
-        error,
+        username: form.username,
+        error: form.error,
     });
     Outcome::Page {
         page: Page {
-            status,
+            status: form.status,
             html,
-            retry_after,
+            retry_after: form.retry_after,
         },
         set_cookie: Some(set_cookie(
             LOGIN_COOKIE,

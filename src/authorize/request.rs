@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::uris::with_query;
 use crate::{
-    clients::{Client, GrantType},
-    grants::{GrantContext, Params, client_credentials::granted_scope},
+    authorization_codes::is_s256_challenge,
+    clients::{Client, GrantType, redirect_uris::with_query},
+    context::Context,
+    params::Params,
+    scope::granted_scope,
 };
 
 /// A validated authorization request, as carried (sealed) through the login form.
@@ -71,10 +73,53 @@ const MAX_NONCE: usize = 512;
 
 /// Validates the query of `GET /oauth/authorize`.
 pub async fn validate(
-    ctx: &GrantContext,
+    ctx: &Context,
     params: &Params,
 ) -> Result<(AuthRequest, Arc<Client>), Refusal> {
     // 1. Client and redirect URI: failures here never redirect.
+    let (client, redirect_uri) = client_and_redirect_uri(ctx, params).await?;
+    // 2. From here on, errors go back to the client.
+    let state = params.single("state").ok().flatten().map(str::to_string);
+    let back = Back {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone().filter(|s| s.len() <= MAX_STATE),
+    };
+    check_response_parameters(params, &client, &back)?;
+    let code_challenge = pkce_challenge(params, &back)?;
+    let scope =
+        granted_scope(&client.scopes, params.single("scope").ok().flatten()).map_err(|_| {
+            back.refuse(
+                "invalid_scope",
+                "the requested scope is not allowed for this client",
+            )
+        })?;
+    let nonce = params.single("nonce").ok().flatten().map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
+        return Err(back.refuse("invalid_request", "nonce is too long"));
+    }
+    let (force_login, no_prompt) = prompt(params, &back)?;
+    let max_age = max_age(params, &back)?;
+    Ok((
+        AuthRequest {
+            client_id: client.client_id.clone(),
+            redirect_uri,
+            scope,
+            state,
+            nonce,
+            code_challenge,
+            force_login,
+            no_prompt,
+            max_age,
+        },
+        client,
+    ))
+}
+
+/// The client and the redirect URI to use, both known good, or a page.
+async fn client_and_redirect_uri(
+    ctx: &Context,
+    params: &Params,
+) -> Result<(Arc<Client>, String), Refusal> {
     let client_id = params
         .single("client_id")
         .map_err(|_| Refusal::Page("The request repeats the client_id parameter."))?
@@ -115,14 +160,29 @@ pub async fn validate(
             ));
         }
     };
-    // 2. From here on, errors go back to the client.
-    let state = params.single("state").ok().flatten().map(str::to_string);
-    let refuse = |error: &'static str, description: &'static str| Refusal::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        error,
-        description,
-        state: state.clone().filter(|s| s.len() <= MAX_STATE),
-    };
+    Ok((client, redirect_uri))
+}
+
+/// Where errors go once the redirect URI is known good.
+struct Back {
+    redirect_uri: String,
+    state: Option<String>,
+}
+
+impl Back {
+    fn refuse(&self, error: &'static str, description: &'static str) -> Refusal {
+        Refusal::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            error,
+            description,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// No repeated parameter, `state` not too long, `response_type=code` in query mode, a
+/// client registered for the flow, no request objects.
+fn check_response_parameters(params: &Params, client: &Client, back: &Back) -> Result<(), Refusal> {
     for name in [
         "response_type",
         "scope",
@@ -135,17 +195,22 @@ pub async fn validate(
         "response_mode",
     ] {
         if params.single(name).is_err() {
-            return Err(refuse("invalid_request", "a parameter is repeated"));
+            return Err(back.refuse("invalid_request", "a parameter is repeated"));
         }
     }
-    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
-        return Err(refuse("invalid_request", "state is too long"));
+    if params
+        .single("state")
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.len() > MAX_STATE)
+    {
+        return Err(back.refuse("invalid_request", "state is too long"));
     }
     match params.single("response_type").ok().flatten() {
         Some("code") => {}
-        None => return Err(refuse("invalid_request", "response_type is missing")),
+        None => return Err(back.refuse("invalid_request", "response_type is missing")),
         Some(_) => {
-            return Err(refuse(
+            return Err(back.refuse(
                 "unsupported_response_type",
                 "only response_type=code is supported",
             ));
@@ -155,136 +220,66 @@ pub async fn validate(
         params.single("response_mode").ok().flatten(),
         None | Some("query")
     ) {
-        return Err(refuse(
-            "invalid_request",
-            "only response_mode=query is supported",
-        ));
+        return Err(back.refuse("invalid_request", "only response_mode=query is supported"));
     }
     if !client.allows(GrantType::AuthorizationCode) {
-        return Err(refuse(
+        return Err(back.refuse(
             "unauthorized_client",
             "the client is not registered for the authorization code flow",
         ));
     }
     if params.single("request").ok().flatten().is_some() {
-        return Err(refuse(
-            "request_not_supported",
-            "request objects are not supported",
-        ));
+        return Err(back.refuse("request_not_supported", "request objects are not supported"));
     }
     if params.single("request_uri").ok().flatten().is_some() {
-        return Err(refuse(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        ));
+        return Err(back.refuse("request_uri_not_supported", "request_uri is not supported"));
     }
-    // PKCE is mandatory for every client, and only S256 (RFC 9700 §2.1.1).
+    Ok(())
+}
+
+/// PKCE is mandatory for every client, and only S256 (RFC 9700 §2.1.1).
+fn pkce_challenge(params: &Params, back: &Back) -> Result<String, Refusal> {
     let code_challenge = params
         .single("code_challenge")
         .ok()
         .flatten()
-        .ok_or_else(|| refuse("invalid_request", "code_challenge is required (PKCE S256)"))?;
-    match params.single("code_challenge_method").ok().flatten() {
-        Some("S256") => {}
-        _ => {
-            return Err(refuse(
-                "invalid_request",
-                "code_challenge_method must be S256",
-            ));
-        }
+        .ok_or_else(|| back.refuse("invalid_request", "code_challenge is required (PKCE S256)"))?;
+    if params.single("code_challenge_method").ok().flatten() != Some("S256") {
+        return Err(back.refuse("invalid_request", "code_challenge_method must be S256"));
     }
     if !is_s256_challenge(code_challenge) {
-        return Err(refuse("invalid_request", "code_challenge is malformed"));
+        return Err(back.refuse("invalid_request", "code_challenge is malformed"));
     }
-    let scope =
-        granted_scope(&client.scopes, params.single("scope").ok().flatten()).map_err(|_| {
-            refuse(
-                "invalid_scope",
-                "the requested scope is not allowed for this client",
-            )
-        })?;
-    let nonce = params.single("nonce").ok().flatten().map(str::to_string);
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
-        return Err(refuse("invalid_request", "nonce is too long"));
-    }
+    Ok(code_challenge.to_string())
+}
+
+/// `prompt`: (`login`, `none`). Consent is implied by registration (first-party clients);
+/// one account per browser session.
+fn prompt(params: &Params, back: &Back) -> Result<(bool, bool), Refusal> {
     let (mut force_login, mut no_prompt) = (false, false);
-    if let Some(prompt) = params.single("prompt").ok().flatten() {
-        for p in prompt.split(' ').filter(|p| !p.is_empty()) {
-            match p {
-                "login" => force_login = true,
-                "none" => no_prompt = true,
-                // Consent is implied by registration (first-party clients); one account
-                // per browser session.
-                "consent" | "select_account" => {}
-                _ => return Err(refuse("invalid_request", "unsupported prompt value")),
-            }
-        }
-        if no_prompt && prompt.split(' ').filter(|p| !p.is_empty()).count() > 1 {
-            return Err(refuse("invalid_request", "prompt=none cannot be combined"));
+    let Some(prompt) = params.single("prompt").ok().flatten() else {
+        return Ok((false, false));
+    };
+    for p in prompt.split(' ').filter(|p| !p.is_empty()) {
+        match p {
+            "login" => force_login = true,
+            "none" => no_prompt = true,
+            "consent" | "select_account" => {}
+            _ => return Err(back.refuse("invalid_request", "unsupported prompt value")),
         }
     }
-    let max_age =
-        match params.single("max_age").ok().flatten() {
-            None => None,
-            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                refuse("invalid_request", "max_age must be a non-negative integer")
-            })?),
-        };
-    Ok((
-        AuthRequest {
-            client_id: client.client_id.clone(),
-            redirect_uri: redirect_uri.clone(),
-            scope,
-            state,
-            nonce,
-            code_challenge: code_challenge.to_string(),
-            force_login,
-            no_prompt,
-            max_age,
-        },
-        client,
-    ))
-}
-
-/// An S256 challenge: base64url (no padding) of a SHA-256 digest, 43 characters.
-fn is_s256_challenge(c: &str) -> bool {
-    c.len() == 43
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge, in constant time.
-/// The verifier must be 43–128 unreserved characters (§4.1).
-pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-    use subtle::ConstantTimeEq;
-    let well_formed = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    if !well_formed {
-        return false;
+    if no_prompt && prompt.split(' ').filter(|p| !p.is_empty()).count() > 1 {
+        return Err(back.refuse("invalid_request", "prompt=none cannot be combined"));
     }
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    let computed = B64.encode(d.as_ref());
-    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+    Ok((force_login, no_prompt))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pkce_rfc7636_appendix_b() {
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert!(is_s256_challenge(challenge));
-        assert!(pkce_matches(verifier, challenge));
-        assert!(!pkce_matches(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
-            challenge
-        ));
-        assert!(!pkce_matches("short", challenge));
-        assert!(!is_s256_challenge(verifier.get(..42).unwrap()));
+/// `max_age`: a non-negative number of seconds.
+fn max_age(params: &Params, back: &Back) -> Result<Option<i64>, Refusal> {
+    match params.single("max_age").ok().flatten() {
+        None => Ok(None),
+        Some(v) => Ok(Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(
+            || back.refuse("invalid_request", "max_age must be a non-negative integer"),
+        )?)),
     }
 }

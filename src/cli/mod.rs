@@ -9,10 +9,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     app::{App, open_storage},
+    browser_cookies::Sealer,
     clients::{ClientRegistry, NewClient, RegistrationLimits},
     clock::{SharedClock, SystemClock},
     config::Settings,
-    error::{Error, Result},
+    context::Context,
+    error::{Error, Field, Result},
     keys::{Alg, KeyManager, Keyring},
 };
 
@@ -120,7 +122,7 @@ pub enum UsersCommand {
         #[arg(long = "role")]
         roles: Vec<String>,
         /// Custom claim name=value (repeatable); numbers, booleans and arrays keep their JSON type.
-        #[arg(long = "claim", value_parser = crate::users::parse_claim_arg)]
+        #[arg(long = "claim", value_parser = crate::accounts::parse_claim_arg)]
         claims: Vec<(String, String)>,
         #[arg(long)]
         json: bool,
@@ -229,7 +231,7 @@ pub async fn run(cli: Cli, mut settings: Settings) -> Result<()> {
             }
             Err(report) => {
                 println!("{report}");
-                Err(Error::Invalid("the token is not valid".into()))
+                Err(Error::invalid(Field::Token, "the token is not valid"))
             }
         },
         Command::Openapi => {
@@ -369,9 +371,16 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
 
 async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
     let db = crate::storage::connect_and_migrate(settings).await?;
-    let state = crate::app::AppState::for_cli(settings, db, clock)?;
-    let ctx = &state.grants;
-    let store = &ctx.users;
+    // Database access only: no keys (nothing is signed) and no HTTP.
+    let ctx = Context::new(
+        std::sync::Arc::new(settings.clone()),
+        db,
+        clock,
+        std::sync::Arc::new(Keyring::new()),
+        Sealer::random()?,
+    )?;
+    let accounts = &ctx.accounts;
+    let store = accounts.users();
     match cmd {
         UsersCommand::Create {
             username,
@@ -382,11 +391,11 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
         } => {
             let (password, generated) = password_input(password_stdin)?;
             let user = store
-                .create(crate::users::NewUser {
+                .create(crate::accounts::NewUser {
                     username,
                     password: password.clone(),
                     roles,
-                    claims: crate::users::parse_claims(&claims)?,
+                    claims: crate::accounts::parse_claims(&claims)?,
                 })
                 .await?;
             if json {
@@ -425,17 +434,17 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
         }
         UsersCommand::Disable { user } => {
             let u = store.lookup(&user).await?;
-            crate::session_control::set_disabled(ctx, &u.id, true).await?;
+            accounts.set_disabled(&u.id, true).await?;
             println!("disabled {}", u.username);
         }
         UsersCommand::Enable { user } => {
             let u = store.lookup(&user).await?;
-            crate::session_control::set_disabled(ctx, &u.id, false).await?;
+            accounts.set_disabled(&u.id, false).await?;
             println!("enabled {}", u.username);
         }
         UsersCommand::Delete { user } => {
             let u = store.lookup(&user).await?;
-            crate::session_control::delete_user(ctx, &u.id).await?;
+            accounts.delete(&u.id).await?;
             println!("deleted {}", u.username);
         }
         UsersCommand::SetPassword {
@@ -444,7 +453,7 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
         } => {
             let u = store.lookup(&user).await?;
             let (password, generated) = password_input(password_stdin)?;
-            store.set_password(&u.id, password.clone()).await?;
+            accounts.set_password(&u.id, password.clone()).await?;
             println!("password set for {}", u.username);
             if generated {
                 println!("password: {password}\n(shown only now)");
@@ -452,12 +461,12 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
         }
         UsersCommand::SetRoles { user, roles } => {
             let u = store.lookup(&user).await?;
-            let u = crate::session_control::change_roles(ctx, &u.id, &roles).await?;
+            let u = accounts.change_roles(&u.id, &roles).await?;
             println!("{} now has roles: {}", u.username, u.roles.join(" "));
         }
         UsersCommand::Logout { user } => {
             let u = store.lookup(&user).await?;
-            crate::session_control::logout_everywhere(ctx, &u.id).await?;
+            accounts.logout_everywhere(&u.id).await?;
             println!("logged {} out everywhere", u.username);
         }
     }
@@ -468,13 +477,13 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
 fn password_input(from_stdin: bool) -> Result<(String, bool)> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|e| Error::Invalid(format!("cannot read the password from stdin: {e}")))?;
+        std::io::stdin().read_line(&mut line).map_err(|e| {
+            Error::invalid(Field::Password, format!("cannot read it from stdin: {e}"))
+        })?;
         let p = line.trim_end_matches(['\r', '\n']).to_string();
         Ok((p, false))
     } else {
-        Ok((crate::clients::random_token(15)?, true))
+        Ok((crate::secrets::random_token(15)?, true))
     }
 }
 

@@ -3,32 +3,27 @@
 //! presented with a wrong verifier or by the wrong client is gone; a code presented twice
 //! revokes the refresh family and the access token its first redemption issued.
 
-use super::{GrantContext, Params, TokenResponse, client_credentials, user_tokens_with};
+use super::{TokenResponse, UserGrant, user_tokens};
 use crate::{
-    authorize::{
-        codes::{CodeRow, Redeemed},
-        request::pkce_matches,
-    },
-    clients::{Client, GrantType},
+    authorization_codes::{CodeRow, Redeemed, pkce_matches},
+    clients::Client,
+    context::Context,
     error::OAuthError,
+    scope,
 };
 
 const REFUSED: &str = "the authorization code is invalid, expired or already used";
 
 pub async fn handle(
-    ctx: &GrantContext,
+    ctx: &Context,
     client: &Client,
-    params: &Params,
+    code: &str,
+    code_verifier: &str,
+    redirect_uri: Option<&str>,
+    resources: &[String],
 ) -> Result<TokenResponse, OAuthError> {
-    let code = params
-        .single("code")?
-        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let verifier = params
-        .single("code_verifier")?
-        .ok_or_else(|| OAuthError::invalid_request("code_verifier is missing (PKCE)"))?;
-    let redirect_uri = params.single("redirect_uri")?;
-    let audience = client_credentials::audience(&client.audiences, &params.all("resource"))?;
-    let row = match ctx.codes.redeem(code).await.map_err(OAuthError::from)? {
+    let audience = scope::audience(&client.audiences, resources)?;
+    let row = match ctx.codes.redeem(code).await? {
         Redeemed::Fresh(row) => row,
         Redeemed::Reused(row) => {
             tracing::warn!(client_id = %client.client_id, "authorization code reused: revoking what it issued");
@@ -49,50 +44,43 @@ pub async fn handle(
             "redirect_uri does not match the authorization request".into(),
         ));
     }
-    if !pkce_matches(verifier, &row.code_challenge) {
+    if !pkce_matches(code_verifier, &row.code_challenge) {
         return Err(OAuthError::InvalidGrant(
             "the code_verifier does not match the code_challenge".into(),
         ));
     }
-    let user = match ctx
-        .users
-        .get(&row.user_id)
-        .await
-        .map_err(OAuthError::from)?
-    {
+    let user = match ctx.accounts.users().get(&row.user_id).await? {
         Some(u) if !u.disabled && u.not_before.is_none_or(|nb| row.auth_time >= nb) => u,
         _ => return Err(OAuthError::InvalidGrant(REFUSED.into())),
     };
-    let (refresh_token, family) = if client.allows(GrantType::RefreshToken) {
-        let (token, family) = ctx
-            .sessions
-            .start(&user.id, &client.client_id, &row.scope, row.auth_time)
-            .await
-            .map_err(OAuthError::from)?;
-        ctx.codes
-            .link_family(&row.session_id, &family.id, family.expires_at)
-            .await
-            .map_err(OAuthError::from)?;
-        (Some(token), Some(family))
-    } else {
-        (None, None)
+    let family = ctx
+        .refresh_families
+        .start_if_allowed(client, &user.id, &row.scope, row.auth_time)
+        .await?;
+    let refresh_token = match &family {
+        Some((token, family)) => {
+            // Signing out of the browser session ends the families issued in it.
+            ctx.codes
+                .link_family(&row.session_id, &family.id, family.expires_at)
+                .await?;
+            Some(token.clone())
+        }
+        None => None,
     };
-    let (response, issued) = user_tokens_with(
-        ctx,
-        client,
-        &user,
-        &row.scope,
-        &audience,
-        row.auth_time,
+    let grant = UserGrant {
+        user: &user,
+        scope: &row.scope,
+        audience: &audience,
+        auth_time: row.auth_time,
         refresh_token,
-        row.nonce.as_deref(),
-    )?;
-    let family_id = family.as_ref().map(|f| f.id.as_str());
+        nonce: row.nonce.as_deref(),
+    };
+    let (response, issued) = user_tokens(ctx, client, grant)?;
+    let family_id = family.as_ref().map(|(_, f)| f.id.as_str());
     let still_fresh = ctx
         .codes
         .record_issued(&row.code_hash, family_id, &issued.jti, issued.expires_at)
-        .await
-        .map_err(OAuthError::from)?;
+        .await?;
     if !still_fresh {
         // The code came back while we were issuing: what we just issued is revoked.
         let row = CodeRow {
@@ -107,18 +95,12 @@ pub async fn handle(
     Ok(response)
 }
 
-async fn revoke_issued(ctx: &GrantContext, row: &CodeRow) -> Result<(), OAuthError> {
+async fn revoke_issued(ctx: &Context, row: &CodeRow) -> Result<(), OAuthError> {
     if let Some(f) = &row.family_id {
-        ctx.sessions
-            .revoke_family(f)
-            .await
-            .map_err(OAuthError::from)?;
+        ctx.refresh_families.revoke_family(f).await?;
     }
     if let (Some(jti), Some(exp)) = (&row.access_jti, row.access_exp) {
-        ctx.revocations
-            .revoke_jti(jti, exp)
-            .await
-            .map_err(OAuthError::from)?;
+        ctx.revocations.revoke_jti(jti, exp).await?;
     }
     Ok(())
 }

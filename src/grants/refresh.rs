@@ -3,21 +3,20 @@
 //! The user is read with the token, so role changes show in the next access token and a
 //! disabled or deleted user cannot refresh.
 
-use super::{GrantContext, Params, TokenResponse, client_credentials, user_tokens};
-use crate::{clients::Client, error::OAuthError};
+use super::{Target, TokenResponse, UserGrant, user_tokens};
+use crate::{accounts::User, clients::Client, context::Context, error::OAuthError, scope};
 
 const REFUSED: &str = "the refresh token is invalid, expired or revoked";
 
 pub async fn handle(
-    ctx: &GrantContext,
+    ctx: &Context,
     client: &Client,
-    params: &Params,
+    refresh_token: &str,
+    target: &Target,
 ) -> Result<TokenResponse, OAuthError> {
-    let token = params
-        .single("refresh_token")?
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let families = &ctx.refresh_families;
     // Check the requested scope before spending the token, so a bad request costs nothing.
-    let Some(mut found) = ctx.sessions.find(token).await.map_err(OAuthError::from)? else {
+    let Some(mut found) = families.find(refresh_token).await? else {
         return Err(OAuthError::InvalidGrant(REFUSED.into()));
     };
     let family = &found.family;
@@ -30,42 +29,33 @@ pub async fn handle(
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let scope =
-        client_credentials::granted_scope(&granted, params.single("scope")?).map_err(|_| {
-            OAuthError::invalid_scope("the requested scope exceeds the scope originally granted")
-        })?;
-    let audience = client_credentials::audience(&client.audiences, &params.all("resource"))?;
+    let scope = scope::granted_scope(&granted, target.scope.as_deref()).map_err(|_| {
+        OAuthError::invalid_scope("the requested scope exceeds the scope originally granted")
+    })?;
+    let audience = scope::audience(&client.audiences, &target.resources)?;
     // The user comes with the token (same query): a disabled or deleted user cannot
     // refresh, and role changes show in the next access token.
-    let user = match found.user.take() {
+    let user = match found.user.take().map(User::from) {
         Some(u) if !u.disabled => u,
         _ => {
-            ctx.sessions
-                .revoke_family(&found.family.id)
-                .await
-                .map_err(OAuthError::from)?;
+            families.revoke_family(&found.family.id).await?;
             return Err(OAuthError::InvalidGrant(REFUSED.into()));
         }
     };
-    let (next, family) = match ctx
-        .sessions
-        .rotate(found, &client.client_id)
-        .await
-        .map_err(OAuthError::from)?
-    {
+    let (next, family) = match families.rotate(found, &client.client_id).await? {
         Ok(v) => v,
         Err(reason) => {
             tracing::warn!(client_id = %client.client_id, ?reason, "refresh token refused");
             return Err(OAuthError::InvalidGrant(REFUSED.into()));
         }
     };
-    user_tokens(
-        ctx,
-        client,
-        &user,
-        &scope,
-        &audience,
-        family.auth_time,
-        Some(next),
-    )
+    let grant = UserGrant {
+        user: &user,
+        scope: &scope,
+        audience: &audience,
+        auth_time: family.auth_time,
+        refresh_token: Some(next),
+        nonce: None,
+    };
+    Ok(user_tokens(ctx, client, grant)?.0)
 }

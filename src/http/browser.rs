@@ -9,9 +9,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Html};
 
 use super::{ApiTags, form::OAuthForm};
 use crate::{
-    app::AppState,
     authorize::{self, Outcome, pages},
-    grants::Params,
+    http::AppState,
+    params::Params,
 };
 
 #[derive(Debug, ApiResponse)]
@@ -231,7 +231,7 @@ impl BrowserApi {
             Err(r) => return r,
         };
         respond(
-            authorize::authorize(&self.state.grants, &params, cookies(req)).await,
+            authorize::authorize(&self.state.ctx, &params, cookies(req)).await,
             false,
         )
     }
@@ -259,7 +259,7 @@ impl BrowserApi {
         };
         let ip = remote.as_socket_addr().map(|a| a.ip());
         respond(
-            authorize::login(&self.state.grants, &params, cookies(req), ip).await,
+            authorize::login(&self.state.ctx, &params, cookies(req), ip).await,
             true,
         )
     }
@@ -297,7 +297,7 @@ impl BrowserApi {
             Err(r) => return r,
         };
         respond(
-            authorize::logout::end_session(&self.state.grants, &params, cookies(req)).await,
+            authorize::logout::end_session(&self.state.ctx, &params, cookies(req)).await,
             false,
         )
     }
@@ -320,7 +320,7 @@ impl BrowserApi {
             return bad_form();
         };
         respond(
-            authorize::logout::end_session(&self.state.grants, &params, cookies(req)).await,
+            authorize::logout::end_session(&self.state.ctx, &params, cookies(req)).await,
             true,
         )
     }

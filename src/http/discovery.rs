@@ -13,7 +13,7 @@ use poem_openapi::{
 };
 
 use super::ApiTags;
-use crate::app::AppState;
+use crate::http::AppState;
 
 /// One public key (RFC 7517). Only public members are ever present.
 #[derive(Debug, Object)]
@@ -251,7 +251,7 @@ impl DiscoveryApi {
         operation_id = "landing"
     )]
     async fn landing(&self) -> Html<&'static str> {
-        Html(crate::app::LANDING)
+        Html(LANDING)
     }
 
     /// JSON Web Key Set
@@ -326,6 +326,13 @@ fn etag_matches(header: &str, etag: &str) -> bool {
         .map(str::trim)
         .any(|t| t == "*" || t.trim_start_matches("W/") == bare)
 }
+
+/// The page at `/`: where to go next.
+pub const LANDING: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Tessera</title></head>
+<body><h1>Tessera</h1><p>An OAuth 2.0 token issuer.</p><ul>
+<li><a href="/docs">API documentation (Swagger UI)</a></li>
+<li><a href="/.well-known/openid-configuration">OpenID configuration</a></li>
+<li><a href="/.well-known/jwks.json">JSON Web Key Set</a></li></ul></body></html>"#;
 
 #[cfg(test)]
 mod tests {

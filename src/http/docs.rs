@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, endpoint::BoxEndpoint};
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 /// An endpoint made by `make` on its first request, then kept.
 pub struct Lazy<F> {

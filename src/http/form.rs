@@ -14,7 +14,7 @@ use poem_openapi::{
     types::Type,
 };
 
-use crate::{error::OAuthError, grants::Params};
+use crate::{error::OAuthError, params::Params};
 
 /// Largest form body, set per route as poem data.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem_openapi::{ApiResponse, OpenApi, payload::PlainText};
 
 use super::ApiTags;
-use crate::app::AppState;
+use crate::http::AppState;
 
 #[derive(ApiResponse)]
 pub enum ProbeResponse {

@@ -6,7 +6,7 @@ use poem_openapi::{ApiResponse, OpenApi, payload::PlainText};
 
 use super::ApiTags;
 use crate::{
-    app::AppState,
+    http::AppState,
     metrics::{KeyGauges, METRICS, StateGauges},
 };
 

@@ -1,9 +1,12 @@
 //! The HTTP surface: poem-openapi APIs (thin handlers over domain functions), the OpenAPI
-//! document and Swagger UI. Only this module and `app` know about poem.
+//! document and Swagger UI, the shared [`AppState`], TLS, CORS and connection guards.
+//! Only this module, `app` (the server) and `cli`/`main` know about poem; a test in
+//! `tests/api/layout.rs` keeps it so.
 
 pub mod admin;
 pub mod browser;
 pub mod conn_limit;
+pub mod cors;
 pub mod discovery;
 pub mod docs;
 pub mod form;
@@ -12,13 +15,15 @@ pub mod metrics;
 pub mod oauth;
 pub mod observe;
 pub mod responses;
+pub mod state;
+pub mod tls;
+
+pub use state::AppState;
 
 use std::sync::Arc;
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::header};
 use poem_openapi::{OpenApiService, Tags};
-
-use crate::app::AppState;
 
 #[derive(Tags)]
 pub enum ApiTags {

@@ -1,5 +1,6 @@
 //! The OAuth endpoints: token, revocation, introspection, logout, revocation feed, UserInfo.
-//! Handlers only translate HTTP to domain calls (`grants`, `session_control`) and back.
+//! Handlers only translate HTTP to domain calls (`grants`, `client_auth`, `token_status`,
+//! `token_revocation`) and back.
 
 use std::sync::Arc;
 
@@ -16,15 +17,18 @@ use super::{
     responses::{DirectJson, NO_CACHE, NO_STORE, OAuthFailure},
 };
 use crate::{
-    app::AppState,
-    grants::{self, Params},
-    session_control::{self, BearerError},
+    client_auth, grants,
+    http::AppState,
+    params::{FormFields, Params},
+    token_revocation,
+    token_status::{self, BearerError},
 };
 
-/// Form parameters of the token endpoint.
+/// Form parameters of the token endpoint: every parameter of every grant (see
+/// `grants::GrantRequest`, which parses them), and of client authentication.
 #[derive(Debug, Object)]
 pub struct TokenForm {
-    /// `client_credentials`, `password` or `refresh_token`.
+    /// `client_credentials`, `password`, `refresh_token` or `authorization_code`.
     pub grant_type: String,
     /// Space-separated scopes, a subset of the client's registered scopes (or, on refresh,
     /// of the scope originally granted). Default: all of them.
@@ -38,7 +42,17 @@ pub struct TokenForm {
     pub password: Option<String>,
     /// `refresh_token` grant: the refresh token; it is spent and a new one returned.
     pub refresh_token: Option<String>,
-    /// `client_secret_post` authentication: the client id (or sent with HTTP Basic).
+    /// `authorization_code` grant: the code from the redirect back from
+    /// `/oauth/authorize`. Single use; valid 60 seconds.
+    pub code: Option<String>,
+    /// `authorization_code` grant: the PKCE code verifier (RFC 7636), 43 to 128
+    /// characters, whose S256 hash is the `code_challenge` of the authorization request.
+    pub code_verifier: Option<String>,
+    /// `authorization_code` grant: the `redirect_uri` of the authorization request,
+    /// identical (required when that request carried one, which Tessera's clients do).
+    pub redirect_uri: Option<String>,
+    /// The client id: with `client_secret` (`client_secret_post`), alone for a public client
+    /// (`none`), or optionally beside HTTP Basic (then it must match).
     pub client_id: Option<String>,
     /// `client_secret_post` authentication: the client secret. Never together with HTTP Basic.
     pub client_secret: Option<String>,
@@ -265,9 +279,13 @@ impl OAuthApi {
     /// Issues tokens (RFC 6749 §5): `client_credentials` (a service for itself),
     /// `password` (first-party apps; throttled, 429 with `Retry-After` after repeated
     /// failures), `refresh_token` (rotating: each refresh token works once; reuse revokes the
-    /// whole session). Clients authenticate with HTTP Basic (`client_secret_basic`, id and
-    /// secret form-urlencoded first, RFC 6749 §2.3.1) or `client_id`/`client_secret` in the
-    /// body (`client_secret_post`), never both. Errors follow RFC 6749 §5.2.
+    /// whole session), `authorization_code` (browser sign-in: the code from
+    /// `/oauth/authorize` with its PKCE `code_verifier` and the same `redirect_uri`; a code
+    /// works once, and presenting it again revokes what it issued). Confidential clients
+    /// authenticate with HTTP Basic (`client_secret_basic`, id and secret form-urlencoded
+    /// first, RFC 6749 §2.3.1) or `client_id`/`client_secret` in the body
+    /// (`client_secret_post`), never both; public clients send `client_id` alone. Errors
+    /// follow RFC 6749 §5.2.
     #[oai(
         path = "/oauth/token",
         method = "post",
@@ -282,7 +300,7 @@ impl OAuthApi {
     ) -> Result<TokenIssued, OAuthFailure> {
         let params = form.params?;
         let ip = remote.as_socket_addr().map(|a| a.ip());
-        let res = grants::token(&self.state.grants, authorization(req), &params, ip).await?;
+        let res = grants::token(&self.state.ctx, authorization(req), &params, ip).await?;
         Ok(TokenIssued::Ok(
             DirectJson::new(res),
             NO_STORE.into(),
@@ -309,10 +327,11 @@ impl OAuthApi {
     ) -> Result<Done, OAuthFailure> {
         let params = form.params?;
         // Public clients (browser sign-in) may revoke their own tokens (RFC 7009 §2.1).
+        let ctx = &self.state.ctx;
         let client =
-            grants::authenticate_or_public(&self.state.grants, authorization(req), &params).await?;
-        let token = required(&params, "token")?;
-        session_control::revoke(&self.state.grants, &client, token).await?;
+            client_auth::authenticate_or_public(&ctx.clients, authorization(req), &params).await?;
+        let token = params.required("token")?;
+        token_revocation::revoke(ctx, &client, token).await?;
         Ok(plain_ok())
     }
 
@@ -333,9 +352,10 @@ impl OAuthApi {
         form: OAuthForm<TokenParamForm>,
     ) -> Result<IntrospectionResponse, OAuthFailure> {
         let params = form.params?;
-        let client = grants::authenticate(&self.state.grants, authorization(req), &params).await?;
-        let token = required(&params, "token")?;
-        let i = session_control::introspect(&self.state.grants, &client, token).await?;
+        let ctx = &self.state.ctx;
+        let client = client_auth::authenticate(&ctx.clients, authorization(req), &params).await?;
+        let token = params.required("token")?;
+        let i = token_status::introspect(ctx, &client, token).await?;
         Ok(IntrospectionResponse::Ok(
             Json(IntrospectionBody {
                 active: i.active,
@@ -373,11 +393,12 @@ impl OAuthApi {
         form: OAuthForm<LogoutForm>,
     ) -> Result<Done, OAuthFailure> {
         let params = form.params?;
+        let ctx = &self.state.ctx;
         let client =
-            grants::authenticate_or_public(&self.state.grants, authorization(req), &params).await?;
-        let token = required(&params, "refresh_token")?;
+            client_auth::authenticate_or_public(&ctx.clients, authorization(req), &params).await?;
+        let token = params.required("refresh_token")?;
         let everywhere = matches!(params.single("all_sessions")?, Some("true" | "1"));
-        session_control::logout(&self.state.grants, &client, token, everywhere).await?;
+        token_revocation::logout(ctx, &client, token, everywhere).await?;
         Ok(plain_ok())
     }
 
@@ -399,8 +420,9 @@ impl OAuthApi {
         /// The `cursor` of the previous page; absent: every entry still relevant.
         since: Query<Option<String>>,
     ) -> Result<FeedResponse, OAuthFailure> {
-        grants::authenticate(&self.state.grants, authorization(req), &Params::default()).await?;
-        let feed = session_control::feed(&self.state.grants, since.0.as_deref()).await?;
+        let ctx = &self.state.ctx;
+        client_auth::authenticate(&ctx.clients, authorization(req), &Params::default()).await?;
+        let feed = token_revocation::feed(ctx, since.0.as_deref()).await?;
         Ok(FeedResponse::Ok(
             Json(FeedBody {
                 cursor: feed.cursor,
@@ -437,7 +459,7 @@ impl OAuthApi {
         operation_id = "userinfo"
     )]
     async fn userinfo(&self, req: &Request) -> UserInfoResponse {
-        match session_control::userinfo(&self.state.grants, authorization(req)).await {
+        match token_status::userinfo(&self.state.ctx, authorization(req)).await {
             Ok(v) => UserInfoResponse::Ok(Json(v), NO_STORE.into()),
             Err(BearerError::Missing) => {
                 UserInfoResponse::Unauthorized(PlainText("missing bearer token".into()), r#"Bearer realm="tessera""#.into())
@@ -455,18 +477,74 @@ impl OAuthApi {
     }
 }
 
-fn required<'a>(params: &'a Params, name: &'static str) -> Result<&'a str, OAuthFailure> {
-    Ok(params.single(name)?.ok_or_else(|| {
-        crate::error::OAuthError::InvalidRequest(format!("{name} is missing").into())
-    })?)
-}
-
 #[cfg(test)]
 mod tests {
-    use poem_openapi::types::ToJSON;
+    use std::{collections::BTreeSet, sync::Mutex};
 
-    use super::TokenBody;
-    use crate::grants::TokenResponse;
+    use poem_openapi::{registry::Registry, types::ToJSON};
+
+    use super::{TokenBody, TokenForm};
+    use crate::{
+        client_auth,
+        clients::GrantType,
+        error::OAuthError,
+        grants::{GrantRequest, TokenResponse},
+        params::FormFields,
+    };
+
+    /// Answers every parameter with a value and remembers which were read.
+    #[derive(Default)]
+    struct Recorder(Mutex<BTreeSet<&'static str>>);
+
+    impl FormFields for Recorder {
+        fn single(&self, name: &'static str) -> Result<Option<&str>, OAuthError> {
+            self.0.lock().unwrap().insert(name);
+            Ok(Some("x"))
+        }
+        fn all(&self, name: &'static str) -> Vec<&str> {
+            self.0.lock().unwrap().insert(name);
+            vec!["x"]
+        }
+    }
+
+    /// The documented token form holds every parameter the token endpoint reads: the
+    /// grant type, each grant's fields and client authentication.
+    #[test]
+    fn token_form_documents_every_parameter_the_parser_reads() {
+        let recorder = Recorder::default();
+        GrantRequest::grant_type(&recorder).ok();
+        for grant in [
+            GrantType::ClientCredentials,
+            GrantType::Password,
+            GrantType::RefreshToken,
+            GrantType::AuthorizationCode,
+        ] {
+            GrantRequest::parse(grant, &recorder).expect("every parameter present");
+        }
+        client_auth::client_secret::credentials(None, &recorder).ok();
+        let read = recorder.0.into_inner().unwrap();
+        let mut registry = Registry::new();
+        <TokenForm as poem_openapi::types::Type>::register(&mut registry);
+        let schema = registry
+            .schemas
+            .get("TokenForm")
+            .expect("TokenForm is registered");
+        let documented: BTreeSet<&str> = schema.properties.iter().map(|(n, _)| *n).collect();
+        let missing: Vec<_> = read.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "read by the token endpoint but not documented in TokenForm: {missing:?}"
+        );
+        for name in [
+            "code",
+            "code_verifier",
+            "redirect_uri",
+            "grant_type",
+            "resource",
+        ] {
+            assert!(read.contains(name), "{name} is not read any more");
+        }
+    }
 
     /// The token response is documented as `TokenBody` but written from `TokenResponse`:
     /// both must produce the same JSON, with and without the optional members.

@@ -64,7 +64,7 @@ const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 pub struct OAuthErrorBody {
     /// Error code: `invalid_request`, `invalid_client`, `invalid_grant`,
     /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `invalid_target`,
-    /// `server_error` or `temporarily_unavailable`.
+    /// `slow_down`, `server_error` or `temporarily_unavailable`.
     pub error: String,
     /// Human-readable explanation. Safe wording: never internal detail.
     #[oai(skip_serializing_if_is_none)]
@@ -109,7 +109,8 @@ pub enum OAuthFailure {
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
-    /// Too many failed logins (`slow_down`); retry after the given seconds.
+    /// `slow_down`: too many failed logins, or the token endpoint's rate limit per IP or
+    /// per client; retry after the given seconds.
     #[oai(status = 429)]
     TooManyRequests(
         Json<OAuthErrorBody>,

@@ -124,8 +124,9 @@ impl Keyring {
         &self.rng
     }
 
-    /// Signs `signing_input` with the current key for `alg`; returns the key used and the
-    /// signature.
+    /// Signs with the current key for `alg`: `signing_input` builds `header.payload` for
+    /// that key (its `kid` goes in the header), and the whole compact JWS
+    /// `header.payload.signature` is returned.
     pub fn sign(
         &self,
         alg: Alg,

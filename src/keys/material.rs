@@ -2,7 +2,7 @@
 //! thumbprint.
 //!
 //! All private-key operations go through aws-lc-rs (constant-time, OpenSSL-speed; see
-//! `../shared/crypto-limits.md`), never through the `rsa` crate (RUSTSEC-2023-0071).
+//! `docs/crypto-limits.md`), never through the `rsa` crate (RUSTSEC-2023-0071).
 
 use aws_lc_rs::{
     encoding::AsDer,

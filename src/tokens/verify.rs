@@ -1,7 +1,8 @@
-//! Verification of Tessera's own access tokens, for introspection, revocation and
-//! UserInfo: strict compact form, algorithm pinned by the published key (never taken
-//! from the token), `typ: at+jwt`, exact issuer, time claims. Keys come from the keyring
-//! snapshot, so a revoked key verifies nothing.
+//! Verification of tokens Tessera signed itself: access tokens (introspection, revocation,
+//! UserInfo) and ID tokens given back as a logout hint. One core, [`verify_signature`],
+//! does what both need: size limit, strict compact form, no `crit`, algorithm pinned by
+//! the published key (never taken from the token). Keys come from the keyring snapshot,
+//! so a revoked key verifies nothing. Each kind then checks its own `typ` and claims.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use serde::Deserialize;
@@ -29,12 +30,13 @@ pub struct VerifiedAccess {
     pub roles: Option<Vec<String>>,
 }
 
+/// The JOSE header members Tessera reads.
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: String,
-    typ: Option<String>,
-    crit: Option<serde_json::Value>,
+pub struct Header {
+    pub alg: String,
+    pub kid: String,
+    pub typ: Option<String>,
+    pub crit: Option<serde_json::Value>,
 }
 
 /// Why a token did not verify (for logs; clients only ever learn "inactive").
@@ -49,14 +51,12 @@ pub enum Invalid {
     NotYetValid,
 }
 
-/// Verifies signature, type, issuer and times of an access token.
-pub fn verify_access(
+/// Checks the form and the signature of a compact JWS against the published keys, and
+/// returns its header and its (still encoded) payload.
+pub fn verify_signature<'t>(
     snapshot: &Snapshot,
-    issuer: &str,
-    token: &str,
-    now: i64,
-    leeway: i64,
-) -> Result<VerifiedAccess, Invalid> {
+    token: &'t str,
+) -> Result<(Header, &'t str), Invalid> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(Invalid::Malformed);
     }
@@ -82,10 +82,22 @@ pub fn verify_access(
     let signed = &token[..h.len() + 1 + p.len()];
     key.verify(signed.as_bytes(), &sig)
         .map_err(|_| Invalid::Signature)?;
+    Ok((header, p))
+}
+
+/// Verifies signature, type, issuer and times of an access token.
+pub fn verify_access(
+    snapshot: &Snapshot,
+    issuer: &str,
+    token: &str,
+    now: i64,
+    leeway: i64,
+) -> Result<VerifiedAccess, Invalid> {
+    let (header, payload) = verify_signature(snapshot, token)?;
     if !header.typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
         return Err(Invalid::WrongType);
     }
-    let claims: VerifiedAccess = decode_json(p)?;
+    let claims: VerifiedAccess = decode_json(payload)?;
     if claims.iss != issuer {
         return Err(Invalid::WrongIssuer);
     }
@@ -94,6 +106,32 @@ pub fn verify_access(
     }
     if claims.nbf.unwrap_or(claims.iat) > now + leeway {
         return Err(Invalid::NotYetValid);
+    }
+    Ok(claims)
+}
+
+/// Claims of an ID token used as `id_token_hint`.
+#[derive(Debug, Deserialize)]
+pub struct HintClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+}
+
+/// An ID token we issued (signature by a published key, `typ: JWT`, our issuer). Expiry is
+/// not checked: OIDC RP-Initiated Logout §2 accepts expired hints.
+pub fn verify_id_token_hint(
+    snapshot: &Snapshot,
+    issuer: &str,
+    token: &str,
+) -> Result<HintClaims, Invalid> {
+    let (header, payload) = verify_signature(snapshot, token)?;
+    if header.typ.as_deref() != Some("JWT") {
+        return Err(Invalid::WrongType);
+    }
+    let claims: HintClaims = decode_json(payload)?;
+    if claims.iss != issuer {
+        return Err(Invalid::WrongIssuer);
     }
     Ok(claims)
 }

@@ -125,7 +125,7 @@ async fn admin_api_is_guarded_by_our_own_tokens(backend: Backend) {
     assert_eq!(s, 401, "revoked token");
     // So do the tokens of a deleted admin client.
     let token2 = app.access_token(&admin).await;
-    assert!(app.state.grants.clients.delete(&admin.id).await.unwrap());
+    assert!(app.state.ctx.clients.delete(&admin.id).await.unwrap());
     let (s, _, _) = call(&app, Method::GET, "/admin/v1/keys", Some(&token2), None).await;
     assert_eq!(s, 401, "deleted admin client");
 }

@@ -37,7 +37,7 @@ fn browser() -> reqwest::Client {
 async fn register(app: &TestApp, public: bool) -> TestClient {
     let c = app
         .state
-        .grants
+        .ctx
         .clients
         .create(
             NewClient {
@@ -795,7 +795,7 @@ fn uris(redirect_uris: Vec<String>) -> tessera::clients::ClientUpdate {
 
 async fn redirect_uris_can_be_changed(backend: Backend) {
     let (app, c, _) = setup(backend).await;
-    let clients = &app.state.grants.clients;
+    let clients = &app.state.ctx.clients;
     let new = "https://orders.example/cb".to_string();
     let updated = clients
         .update(&c.id, uris(vec![new.clone()]), LIMITS)

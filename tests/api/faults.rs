@@ -32,9 +32,9 @@ fn postgres() -> Option<Backend> {
     b
 }
 
-async fn client_with_alg(state: &tessera::app::AppState, alg: Alg) -> TestClient {
+async fn client_with_alg(state: &tessera::http::AppState, alg: Alg) -> TestClient {
     let c = state
-        .grants
+        .ctx
         .clients
         .create(
             NewClient {
@@ -198,9 +198,10 @@ async fn database_outage_is_survived_postgres() {
     let app = cluster.app_client(&state).await;
     let fresh = client_with_alg(&state, Alg::ES256).await;
     state
-        .grants
-        .users
-        .create(tessera::users::NewUser {
+        .ctx
+        .accounts
+        .users()
+        .create(tessera::accounts::NewUser {
             username: "bob".into(),
             password: "correct horse battery".into(),
             roles: vec![],
@@ -290,9 +291,10 @@ async fn sigterm_drains_in_flight_requests() {
     let state = cluster.state().await;
     let c = cluster.app_client(&state).await;
     state
-        .grants
-        .users
-        .create(tessera::users::NewUser {
+        .ctx
+        .accounts
+        .users()
+        .create(tessera::accounts::NewUser {
             username: "carol".into(),
             password: "correct horse battery".into(),
             roles: vec![],

@@ -11,6 +11,7 @@ mod discovery;
 mod faults;
 mod hostile;
 mod keys;
+mod layout;
 mod multi_instance;
 mod openapi;
 mod ops;

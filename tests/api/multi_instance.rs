@@ -50,9 +50,10 @@ async fn any_instance_serves_any_request_postgres() {
 
     let c = cluster.app_client(&state).await;
     state
-        .grants
-        .users
-        .create(tessera::users::NewUser {
+        .ctx
+        .accounts
+        .users()
+        .create(tessera::accounts::NewUser {
             username: "alice".into(),
             password: "correct horse battery".into(),
             roles: vec![],

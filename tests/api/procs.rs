@@ -9,9 +9,9 @@ use std::{
 
 use tessera::{
     Settings,
-    app::AppState,
     clients::{NewClient, RegistrationLimits},
     clock::SystemClock,
+    http::AppState,
     keys::Kek,
 };
 
@@ -122,7 +122,15 @@ impl Cluster {
         let db = tessera::storage::connect_and_migrate(&self.settings)
             .await
             .unwrap();
-        AppState::for_cli(&self.settings, db, std::sync::Arc::new(SystemClock)).unwrap()
+        AppState::new(
+            std::sync::Arc::new(self.settings.clone()),
+            db,
+            std::sync::Arc::new(SystemClock),
+            std::sync::Arc::new(tessera::keys::Keyring::new()),
+            None,
+            tessera::browser_cookies::Sealer::random().unwrap(),
+        )
+        .unwrap()
     }
 
     /// A client allowed every grant used here, registered in the shared database.
@@ -141,7 +149,7 @@ impl Cluster {
         let limits = RegistrationLimits {
             max_token_ttl: Duration::from_secs(86400),
         };
-        let c = state.grants.clients.create(new, limits).await.unwrap();
+        let c = state.ctx.clients.create(new, limits).await.unwrap();
         TestClient {
             id: c.client.client_id,
             secret: c.client_secret,

@@ -7,9 +7,9 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use sea_orm::{ConnectionTrait, Database};
 use tessera::{
     App, Settings,
-    app::AppState,
     clients::{NewClient, RegistrationLimits},
     clock::{FakeClock, SharedClock, SystemClock},
+    http::AppState,
     keys::{Alg, Kek},
 };
 
@@ -250,7 +250,7 @@ impl TestApp {
         let limits = RegistrationLimits {
             max_token_ttl: Duration::from_secs(86400),
         };
-        let c = self.state.grants.clients.create(new, limits).await.unwrap();
+        let c = self.state.ctx.clients.create(new, limits).await.unwrap();
         TestClient {
             id: c.client.client_id,
             secret: c.client_secret,
@@ -260,9 +260,10 @@ impl TestApp {
     /// Creates a user; returns its id (the `sub`).
     pub async fn user(&self, username: &str, password: &str, roles: &[&str]) -> String {
         self.state
-            .grants
-            .users
-            .create(tessera::users::NewUser {
+            .ctx
+            .accounts
+            .users()
+            .create(tessera::accounts::NewUser {
                 username: username.into(),
                 password: password.into(),
                 roles: roles.iter().map(|r| r.to_string()).collect(),

@@ -165,7 +165,7 @@ async fn client_registry_changes_reach_the_server(backend: Backend) {
     let c = app.client("a", &["aud"], None).await;
     app.access_token(&c).await;
     // Rotating the secret: the old one stops working, the new one works.
-    let rotated = app.state.grants.clients.rotate_secret(&c.id).await.unwrap();
+    let rotated = app.state.ctx.clients.rotate_secret(&c.id).await.unwrap();
     let r = app
         .token_request(&c, &[("grant_type", "client_credentials")])
         .await;
@@ -176,7 +176,7 @@ async fn client_registry_changes_reach_the_server(backend: Backend) {
     };
     app.access_token(&new).await;
     // Deleting: the client can no longer get tokens.
-    assert!(app.state.grants.clients.delete(&c.id).await.unwrap());
+    assert!(app.state.ctx.clients.delete(&c.id).await.unwrap());
     let r = app
         .token_request(&new, &[("grant_type", "client_credentials")])
         .await;

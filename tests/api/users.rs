@@ -525,7 +525,10 @@ async fn role_change_and_logout_everywhere(backend: Backend) {
 
     // A demoted admin does not stay admin: the next refresh carries the new role, and
     // tokens with the old role are inactive.
-    tessera::session_control::change_roles(&app.state.grants, &sub, &["auditor".to_string()])
+    app.state
+        .ctx
+        .accounts
+        .change_roles(&sub, &["auditor".to_string()])
         .await
         .unwrap();
     let (status, b) = app.refresh(&c, &rt).await;
@@ -616,7 +619,10 @@ async fn disabled_or_deleted_users_cannot_log_in_or_refresh(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    tessera::session_control::set_disabled(&app.state.grants, &sub, true)
+    app.state
+        .ctx
+        .accounts
+        .set_disabled(&sub, true)
         .await
         .unwrap();
     let r = app
@@ -631,18 +637,17 @@ async fn disabled_or_deleted_users_cannot_log_in_or_refresh(backend: Backend) {
         .await;
     assert_eq!(r.status(), 400);
     assert_eq!(app.refresh(&c, &rt).await.0, 400);
-    tessera::session_control::set_disabled(&app.state.grants, &sub, false)
+    app.state
+        .ctx
+        .accounts
+        .set_disabled(&sub, false)
         .await
         .unwrap();
     let rt = app.login(&c, "alice", PW, "orders:read").await["refresh_token"]
         .as_str()
         .unwrap()
         .to_string();
-    assert!(
-        tessera::session_control::delete_user(&app.state.grants, &sub)
-            .await
-            .unwrap()
-    );
+    assert!(app.state.ctx.accounts.delete(&sub).await.unwrap());
     assert_eq!(app.refresh(&c, &rt).await.0, 400);
     let r = app
         .token_request(

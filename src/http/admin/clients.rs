@@ -300,7 +300,7 @@ impl ClientsApi {
         let page = self
             .0
             .state
-            .grants
+            .ctx
             .clients
             .page(cursor.0.as_deref(), limit)
             .await?;
@@ -321,7 +321,7 @@ impl ClientsApi {
         let created = self
             .0
             .state
-            .grants
+            .ctx
             .clients
             .create(
                 NewClient {
@@ -369,7 +369,7 @@ impl ClientsApi {
         client_id: Path<String>,
     ) -> AdminResult<Json<ClientBody>> {
         self.0.authorize(&auth, Area::Clients).await?;
-        match self.0.state.grants.clients.fetch(&client_id.0).await? {
+        match self.0.state.ctx.clients.fetch(&client_id.0).await? {
             Some(c) => Ok(Json(c.into())),
             None => Err(super::AdminError::not_found("client")),
         }
@@ -413,7 +413,7 @@ impl ClientsApi {
         let updated = self
             .0
             .state
-            .grants
+            .ctx
             .clients
             .update(&client_id.0, changes, self.limits())
             .await?;
@@ -439,13 +439,7 @@ impl ClientsApi {
         client_id: Path<String>,
     ) -> AdminResult<Json<ClientCredentialsBody>> {
         let who = self.0.authorize(&auth, Area::Clients).await?;
-        let rotated = self
-            .0
-            .state
-            .grants
-            .clients
-            .rotate_secret(&client_id.0)
-            .await?;
+        let rotated = self.0.state.ctx.clients.rotate_secret(&client_id.0).await?;
         self.0
             .audit(&who, "client.rotate_secret", &client_id.0, json!({}))
             .await;
@@ -467,7 +461,7 @@ impl ClientsApi {
         client_id: Path<String>,
     ) -> AdminResult<Deleted> {
         let who = self.0.authorize(&auth, Area::Clients).await?;
-        if self.0.state.grants.clients.delete(&client_id.0).await? {
+        if self.0.state.ctx.clients.delete(&client_id.0).await? {
             self.0
                 .audit(&who, "client.delete", &client_id.0, json!({}))
                 .await;

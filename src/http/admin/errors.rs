@@ -165,43 +165,10 @@ fn field_of_parse_error(message: &str) -> Option<String> {
     })
 }
 
-/// Domain messages are `"<field>: <reason>"`; this maps the domain's field word to the
-/// admin API's JSON field name.
-fn api_field(domain: &str) -> Option<&'static str> {
-    Some(match domain {
-        "name" => "name",
-        "grant" => "grant_types",
-        "scope" => "scopes",
-        "audience" => "audiences",
-        "ttl" => "token_ttl",
-        "username" => "username",
-        "password" => "password",
-        "role" => "roles",
-        "claims" | "claim" => "claims",
-        "limit" => "limit",
-        "cursor" => "cursor",
-        "alg" => "alg",
-        "redirect-uri" => "redirect_uris",
-        "post-logout-redirect-uri" => "post_logout_redirect_uris",
-        "public" => "public",
-        _ => return None,
-    })
-}
-
 impl From<Error> for AdminError {
     fn from(e: Error) -> Self {
         match e {
-            Error::Invalid(msg) => {
-                let field = msg.split_once(": ").and_then(|(f, _)| api_field(f));
-                let message = match field {
-                    Some(_) => msg
-                        .split_once(": ")
-                        .map(|(_, m)| m.to_string())
-                        .unwrap_or(msg),
-                    None => msg,
-                };
-                Self::BadRequest(problem("invalid_request", message, field))
-            }
+            Error::Invalid { field, reason } => Self::bad_request(field.api_name(), reason),
             Error::NotFound(what) => {
                 Self::NotFound(problem("not_found", format!("{what} not found"), None))
             }

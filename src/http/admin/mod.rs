@@ -23,7 +23,7 @@ pub use users::UsersApi;
 
 use crate::{
     admin::{Area, Denied, Principal},
-    app::AppState,
+    http::AppState,
 };
 
 /// Largest JSON body the admin API reads.
@@ -49,7 +49,7 @@ impl AdminCtx {
         let state = &self.state;
         match state
             .admin
-            .authorize(&state.grants, &token.0.token, area)
+            .authorize(&state.ctx, &token.0.token, area)
             .await?
         {
             Ok(p) => Ok(p),

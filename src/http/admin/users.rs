@@ -1,5 +1,5 @@
 //! `/admin/v1/users`: create, search, read, update, disable, set the password of, log out
-//! and delete users. Account changes that must cut sessions go through `session_control`
+//! and delete users. Account changes that must cut sessions go through `accounts::Accounts`
 //! exactly as the CLI's do.
 
 use poem_openapi::{
@@ -11,10 +11,10 @@ use serde_json::json;
 
 use super::{AdminCtx, AdminError, AdminResult, AdminToken};
 use crate::{
+    accounts::{NewUser, User},
     admin::Area,
     http::ApiTags,
-    paging, session_control,
-    users::{NewUser, User},
+    paging,
 };
 
 /// Custom claims as the API carries them.
@@ -183,7 +183,7 @@ pub struct UsersApi(pub AdminCtx);
 
 impl UsersApi {
     async fn user(&self, id: &str) -> AdminResult<User> {
-        match self.0.state.grants.users.get(id).await? {
+        match self.0.state.ctx.accounts.users().get(id).await? {
             Some(u) => Ok(u),
             None => Err(AdminError::not_found("user")),
         }
@@ -195,7 +195,7 @@ fn password_or_generated(given: Option<String>) -> AdminResult<(String, Option<S
     match given {
         Some(p) => Ok((p, None)),
         None => {
-            let p = crate::clients::random_token(15)?;
+            let p = crate::secrets::random_token(15)?;
             Ok((p.clone(), Some(p)))
         }
     }
@@ -223,8 +223,9 @@ impl UsersApi {
         let page = self
             .0
             .state
-            .grants
-            .users
+            .ctx
+            .accounts
+            .users()
             .page(q.0.as_deref(), cursor.0.as_deref(), limit)
             .await?;
         Ok(Json(UserPage {
@@ -245,8 +246,9 @@ impl UsersApi {
         let user = self
             .0
             .state
-            .grants
-            .users
+            .ctx
+            .accounts
+            .users()
             .create(NewUser {
                 username: b.username,
                 password,
@@ -301,19 +303,23 @@ impl UsersApi {
         body: Json<UserPatch>,
     ) -> AdminResult<Json<UserBody>> {
         let who = self.0.authorize(&auth, Area::Users).await?;
-        let ctx = &self.0.state.grants;
+        let ctx = &self.0.state.ctx;
         let mut user = self.user(&user_id.0).await?;
         let b = body.0;
         if let Some(claims) = b.claims.clone() {
-            user = ctx.users.set_claims(&user.id, to_map(claims)).await?;
+            user = ctx
+                .accounts
+                .users()
+                .set_claims(&user.id, to_map(claims))
+                .await?;
         }
         if let Some(roles) = &b.roles {
-            user = session_control::change_roles(ctx, &user.id, roles).await?;
+            user = ctx.accounts.change_roles(&user.id, roles).await?;
         }
         if let Some(disabled) = b.disabled
             && disabled != user.disabled
         {
-            user = session_control::set_disabled(ctx, &user.id, disabled).await?;
+            user = ctx.accounts.set_disabled(&user.id, disabled).await?;
         }
         self.0
             .audit(
@@ -329,7 +335,9 @@ impl UsersApi {
 
     /// Set a user's password
     ///
-    /// Without `password`, one is generated and returned once.
+    /// Without `password`, one is generated and returned once. Every session of the user
+    /// ends (refresh tokens, browser sessions) and earlier access tokens become inactive:
+    /// whoever knew the old password keeps nothing opened with it.
     #[oai(
         path = "/users/:user_id/password",
         method = "put",
@@ -347,8 +355,8 @@ impl UsersApi {
         let (password, generated) = password_or_generated(body.0.password)?;
         self.0
             .state
-            .grants
-            .users
+            .ctx
+            .accounts
             .set_password(&user.id, password)
             .await?;
         self.0
@@ -381,7 +389,12 @@ impl UsersApi {
     ) -> AdminResult<Done> {
         let who = self.0.authorize(&auth, Area::Users).await?;
         let user = self.user(&user_id.0).await?;
-        session_control::logout_everywhere(&self.0.state.grants, &user.id).await?;
+        self.0
+            .state
+            .ctx
+            .accounts
+            .logout_everywhere(&user.id)
+            .await?;
         self.0
             .audit(&who, "user.logout_everywhere", &user.id, json!({}))
             .await;
@@ -404,8 +417,8 @@ impl UsersApi {
         user_id: Path<String>,
     ) -> AdminResult<Done> {
         let who = self.0.authorize(&auth, Area::Users).await?;
-        let ctx = &self.0.state.grants;
-        if session_control::delete_user(ctx, &user_id.0).await? {
+        let ctx = &self.0.state.ctx;
+        if ctx.accounts.delete(&user_id.0).await? {
             self.0
                 .audit(&who, "user.delete", &user_id.0, json!({}))
                 .await;

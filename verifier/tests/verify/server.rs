@@ -5,8 +5,8 @@ use std::{sync::Arc, time::Duration};
 
 use serde_json::Value;
 use tessera::{
-    app::AppState,
     clients::{NewClient, RegistrationLimits},
+    http::AppState,
     keys::Alg,
 };
 use tessera_verify::{Verifier, VerifyError};
@@ -57,7 +57,7 @@ impl Issuer {
     async fn client(&self, alg: Alg, audiences: &[&str]) -> (String, String) {
         let c = self
             .state
-            .grants
+            .ctx
             .clients
             .create(
                 NewClient {

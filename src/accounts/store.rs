@@ -1,26 +1,23 @@
-//! Users: registration, the username normalisation rule, argon2id password hashing off the
-//! async workers with bounded concurrency, roles and custom claims.
+//! The user table: registration, the username normalisation rule, roles and custom claims.
+//! The setters of what must end sessions when it changes (disabled, password, roles,
+//! not-before, deletion) are private to [`crate::accounts`], which pairs each with the
+//! session cut.
 
 use std::sync::Arc;
 
-use argon2::{
-    Algorithm, Argon2, Params, Version,
-    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
-};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, LikeExpr},
 };
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
+use super::password_hash::PasswordHasher;
 use crate::{
     clock::SharedClock,
-    config::Settings,
     entities::user::{self, Entity as Users},
-    error::{Error, Result},
+    error::{Error, Field, Result},
     paging::{self, Page},
 };
 
@@ -55,171 +52,18 @@ pub fn normalize_username(raw: &str) -> Result<String> {
     let n: String = raw.trim().nfkc().collect::<String>().to_lowercase();
     let len = n.chars().count();
     if len == 0 || len > 64 {
-        return Err(Error::Invalid(
-            "username: must be 1 to 64 characters".into(),
+        return Err(Error::invalid(
+            Field::Username,
+            "must be 1 to 64 characters",
         ));
     }
     if n.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::Invalid(
-            "username: must not contain spaces or control characters".into(),
+        return Err(Error::invalid(
+            Field::Username,
+            "must not contain spaces or control characters",
         ));
     }
     Ok(n)
-}
-
-/// argon2id hashing and verification on a small pool of dedicated low-priority threads
-/// (Linux `SCHED_IDLE`), at most N at once, so a login storm can never starve the async
-/// workers that serve JWKS and client_credentials: when both want the CPU, the scheduler
-/// gives it to the request path first.
-pub struct PasswordHasher {
-    argon2: Argon2<'static>,
-    permits: Semaphore,
-    pool: HashPool,
-    /// A real hash of a random password: unknown users are verified against it so that
-    /// "no such user" costs the same as "wrong password". Made by the first verification
-    /// of any kind (known user or not, so the one-off cost reveals nothing), not at
-    /// start-up: a hash is 19 MiB and tens of milliseconds that most processes, such as
-    /// CLI commands, never need.
-    dummy: std::sync::OnceLock<String>,
-}
-
-impl PasswordHasher {
-    pub fn new(settings: &Settings) -> Result<Arc<Self>> {
-        let params = Params::new(
-            settings.argon2_memory_kib,
-            settings.argon2_iterations,
-            settings.argon2_parallelism,
-            None,
-        )
-        .map_err(|e| Error::Config(format!("argon2 parameters: {e}")))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let permits = match settings.password_hash_concurrency {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get() / 2)
-                .unwrap_or(1)
-                .max(1),
-            n => n,
-        };
-        Ok(Arc::new(Self {
-            argon2,
-            permits: Semaphore::new(permits),
-            pool: HashPool::new(permits),
-            dummy: std::sync::OnceLock::new(),
-        }))
-    }
-
-    pub async fn hash(self: &Arc<Self>, password: String) -> Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Error::Crypto("hasher closed".into()))?;
-        let me = self.clone();
-        self.pool
-            .run(move || hash_with(&me.argon2, &password))
-            .await
-            .ok_or_else(|| Error::Crypto("hashing task failed".into()))?
-    }
-
-    /// Verifies `password` against `phc`, or against the dummy hash when there is no user.
-    pub async fn verify(self: &Arc<Self>, password: String, phc: Option<String>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
-        let me = self.clone();
-        let known = phc.is_some();
-        let ok = self
-            .pool
-            .run(move || {
-                let dummy = me.dummy.get_or_init(|| {
-                    let random = crate::clients::random_token(24).unwrap_or_default();
-                    hash_with(&me.argon2, &random).unwrap_or_default()
-                });
-                let phc = phc.as_deref().unwrap_or(dummy);
-                PasswordHash::new(phc)
-                    .is_ok_and(|h| me.argon2.verify_password(password.as_bytes(), &h).is_ok())
-            })
-            .await
-            .unwrap_or(false);
-        ok && known
-    }
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Dedicated threads for password hashing, lowered in CPU priority.
-struct HashPool {
-    jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl HashPool {
-    fn new(threads: usize) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        for i in 0..threads.max(1) {
-            let rx = rx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("tessera-argon2-{i}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a password-hashing thread");
-            }
-        }
-        Self { jobs: tx }
-    }
-
-    /// Runs `f` on the pool; `None` if the pool is gone or `f` panicked.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .ok()?;
-        rx.await.ok()
-    }
-}
-
-/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only when no normal
-/// thread wants the CPU, and a normal thread that wakes up preempts it at once. Nice 10
-/// was not enough: under the EEVDF scheduler a niced thread still keeps the core until
-/// its slice ends, which added milliseconds to the p99 of JWKS and client_credentials
-/// during a login storm (bench/analysis.md). The price is that on a fully saturated
-/// server logins wait for the token path to leave some CPU, which is the order we want.
-/// Falls back to nice 10 where the class is unavailable.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: sched_setscheduler and setpriority on the calling thread (pid 0 / its own
-    // tid) with a valid, initialised sched_param have no memory-safety preconditions.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-        }
-    }
-}
-
-fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String> {
-    let mut raw = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut raw).map_err(|_| Error::Crypto("random generator failed".into()))?;
-    let salt = SaltString::encode_b64(&raw).map_err(|e| Error::Crypto(format!("salt: {e}")))?;
-    argon2
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Crypto(format!("argon2: {e}")))
 }
 
 /// A user as the rest of the code sees it (never the password hash).
@@ -233,11 +77,11 @@ pub struct User {
     pub not_before: Option<i64>,
     pub created_at: i64,
     #[serde(skip)]
-    pub(crate) password_hash: String,
+    pub(super) password_hash: String,
 }
 
-impl User {
-    pub(crate) fn from_row(m: user::Model) -> Self {
+impl From<user::Model> for User {
+    fn from(m: user::Model) -> Self {
         User {
             roles: m.roles.split_whitespace().map(str::to_string).collect(),
             claims: serde_json::from_str(&m.claims).unwrap_or_default(),
@@ -273,7 +117,7 @@ impl UserStore {
         Self { db, clock, hasher }
     }
 
-    pub fn hasher(&self) -> &Arc<PasswordHasher> {
+    pub(super) fn hasher(&self) -> &Arc<PasswordHasher> {
         &self.hasher
     }
 
@@ -301,7 +145,7 @@ impl UserStore {
         // The unique index decides between two concurrent creations of one username: the
         // loser gets the same answer as a sequential duplicate.
         match row.insert(&self.db).await {
-            Ok(m) => Ok(User::from_row(m)),
+            Ok(m) => Ok(User::from(m)),
             Err(e) if crate::storage::is_unique_violation(&e) => {
                 Err(Error::Conflict(format!("username {username:?} is taken")))
             }
@@ -317,14 +161,14 @@ impl UserStore {
             .filter(user::Column::Username.eq(username))
             .one(&self.db)
             .await?
-            .map(User::from_row))
+            .map(User::from))
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<User>> {
         Ok(Users::find_by_id(id.to_string())
             .one(&self.db)
             .await?
-            .map(User::from_row))
+            .map(User::from))
     }
 
     /// A user by id or username (CLI convenience).
@@ -343,7 +187,7 @@ impl UserStore {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(User::from_row)
+            .map(User::from)
             .collect())
     }
 
@@ -360,22 +204,22 @@ impl UserStore {
         let mut am: user::ActiveModel = row.into();
         f(&mut am);
         am.updated_at = Set(self.clock.now());
-        Ok(User::from_row(am.update(&self.db).await?))
+        Ok(User::from(am.update(&self.db).await?))
     }
 
-    pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<User> {
+    pub(super) async fn set_disabled(&self, id: &str, disabled: bool) -> Result<User> {
         self.update(id, |am| am.disabled = Set(disabled)).await
     }
 
-    pub async fn set_password(&self, id: &str, password: String) -> Result<User> {
+    pub(super) async fn set_password(&self, id: &str, password: String) -> Result<User> {
         validate_password(&password)?;
         let hash = self.hasher.hash(password).await?;
         self.update(id, |am| am.password_hash = Set(hash)).await
     }
 
-    /// Replaces roles. `session_control::change_roles` also records the not-before time that
-    /// makes tokens carrying the old roles inactive.
-    pub async fn set_roles(&self, id: &str, roles: &[String]) -> Result<User> {
+    /// Replaces roles; [`crate::accounts::Accounts::change_roles`] also records the
+    /// not-before time that makes tokens carrying the old roles inactive.
+    pub(super) async fn set_roles(&self, id: &str, roles: &[String]) -> Result<User> {
         let roles = validate_roles(roles)?;
         self.update(id, |am| am.roles = Set(roles.join(" "))).await
     }
@@ -421,16 +265,16 @@ impl UserStore {
             rows,
             limit,
             |r| paging::encode_cursor(&r.username),
-            |r| Ok(User::from_row(r)),
+            |r| Ok(User::from(r)),
         )
     }
 
     /// Records a not-before time for the user's access tokens.
-    pub async fn set_not_before(&self, id: &str, t: i64) -> Result<User> {
+    pub(super) async fn set_not_before(&self, id: &str, t: i64) -> Result<User> {
         self.update(id, |am| am.not_before = Set(Some(t))).await
     }
 
-    pub async fn delete(&self, id: &str) -> Result<bool> {
+    pub(super) async fn delete(&self, id: &str) -> Result<bool> {
         Ok(Users::delete_by_id(id.to_string())
             .exec(&self.db)
             .await?
@@ -442,8 +286,9 @@ impl UserStore {
 fn validate_password(p: &str) -> Result<()> {
     let n = p.chars().count();
     if !(8..=1024).contains(&n) {
-        return Err(Error::Invalid(
-            "password: must be 8 to 1024 characters".into(),
+        return Err(Error::invalid(
+            Field::Password,
+            "must be 8 to 1024 characters",
         ));
     }
     Ok(())
@@ -461,9 +306,10 @@ fn validate_roles(roles: &[String]) -> Result<Vec<String>> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_:.".contains(&b))
         {
-            return Err(Error::Invalid(format!(
-                "role: {r:?} must be 1-64 of [A-Za-z0-9-_:.]"
-            )));
+            return Err(Error::invalid(
+                Field::Roles,
+                format!("{r:?} must be 1-64 of [A-Za-z0-9-_:.]"),
+            ));
         }
         if !out.iter().any(|o| o == r) {
             out.push(r.to_string());
@@ -481,15 +327,17 @@ pub fn validate_claims(
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
     for k in claims.keys() {
         if k.is_empty() || k.len() > 64 || RESERVED_CLAIMS.contains(&k.as_str()) {
-            return Err(Error::Invalid(format!(
-                "claims: {k:?} is empty, too long or reserved"
-            )));
+            return Err(Error::invalid(
+                Field::Claims,
+                format!("{k:?} is empty, too long or reserved"),
+            ));
         }
     }
     if serde_json::to_string(&claims).map_or(true, |s| s.len() > MAX_CLAIMS_BYTES) {
-        return Err(Error::Invalid(format!(
-            "claims: more than {MAX_CLAIMS_BYTES} bytes"
-        )));
+        return Err(Error::invalid(
+            Field::Claims,
+            format!("more than {MAX_CLAIMS_BYTES} bytes"),
+        ));
     }
     Ok(claims)
 }
@@ -562,20 +410,5 @@ mod tests {
         assert!(parse_claims(&[("sub".into(), "x".into())]).is_err());
         assert!(validate_roles(&["admin reader".into()]).unwrap().len() == 2);
         assert!(validate_roles(&["bad role!".into()]).is_err());
-    }
-
-    #[tokio::test]
-    async fn hashing_verifies_and_unknown_users_never_pass() {
-        let s = Settings {
-            argon2_memory_kib: 1024,
-            argon2_iterations: 1,
-            ..Settings::default()
-        };
-        let h = PasswordHasher::new(&s).unwrap();
-        let phc = h.hash("correct horse".into()).await.unwrap();
-        assert!(phc.starts_with("$argon2id$"));
-        assert!(h.verify("correct horse".into(), Some(phc.clone())).await);
-        assert!(!h.verify("wrong".into(), Some(phc)).await);
-        assert!(!h.verify("anything".into(), None).await);
     }
 }

@@ -3,10 +3,8 @@
 
 use url::Url;
 
-use crate::{
-    clients::GrantType,
-    error::{Error, Result},
-};
+use super::GrantType;
+use crate::error::{Error, Field, Result};
 
 /// Validated redirect URIs of a registration.
 pub struct ClientUris {
@@ -22,17 +20,19 @@ pub fn validate_client_uris(
     post_logout: &[String],
     public: bool,
 ) -> Result<ClientUris> {
-    let redirect_uris = check_list("redirect-uri", redirect_uris)?;
-    let post_logout_redirect_uris = check_list("post-logout-redirect-uri", post_logout)?;
+    let redirect_uris = check_list(Field::RedirectUris, redirect_uris)?;
+    let post_logout_redirect_uris = check_list(Field::PostLogoutRedirectUris, post_logout)?;
     let code = grants.contains(&GrantType::AuthorizationCode);
     if code && redirect_uris.is_empty() {
-        return Err(Error::Invalid(
-            "redirect-uri: the authorization_code grant needs at least one redirect URI".into(),
+        return Err(Error::invalid(
+            Field::RedirectUris,
+            "the authorization_code grant needs at least one redirect URI",
         ));
     }
     if !code && (!redirect_uris.is_empty() || !post_logout_redirect_uris.is_empty()) {
-        return Err(Error::Invalid(
-            "redirect-uri: redirect URIs need the authorization_code grant".into(),
+        return Err(Error::invalid(
+            Field::RedirectUris,
+            "redirect URIs need the authorization_code grant",
         ));
     }
     if public
@@ -40,15 +40,16 @@ pub fn validate_client_uris(
             .iter()
             .any(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken))
     {
-        return Err(Error::Invalid(
-            "public: a public client has no secret, so it may only use the authorization_code \
-             and refresh_token grants"
-                .into(),
+        return Err(Error::invalid(
+            Field::Public,
+            "a public client has no secret, so it may only use the authorization_code \
+             and refresh_token grants",
         ));
     }
     if public && !code {
-        return Err(Error::Invalid(
-            "public: a public client needs the authorization_code grant".into(),
+        return Err(Error::invalid(
+            Field::Public,
+            "a public client needs the authorization_code grant",
         ));
     }
     Ok(ClientUris {
@@ -57,10 +58,10 @@ pub fn validate_client_uris(
     })
 }
 
-fn check_list(what: &str, uris: &[String]) -> Result<Vec<String>> {
+fn check_list(field: Field, uris: &[String]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for u in uris.iter().flat_map(|u| u.split_whitespace()) {
-        check_uri(u).map_err(|why| Error::Invalid(format!("{what}: {u:?} {why}")))?;
+        check_uri(u).map_err(|why| Error::invalid(field, format!("{u:?} {why}")))?;
         if !out.iter().any(|x| x == u) {
             out.push(u.to_string());
         }

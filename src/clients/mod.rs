@@ -8,21 +8,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_lc_rs::{
-    digest,
-    rand::{SecureRandom, SystemRandom},
-};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
 use serde::Serialize;
-use subtle::ConstantTimeEq;
+
+pub mod redirect_uris;
 
 use crate::{
     clock::SharedClock,
     entities::client::{self, Entity as Clients},
-    error::{Error, OAuthError, Result},
+    error::{Error, Field, OAuthError, Result},
     keys::Alg,
     paging::{self, Page},
+    scope::is_scope_token,
+    secrets::{hash_secret, hash_secret_hex, hashes_equal, hex_decode_32, random_token},
 };
 
 /// Grant types a client can be registered for.
@@ -99,7 +97,7 @@ impl Client {
             None
         } else {
             Some(hex_decode_32(&m.secret_hash).ok_or_else(|| {
-                Error::Invalid(format!(
+                Error::Corrupt(format!(
                     "client {} has a malformed secret hash",
                     m.client_id
                 ))
@@ -253,8 +251,8 @@ impl ClientRegistry {
             .as_ref()
             .and_then(|c| c.secret_hash.as_ref())
             .unwrap_or(&self.dummy_hash);
-        let ok: bool = bool::from(presented.ct_eq(expected))
-            && client.as_ref().is_some_and(|c| !c.is_public());
+        let ok: bool =
+            hashes_equal(&presented, expected) && client.as_ref().is_some_and(|c| !c.is_public());
         match client {
             Some(c) if ok => Ok(c),
             Some(_) => {
@@ -286,7 +284,7 @@ impl ClientRegistry {
             (String::new(), String::new())
         } else {
             let s = random_token(32)?;
-            let h = hex(&hash_secret(&s));
+            let h = hash_secret_hex(&s);
             (s, h)
         };
         let now = self.clock.now();
@@ -338,7 +336,7 @@ impl ClientRegistry {
                 .split_once(':')
                 .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
                 .ok_or_else(|| {
-                    Error::Invalid("cursor: not a cursor returned by this listing".into())
+                    Error::invalid(Field::Cursor, "not a cursor returned by this listing")
                 })?;
             q = q.filter(
                 Condition::any().add(client::Column::CreatedAt.gt(at)).add(
@@ -460,13 +458,14 @@ impl ClientRegistry {
             .await?
             .ok_or_else(|| Error::NotFound(format!("client {client_id}")))?;
         if row.token_endpoint_auth_method == AUTH_METHOD_NONE {
-            return Err(Error::Invalid(
-                "a public client has no secret to rotate".into(),
+            return Err(Error::invalid(
+                Field::Public,
+                "a public client has no secret to rotate",
             ));
         }
         let secret = random_token(32)?;
         let mut am: client::ActiveModel = row.into();
-        am.secret_hash = Set(hex(&hash_secret(&secret)));
+        am.secret_hash = Set(hash_secret_hex(&secret));
         am.updated_at = Set(self.clock.now());
         let model = am.update(&self.db).await?;
         self.invalidate(client_id);
@@ -492,7 +491,7 @@ struct Validated {
 fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     let name = new.name.trim().to_string();
     if name.is_empty() || name.len() > 200 {
-        return Err(Error::Invalid("name: must be 1 to 200 characters".into()));
+        return Err(Error::invalid(Field::Name, "must be 1 to 200 characters"));
     }
     let mut grant_types = Vec::new();
     for g in new
@@ -502,8 +501,8 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         .filter(|g| !g.is_empty())
     {
         let gt = GrantType::parse(g).ok_or_else(|| {
-            Error::Invalid(format!(
-                "grant: unsupported grant type {g:?} (supported: client_credentials, password, refresh_token, authorization_code)"
+            Error::invalid(Field::GrantTypes, format!(
+                "unsupported grant type {g:?} (supported: client_credentials, password, refresh_token, authorization_code)"
             ))
         })?;
         if !grant_types.contains(&gt) {
@@ -511,16 +510,18 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         }
     }
     if grant_types.is_empty() {
-        return Err(Error::Invalid(
-            "grant: at least one grant type is required".into(),
+        return Err(Error::invalid(
+            Field::GrantTypes,
+            "at least one grant type is required",
         ));
     }
     let mut scopes = Vec::new();
     for s in new.scopes.iter().flat_map(|s| s.split_whitespace()) {
         if !is_scope_token(s) {
-            return Err(Error::Invalid(format!(
-                "scope: {s:?} is not a valid scope token (RFC 6749 §3.3)"
-            )));
+            return Err(Error::invalid(
+                Field::Scopes,
+                format!("{s:?} is not a valid scope token (RFC 6749 §3.3)"),
+            ));
         }
         if !scopes.iter().any(|x| x == s) {
             scopes.push(s.to_string());
@@ -529,26 +530,30 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     let mut audiences = Vec::new();
     for a in new.audiences.iter().flat_map(|a| a.split_whitespace()) {
         if a.len() > 512 {
-            return Err(Error::Invalid("audience: too long".into()));
+            return Err(Error::invalid(Field::Audiences, "too long"));
         }
         if !audiences.iter().any(|x| x == a) {
             audiences.push(a.to_string());
         }
     }
     if audiences.is_empty() {
-        return Err(Error::Invalid(
-            "audience: at least one audience (the resource server that accepts the tokens) is required".into(),
+        return Err(Error::invalid(
+            Field::Audiences,
+            "at least one audience (the resource server that accepts the tokens) is required",
         ));
     }
     if let Some(ttl) = new.token_ttl
         && (ttl < Duration::from_secs(1) || ttl > limits.max_token_ttl)
     {
-        return Err(Error::Invalid(format!(
-            "ttl: must be between 1s and max_access_token_ttl ({})",
-            humantime::format_duration(limits.max_token_ttl)
-        )));
+        return Err(Error::invalid(
+            Field::TokenTtl,
+            format!(
+                "must be between 1s and max_access_token_ttl ({})",
+                humantime::format_duration(limits.max_token_ttl)
+            ),
+        ));
     }
-    let redirect = crate::authorize::uris::validate_client_uris(
+    let redirect = redirect_uris::validate_client_uris(
         &grant_types,
         &new.redirect_uris,
         &new.post_logout_redirect_uris,
@@ -567,31 +572,6 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     })
 }
 
-/// RFC 6749 §3.3 scope-token: 1*( %x21 / %x23-5B / %x5D-7E ).
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
-
-/// SHA-256 of a secret. Secrets are 256-bit random, so a fast hash is the right tool: a slow
-/// KDF would add nothing against guessing and only cost throughput.
-pub fn hash_secret(secret: &str) -> [u8; 32] {
-    let d = digest::digest(&digest::SHA256, secret.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-/// `n` random bytes, base64url without padding.
-pub fn random_token(n: usize) -> Result<String> {
-    let mut b = vec![0u8; n];
-    SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| Error::Crypto("random generator failed".into()))?;
-    Ok(B64.encode(b))
-}
-
 fn join_grants(grants: &[GrantType]) -> String {
     grants
         .iter()
@@ -604,57 +584,9 @@ fn split(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn hex_decode_32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_hashed_and_hex_round_trips() {
-        let h = hash_secret("s3cret");
-        assert_eq!(hex_decode_32(&hex(&h)), Some(h));
-        assert_ne!(hex(&h), "s3cret");
-        assert!(hex_decode_32("zz").is_none());
-    }
-
-    #[test]
-    fn secret_comparison_is_constant_time_eq() {
-        // `subtle::ConstantTimeEq` compares every byte regardless of where they differ.
-        let a = hash_secret("a");
-        let b = hash_secret("b");
-        assert!(bool::from(a.ct_eq(&a)));
-        assert!(!bool::from(a.ct_eq(&b)));
-    }
-
-    #[test]
-    fn random_tokens_have_the_promised_entropy() {
-        let t = random_token(32).unwrap();
-        assert_eq!(t.len(), 43);
-        assert_ne!(t, random_token(32).unwrap());
-    }
-
-    #[test]
-    fn scope_tokens_follow_rfc6749() {
-        assert!(is_scope_token("orders:read"));
-        assert!(!is_scope_token("a\"b"));
-        assert!(!is_scope_token("a\\b"));
-        assert!(!is_scope_token("é"));
-        assert!(!is_scope_token(""));
-    }
 
     #[test]
     fn registration_is_validated() {

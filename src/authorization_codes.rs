@@ -1,7 +1,10 @@
-//! Authorization codes: 256-bit random, stored only as SHA-256 hashes, valid 60 seconds,
-//! single use (a compare-and-set spends them). What a redemption issued is recorded on the
-//! code, so a code presented twice revokes it (RFC 6749 §4.1.2, RFC 9700 §4.2.4) — even
-//! when the second presentation races the first.
+//! Authorization codes and PKCE. Codes are 256-bit random, stored only as SHA-256 hashes,
+//! valid 60 seconds, single use (a compare-and-set spends them). What a redemption issued
+//! is recorded on the code, so a code presented twice revokes it (RFC 6749 §4.1.2,
+//! RFC 9700 §4.2.4) — even when the second presentation races the first. Every code is
+//! bound to an S256 PKCE challenge (RFC 7636), checked at redemption by [`pkce_matches`].
+//! The store also links the refresh families issued in a browser session to it, so
+//! signing out of the browser ends them.
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
@@ -9,13 +12,13 @@ use sea_orm::{
 };
 
 use crate::{
-    clients::{hash_secret, random_token},
     clock::SharedClock,
     entities::{
         authorization_code::{self, Entity as Codes},
         browser_session_family::{self, Entity as Links},
     },
     error::Result,
+    secrets::{hash_secret_hex, random_token, strings_equal},
 };
 
 /// How long a code can be redeemed.
@@ -52,13 +55,6 @@ pub struct CodeStore {
     clock: SharedClock,
 }
 
-fn hex_hash(code: &str) -> String {
-    hash_secret(code)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 impl CodeStore {
     pub fn new(db: DatabaseConnection, clock: SharedClock) -> Self {
         Self { db, clock }
@@ -69,7 +65,7 @@ impl CodeStore {
         let code = random_token(32)?;
         let now = self.clock.now();
         authorization_code::ActiveModel {
-            code_hash: Set(hex_hash(&code)),
+            code_hash: Set(hash_secret_hex(&code)),
             client_id: Set(c.client_id.into()),
             user_id: Set(c.user_id.into()),
             redirect_uri: Set(c.redirect_uri.into()),
@@ -95,7 +91,7 @@ impl CodeStore {
     /// first one issued, for the caller to revoke.
     pub async fn redeem(&self, code: &str) -> Result<Redeemed> {
         let now = self.clock.now();
-        let hash = hex_hash(code);
+        let hash = hash_secret_hex(code);
         let Some(row) = Codes::find_by_id(hash.clone()).one(&self.db).await? else {
             return Ok(Redeemed::Unknown);
         };
@@ -193,5 +189,46 @@ impl CodeStore {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+/// An S256 challenge: base64url (no padding) of a SHA-256 digest, 43 characters.
+pub fn is_s256_challenge(c: &str) -> bool {
+    c.len() == 43
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge, in constant time.
+/// The verifier must be 43–128 unreserved characters (§4.1).
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !well_formed {
+        return false;
+    }
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    strings_equal(&B64.encode(d.as_ref()), challenge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_rfc7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(is_s256_challenge(challenge));
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
+            challenge
+        ));
+        assert!(!pkce_matches("short", challenge));
+        assert!(!is_s256_challenge(verifier.get(..42).unwrap()));
     }
 }

@@ -1,10 +1,9 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3.1): `client_secret_basic`
-//! or `client_secret_post`, never both.
+//! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1): the credentials of a
+//! request, from the `Authorization` header or the body, never both.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 
-use super::Params;
-use crate::{clients::Credentials, error::OAuthError};
+use crate::{clients::Credentials, error::OAuthError, params::FormFields};
 
 /// Parses `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`.
 /// Any malformation is a failed authentication (401 `invalid_client`).
@@ -63,7 +62,7 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
 /// The credentials of this request, from the header or the body.
 pub fn credentials(
     authorization: Option<&str>,
-    params: &Params,
+    params: &impl FormFields,
 ) -> Result<Credentials, OAuthError> {
     let body_id = params.single("client_id")?;
     let body_secret = params.single("client_secret")?;
@@ -95,6 +94,7 @@ pub fn credentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::Params;
 
     fn basic(raw: &str) -> String {
         format!("Basic {}", STANDARD.encode(raw))

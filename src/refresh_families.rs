@@ -6,24 +6,26 @@
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, sea_query::Expr};
 
 use crate::{
-    clients::{hash_secret, random_token},
+    clients::{Client, GrantType},
     clock::SharedClock,
     entities::{
         refresh_family::{self, Entity as Families},
         refresh_token::{self, Entity as Tokens},
-        user::Entity as UserRows,
+        user::{self, Entity as UserRows},
     },
     error::Result,
-    users::User,
+    secrets::{hash_secret_hex, random_token},
 };
 
 pub type Family = refresh_family::Model;
 /// A stored refresh token with its family and the family's user (if the user still
-/// exists), as [`Sessions::find`] returns them in one query.
+/// exists), as [`RefreshFamilies::find`] returns them in one query. The user is the row as
+/// stored; `accounts::User::from` turns it into the user the rest of the code sees (this
+/// module sits below `accounts`, which ends families when an account changes).
 pub struct Found {
     pub token: refresh_token::Model,
     pub family: Family,
-    pub user: Option<User>,
+    pub user: Option<user::Model>,
 }
 
 /// Why a refresh token was refused (all answer `invalid_grant`; the detail is for logs).
@@ -37,21 +39,14 @@ pub enum RefreshRefused {
     Reused,
 }
 
-pub struct Sessions {
+pub struct RefreshFamilies {
     db: DatabaseConnection,
     clock: SharedClock,
     idle_ttl: i64,
     max_ttl: i64,
 }
 
-fn hex_hash(token: &str) -> String {
-    hash_secret(token)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-impl Sessions {
+impl RefreshFamilies {
     pub fn new(db: DatabaseConnection, clock: SharedClock, idle_ttl: i64, max_ttl: i64) -> Self {
         Self {
             db,
@@ -61,8 +56,25 @@ impl Sessions {
         }
     }
 
+    /// Starts a family at sign-in when `client` is registered for the refresh grant, and
+    /// returns its first refresh token; `None` for a client that may not refresh.
+    pub async fn start_if_allowed(
+        &self,
+        client: &Client,
+        user_id: &str,
+        scope: &str,
+        auth_time: i64,
+    ) -> Result<Option<(String, Family)>> {
+        if !client.allows(GrantType::RefreshToken) {
+            return Ok(None);
+        }
+        self.start(user_id, &client.client_id, scope, auth_time)
+            .await
+            .map(Some)
+    }
+
     /// Starts a family at login and returns its first refresh token.
-    pub async fn start(
+    async fn start(
         &self,
         user_id: &str,
         client_id: &str,
@@ -94,7 +106,7 @@ impl Sessions {
     async fn new_token(&self, family: &Family, now: i64) -> Result<String> {
         let token = random_token(32)?;
         Tokens::insert(refresh_token::ActiveModel {
-            token_hash: Set(hex_hash(&token)),
+            token_hash: Set(hash_secret_hex(&token)),
             family_id: Set(family.id.clone()),
             created_at: Set(now),
             expires_at: Set((now + self.idle_ttl).min(family.expires_at)),
@@ -108,7 +120,7 @@ impl Sessions {
     /// Looks a refresh token, its family and their user up (one query) without spending it.
     pub async fn find(&self, token: &str) -> Result<Option<Found>> {
         Ok(
-            match Tokens::find_by_id(hex_hash(token))
+            match Tokens::find_by_id(hash_secret_hex(token))
                 .find_also_related(Families)
                 .and_also_related(UserRows)
                 .one(&self.db)
@@ -117,14 +129,14 @@ impl Sessions {
                 Some((token, Some(family), user)) => Some(Found {
                     token,
                     family,
-                    user: user.map(User::from_row),
+                    user,
                 }),
                 _ => None,
             },
         )
     }
 
-    /// Spends a token found by [`Sessions::find`] for `client_id` and returns the family
+    /// Spends a token found by [`RefreshFamilies::find`] for `client_id` and returns the family
     /// and the next token. The checks are repeated here so no caller can skip them; the
     /// spend itself is a compare-and-set, so a concurrent spend of the same token loses.
     pub async fn rotate(
@@ -162,7 +174,9 @@ impl Sessions {
             .exec(&self.db)
             .await?;
         if spent.rows_affected != 1 {
-            Tokens::delete_by_id(hex_hash(&next)).exec(&self.db).await?;
+            Tokens::delete_by_id(hash_secret_hex(&next))
+                .exec(&self.db)
+                .await?;
             self.revoke_family(&family.id).await?;
             return Ok(Err(RefreshRefused::Reused));
         }

@@ -1,0 +1,159 @@
+//! Accounts: the people who sign in. Reading and creating users goes through
+//! [`UserStore`]; every change that must end what a user holds — disable, delete, a new
+//! password, a role change, "log out everywhere" — is a method of [`Accounts`], which pairs
+//! the change with the cut (refresh families revoked, a not-before time that makes earlier
+//! access tokens, codes and browser sessions inactive, and an entry in the revocation
+//! feed). The store's setters for those fields are private to this module, so no caller
+//! can change them without the cut.
+//!
+//! [`Accounts::check_password`] is the one throttled password check, shared by the
+//! password grant and the login form.
+
+pub mod login_throttle;
+pub mod password_hash;
+mod store;
+
+use std::{net::IpAddr, sync::Arc};
+
+pub use login_throttle::{Limits, LoginThrottle};
+pub use password_hash::PasswordHasher;
+pub use store::{
+    NewUser, RESERVED_CLAIMS, User, UserStore, normalize_username, parse_claim_arg, parse_claims,
+    validate_claims,
+};
+
+use crate::{
+    clock::SharedClock, error::Result, refresh_families::RefreshFamilies, revocation::RevocationLog,
+};
+
+/// Why a password check did not sign anyone in.
+#[derive(Debug)]
+pub enum PasswordRefused {
+    /// Too many recent failures for this username or address: wait this many seconds.
+    Throttled { retry_after: u64 },
+    /// Unknown user, wrong password or disabled user: one answer for all three.
+    Incorrect,
+    /// The user could not be read (the database); nothing was counted.
+    Unavailable(crate::error::Error),
+}
+
+/// User accounts and the changes that end sessions.
+pub struct Accounts {
+    users: Arc<UserStore>,
+    families: Arc<RefreshFamilies>,
+    revocations: Arc<RevocationLog>,
+    throttle: LoginThrottle,
+    clock: SharedClock,
+}
+
+impl Accounts {
+    pub fn new(
+        users: Arc<UserStore>,
+        families: Arc<RefreshFamilies>,
+        revocations: Arc<RevocationLog>,
+        throttle: LoginThrottle,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            users,
+            families,
+            revocations,
+            throttle,
+            clock,
+        }
+    }
+
+    /// Reading, searching and creating users, and changing their custom claims (which only
+    /// show in tokens issued from then on).
+    pub fn users(&self) -> &UserStore {
+        &self.users
+    }
+
+    /// Checks a username and password, throttled per username, per IP and per both.
+    /// Unknown user, wrong password and disabled user give one identical answer after the
+    /// same argon2 work (the hasher verifies against a dummy hash when there is no user).
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<User, PasswordRefused> {
+        // Throttle on the normalised name so "Alice" and "alice" share a counter.
+        let key = normalize_username(username).unwrap_or_else(|_| username.to_lowercase());
+        if let Err(retry_after) = self.throttle.check(&key, ip) {
+            return Err(PasswordRefused::Throttled { retry_after });
+        }
+        let user = self
+            .users
+            .find_by_username(username)
+            .await
+            .map_err(PasswordRefused::Unavailable)?;
+        let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let password_ok = self.users.hasher().verify(password.to_string(), phc).await;
+        match user {
+            Some(u) if password_ok && !u.disabled => {
+                self.throttle.success(&key, ip);
+                Ok(u)
+            }
+            _ => {
+                self.throttle.failure(&key, ip);
+                Err(PasswordRefused::Incorrect)
+            }
+        }
+    }
+
+    /// Ends all of a user's sessions (refresh families, browser sessions) and makes every
+    /// access token issued to them until now inactive.
+    pub async fn logout_everywhere(&self, user_id: &str) -> Result<()> {
+        let t = self.not_before_now();
+        self.families.revoke_user(user_id).await?;
+        self.users.set_not_before(user_id, t).await?;
+        self.revocations.subject_not_before(user_id, t).await?;
+        tracing::info!(user_id, "user logged out everywhere");
+        Ok(())
+    }
+
+    /// Replaces a user's roles; tokens and browser sessions with the old roles stop being
+    /// active. Refresh families continue: the next access token carries the new roles.
+    pub async fn change_roles(&self, user_id: &str, roles: &[String]) -> Result<User> {
+        self.users.set_roles(user_id, roles).await?;
+        let t = self.not_before_now();
+        self.revocations.subject_not_before(user_id, t).await?;
+        self.users.set_not_before(user_id, t).await
+    }
+
+    /// Disables (or re-enables) a user; disabling ends everything they hold.
+    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<User> {
+        let user = self.users.set_disabled(user_id, disabled).await?;
+        if disabled {
+            self.logout_everywhere(user_id).await?;
+        }
+        Ok(user)
+    }
+
+    /// Sets a new password and ends everything the user holds: whoever knew the old
+    /// password must not keep a session opened with it.
+    pub async fn set_password(&self, user_id: &str, password: String) -> Result<User> {
+        self.users.set_password(user_id, password).await?;
+        self.logout_everywhere(user_id).await?;
+        self.users
+            .get(user_id)
+            .await?
+            .ok_or_else(|| crate::error::Error::NotFound(format!("user {user_id}")))
+    }
+
+    /// Deletes a user after ending everything they hold; `false` if there was no such user.
+    pub async fn delete(&self, user_id: &str) -> Result<bool> {
+        if self.users.get(user_id).await?.is_none() {
+            return Ok(false);
+        }
+        self.logout_everywhere(user_id).await?;
+        self.users.delete(user_id).await
+    }
+
+    /// Access tokens carry whole seconds: "issued before now+1" also covers a token issued
+    /// in the current second.
+    fn not_before_now(&self) -> i64 {
+        self.clock.now() + 1
+    }
+}

@@ -1,0 +1,120 @@
+//! The domain's one hallway: every service a grant, the authorization endpoint, the token
+//! status endpoints, the admin API or the CLI uses, built once by [`Context::new`] from the
+//! settings, the database, the clock, the keyring and the cookie sealer. Nothing here
+//! knows about HTTP.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    accounts::{Accounts, Limits, LoginThrottle, PasswordHasher, UserStore},
+    authorization_codes::CodeStore,
+    browser_cookies::Sealer,
+    clients::{Client, ClientRegistry},
+    clock::SharedClock,
+    config::Settings,
+    error::Result,
+    keys::{Alg, Keyring},
+    refresh_families::RefreshFamilies,
+    revocation::RevocationLog,
+    token_rate_limits::TokenRateLimits,
+    tokens::TokenIssuer,
+};
+
+/// The services of the domain, shared by the whole server (and by CLI commands).
+pub struct Context {
+    pub settings: Arc<Settings>,
+    pub clock: SharedClock,
+    /// The keys published and signed with (a snapshot per use).
+    pub keyring: Arc<Keyring>,
+    /// Signs access and ID tokens for this issuer.
+    pub issuer: TokenIssuer,
+    pub clients: ClientRegistry,
+    /// Users, the password check, and the changes that end sessions.
+    pub accounts: Accounts,
+    /// Refresh-token families (rotation, reuse detection).
+    pub refresh_families: Arc<RefreshFamilies>,
+    /// The denylist of access tokens and subject not-before times, and its feed.
+    pub revocations: Arc<RevocationLog>,
+    /// Authorization codes and the refresh families issued in each browser session.
+    pub codes: CodeStore,
+    /// Seals the browser session cookie and the login form state.
+    pub sealer: Sealer,
+    /// Token-endpoint rate limits (per IP, per client).
+    pub rate_limits: TokenRateLimits,
+}
+
+impl Context {
+    pub fn new(
+        settings: Arc<Settings>,
+        db: DatabaseConnection,
+        clock: SharedClock,
+        keyring: Arc<Keyring>,
+        sealer: Sealer,
+    ) -> Result<Self> {
+        let refresh_families = Arc::new(RefreshFamilies::new(
+            db.clone(),
+            clock.clone(),
+            settings.refresh_idle_ttl.as_secs() as i64,
+            settings.refresh_max_ttl.as_secs() as i64,
+        ));
+        let revocations = Arc::new(RevocationLog::new(
+            db.clone(),
+            clock.clone(),
+            (settings.max_access_token_ttl + settings.clock_leeway).as_secs() as i64,
+        ));
+        let users = Arc::new(UserStore::new(
+            db.clone(),
+            clock.clone(),
+            PasswordHasher::new(&settings)?,
+        ));
+        let throttle = LoginThrottle::new(Limits {
+            per_user_ip: settings.login_max_failures_per_user_ip,
+            per_user: settings.login_max_failures_per_user,
+            per_ip: settings.login_max_failures_per_ip,
+            window: settings.login_failure_window,
+        });
+        Ok(Self {
+            issuer: TokenIssuer::new(settings.issuer.clone(), keyring.clone(), clock.clone()),
+            clients: ClientRegistry::new(db.clone(), clock.clone(), settings.client_cache_ttl),
+            accounts: Accounts::new(
+                users,
+                refresh_families.clone(),
+                revocations.clone(),
+                throttle,
+                clock.clone(),
+            ),
+            codes: CodeStore::new(db, clock.clone()),
+            rate_limits: TokenRateLimits::new(
+                settings.token_rate_per_ip,
+                settings.token_rate_per_ip_burst,
+                settings.token_rate_per_client,
+                settings.token_rate_per_client_burst,
+            ),
+            refresh_families,
+            revocations,
+            sealer,
+            keyring,
+            clock,
+            settings,
+        })
+    }
+
+    /// The algorithm a client's tokens are signed with.
+    pub fn alg_for(&self, client: &Client) -> Alg {
+        client.alg.unwrap_or(self.settings.default_alg)
+    }
+
+    /// The access-token lifetime of a client, in seconds.
+    pub fn token_ttl_for(&self, client: &Client) -> i64 {
+        client
+            .token_ttl
+            .unwrap_or(self.settings.access_token_ttl.as_secs() as i64)
+    }
+
+    /// The clock leeway, in seconds.
+    pub fn leeway(&self) -> i64 {
+        self.settings.clock_leeway.as_secs() as i64
+    }
+}

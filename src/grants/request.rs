@@ -1,0 +1,143 @@
+//! The token endpoint's request, parsed once into one typed value per grant. A handler
+//! takes its variant's fields and never reads the form itself, so what the endpoint
+//! accepts is written down here (and `http::oauth::TokenForm` documents exactly this; a
+//! test there fails when they drift apart).
+
+use crate::{clients::GrantType, error::OAuthError, params::FormFields};
+
+/// What a token may be for: `scope` and the RFC 8707 `resource`s, both optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// Space-separated scopes asked for; `None`: every scope allowed.
+    pub scope: Option<String>,
+    /// Audiences asked for; empty: every registered audience.
+    pub resources: Vec<String>,
+}
+
+/// A token request, one variant per grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantRequest {
+    /// RFC 6749 §4.4: a service asks for a token for itself.
+    ClientCredentials { target: Target },
+    /// RFC 6749 §4.3: a first-party app sends a user's credentials.
+    Password {
+        username: String,
+        password: String,
+        target: Target,
+    },
+    /// RFC 6749 §6: a refresh token is spent for new tokens.
+    RefreshToken {
+        refresh_token: String,
+        target: Target,
+    },
+    /// RFC 6749 §4.1.3 with RFC 7636: a code from browser sign-in and its PKCE verifier.
+    /// The scope is the one the user signed in for; a `scope` parameter is ignored.
+    AuthorizationCode {
+        code: String,
+        code_verifier: String,
+        redirect_uri: Option<String>,
+        resources: Vec<String>,
+    },
+}
+
+impl GrantRequest {
+    /// The `grant_type` parameter: missing is `invalid_request`, unknown is
+    /// `unsupported_grant_type` (RFC 6749 §5.2).
+    pub fn grant_type(params: &impl FormFields) -> Result<GrantType, OAuthError> {
+        let name = params.required("grant_type")?;
+        GrantType::parse(name).ok_or(OAuthError::UnsupportedGrantType)
+    }
+
+    /// The fields of a `grant` request; a missing or repeated one is `invalid_request`.
+    pub fn parse(grant: GrantType, params: &impl FormFields) -> Result<Self, OAuthError> {
+        Ok(match grant {
+            GrantType::ClientCredentials => GrantRequest::ClientCredentials {
+                target: target(params)?,
+            },
+            GrantType::Password => GrantRequest::Password {
+                username: params.required("username")?.to_string(),
+                password: params.required("password")?.to_string(),
+                target: target(params)?,
+            },
+            GrantType::RefreshToken => GrantRequest::RefreshToken {
+                refresh_token: params.required("refresh_token")?.to_string(),
+                target: target(params)?,
+            },
+            GrantType::AuthorizationCode => GrantRequest::AuthorizationCode {
+                code: params.required("code")?.to_string(),
+                code_verifier: params
+                    .single("code_verifier")?
+                    .ok_or_else(|| OAuthError::invalid_request("code_verifier is missing (PKCE)"))?
+                    .to_string(),
+                redirect_uri: params.single_owned("redirect_uri")?,
+                resources: params.all_owned("resource"),
+            },
+        })
+    }
+}
+
+fn target(params: &impl FormFields) -> Result<Target, OAuthError> {
+    Ok(Target {
+        scope: params.single_owned("scope")?,
+        resources: params.all_owned("resource"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+
+    fn parse(body: &str) -> Result<GrantRequest, OAuthError> {
+        let p = Params::parse(body.as_bytes()).unwrap();
+        GrantRequest::parse(GrantRequest::grant_type(&p)?, &p)
+    }
+
+    #[test]
+    fn each_grant_parses_into_its_typed_fields() {
+        assert_eq!(
+            parse("grant_type=client_credentials&scope=a+b&resource=https://x&resource=https://y")
+                .unwrap(),
+            GrantRequest::ClientCredentials {
+                target: Target {
+                    scope: Some("a b".into()),
+                    resources: vec!["https://x".into(), "https://y".into()],
+                }
+            }
+        );
+        assert_eq!(
+            parse("grant_type=authorization_code&code=c&code_verifier=v").unwrap(),
+            GrantRequest::AuthorizationCode {
+                code: "c".into(),
+                code_verifier: "v".into(),
+                redirect_uri: None,
+                resources: vec![],
+            }
+        );
+    }
+
+    /// T5: missing, unknown and repeated parameters.
+    #[test]
+    fn missing_unknown_and_repeated_parameters_are_refused() {
+        assert!(matches!(
+            parse("scope=a"),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert_eq!(
+            parse("grant_type=implicit"),
+            Err(OAuthError::UnsupportedGrantType)
+        );
+        assert!(matches!(
+            parse("grant_type=password&username=a"),
+            Err(OAuthError::InvalidRequest(m)) if m == "password is missing"
+        ));
+        assert!(matches!(
+            parse("grant_type=refresh_token&refresh_token=a&refresh_token=b"),
+            Err(OAuthError::InvalidRequest(m)) if m == "refresh_token is repeated"
+        ));
+        assert!(matches!(
+            parse("grant_type=authorization_code&code=c"),
+            Err(OAuthError::InvalidRequest(m)) if m == "code_verifier is missing (PKCE)"
+        ));
+    }
+}

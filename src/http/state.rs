@@ -1,0 +1,99 @@
+//! What the handlers share: the domain [`Context`] plus what only the HTTP surface needs
+//! (the published discovery document, the JWKS cache header, admin-token verification,
+//! the audit log, the key manager for the admin keys API).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use sea_orm::DatabaseConnection;
+
+use super::discovery::PublishedDiscovery;
+use crate::{
+    admin::{AdminAuth, AuditLog},
+    browser_cookies::Sealer,
+    clock::{SharedClock, SystemClock},
+    config::Settings,
+    context::Context,
+    error::Result,
+    keys::{KeyManager, Keyring},
+};
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    pub keyring: Arc<Keyring>,
+    /// The key manager (rotation); `None` where no keys are managed (the OpenAPI document).
+    pub keys: Option<Arc<KeyManager>>,
+    /// The domain: grants, sign-in, token status, accounts.
+    pub ctx: Context,
+    pub discovery: ArcSwap<PublishedDiscovery>,
+    pub jwks_cache_control: String,
+    /// Admin API authorisation (tokens verified with `tessera-verify`).
+    pub admin: AdminAuth,
+    /// Admin audit log.
+    pub audit: AuditLog,
+}
+
+impl AppState {
+    pub fn new(
+        settings: Arc<Settings>,
+        db: DatabaseConnection,
+        clock: SharedClock,
+        keyring: Arc<Keyring>,
+        keys: Option<Arc<KeyManager>>,
+        sealer: Sealer,
+    ) -> Result<Self> {
+        let ctx = Context::new(
+            settings.clone(),
+            db.clone(),
+            clock.clone(),
+            keyring.clone(),
+            sealer,
+        )?;
+        Ok(Self {
+            discovery: ArcSwap::from_pointee(PublishedDiscovery::new(&settings.issuer, vec![])),
+            jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age),
+            ctx,
+            admin: AdminAuth::new(),
+            audit: AuditLog::new(db.clone(), clock.clone()),
+            settings,
+            db,
+            clock,
+            keyring,
+            keys,
+        })
+    }
+
+    /// A state with no database, only to generate the OpenAPI document.
+    pub fn placeholder() -> Self {
+        let settings = Settings {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            ..Settings::default()
+        };
+        let clock: SharedClock = Arc::new(SystemClock);
+        Self::new(
+            Arc::new(settings),
+            DatabaseConnection::default(),
+            clock,
+            Arc::new(Keyring::new()),
+            None,
+            Sealer::random().expect("random cookie key"),
+        )
+        .expect("placeholder state")
+    }
+
+    /// Re-reads what discovery advertises from the client registry.
+    pub async fn refresh_discovery(&self) -> Result<()> {
+        let scopes = self.ctx.clients.all_scopes().await?;
+        if self.discovery.load().scopes != scopes {
+            self.discovery.store(Arc::new(PublishedDiscovery::new(
+                &self.settings.issuer,
+                scopes,
+            )));
+        }
+        Ok(())
+    }
+}
