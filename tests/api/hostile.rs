@@ -1,4 +1,4 @@
-//! Hostile input at the token endpoint: rows T1–T5 and T7–T12 of `shared/security.md`.
+//! Hostile input at the token endpoint: rows T1–T5 and T7–T12 of `docs/security.md`.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 

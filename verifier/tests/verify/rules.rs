@@ -1,4 +1,4 @@
-//! Security rows V1–V10 (security.md) and the VL-* details of the catalogue, against a
+//! Security rows V1–V10 (`docs/security.md`) and the VL-* details of `docs/security-catalogue.md`, against a
 //! static JWK Set and a fixed clock.
 
 use std::time::Duration;
