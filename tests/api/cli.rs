@@ -307,28 +307,173 @@ async fn kek_file_is_created_0600_on_first_run(backend: Backend) {
 }
 on_both_backends!(kek_file_is_created_0600_on_first_run);
 
-async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
-    let mut env = env(&backend).await;
-    // JSON logs: every line parses, and request lines carry the request id.
+// --- Logs never carry secrets (K6, S4) ----------------------------------------------------
+//
+// Each case runs its own `serve` at trace level with JSON logs, does one kind of work that
+// handles secrets, stops the server and checks that log: every line is JSON, and neither
+// the case's secrets nor the KEK nor any private signing key appears in it.
+
+/// An environment whose `serve` writes JSON logs.
+async fn json_log_env(backend: &Backend) -> Env {
+    let mut env = env(backend).await;
     env.vars.push(("TESSERA_LOG_FORMAT".into(), "json".into()));
+    env
+}
+
+/// Runs a `tessera` command and parses its JSON output.
+fn cli_json(env: &Env, args: &[&str]) -> serde_json::Value {
+    let out = tessera(env, args).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The (client_id, client_secret) of a client created with the CLI's `--json` output.
+fn id_and_secret(created: &serde_json::Value) -> (String, String) {
+    (
+        created["client_id"].as_str().unwrap().to_string(),
+        created["client_secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Reads the log of the stopped server and checks it: trace logs were written, every line
+/// is a JSON object with a timestamp and a level, and none of `secrets`, the KEK or the
+/// private keys (base64, hex or `Debug` of their PKCS#8) occurs in it. Returns the log.
+async fn assert_log_is_clean(env: &Env, kek: &str, secrets: Vec<String>) -> String {
+    let logs = log(env);
+    assert!(logs.len() > 100, "trace logs were written");
+    for line in logs.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("not a JSON log line: {line:.200}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string());
+    }
+    let db = tessera::storage::connect(&env.settings).await.unwrap();
+    let k = Kek::parse(kek).unwrap();
+    let mut forbidden = secrets;
+    forbidden.push(kek.to_string());
+    let rows = store::list(&db).await.unwrap();
+    assert!(!rows.is_empty(), "serve created signing keys");
+    for row in rows {
+        let pkcs8 = k.unseal(&row.kid, &row.sealed_private_key).unwrap();
+        forbidden.push(STANDARD.encode(&pkcs8)[..40].to_string());
+        forbidden
+            .push(pkcs8.iter().map(|b| format!("{b:02x}")).collect::<String>()[..40].to_string());
+        forbidden.push(
+            format!("{:?}", &pkcs8[..16])
+                .trim_end_matches(']')
+                .to_string(),
+        );
+    }
+    for f in forbidden {
+        assert!(!logs.contains(&f), "the log contains a secret: {f:.12}…");
+    }
+    logs
+}
+
+/// JSON logs: every line parses, and request lines carry the request id.
+async fn logs_are_json_lines_carrying_the_request_id(backend: Backend) {
+    let env = json_log_env(&backend).await;
+    let kek = Kek::generate_encoded().unwrap();
+    let (child, base) = serve(&env, Some(&kek), "trace").await;
+    let r = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
+    stop(child);
+    let logs = assert_log_is_clean(&env, &kek, vec![]).await;
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("\"request_id\":\"trace-me-42\"")),
+        "request logs carry the request id"
+    );
+}
+on_both_backends!(logs_are_json_lines_carrying_the_request_id);
+
+/// Client secrets (right and wrong, Basic and in the body) and the tokens issued.
+async fn client_secrets_and_access_tokens_never_reach_the_logs(backend: Backend) {
+    let env = json_log_env(&backend).await;
+    let kek = Kek::generate_encoded().unwrap();
+    let (id, secret) = id_and_secret(&cli_json(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "svc",
+            "--scope",
+            "a",
+            "--audience",
+            "aud",
+            "--json",
+        ],
+    ));
+    let (child, base) = serve(&env, Some(&kek), "trace").await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Failed attempts carry secrets too.
+    let _ = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&id, Some("wrong-secret-value-1234"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await;
+    let _ = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await;
+    stop(child);
+    assert_log_is_clean(
+        &env,
+        &kek,
+        vec![
+            secret.clone(),
+            "wrong-secret-value-1234".to_string(),
+            token.clone(),
+            token.split('.').nth(2).unwrap().to_string(),
+            STANDARD.encode(format!("{id}:{secret}")),
+        ],
+    )
+    .await;
+}
+on_both_backends!(client_secrets_and_access_tokens_never_reach_the_logs);
+
+/// A user's password (set with `users create --password-stdin`, right and wrong), the
+/// login's tokens and the refresh tokens before and after rotation.
+async fn passwords_and_refresh_tokens_never_reach_the_logs(backend: Backend) {
+    let env = json_log_env(&backend).await;
     let kek = Kek::generate_encoded().unwrap();
     let password = "correct horse battery staple 42";
-    let mut create_user = tessera(
+    let mut child = tessera(
         &env,
         &["users", "create", "--username", "alice", "--password-stdin"],
-    );
-    let mut child = create_user
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
         writeln!(stdin, "{password}").unwrap();
     }
     assert!(child.wait().unwrap().success());
-    let out = tessera(
+    let (app_id, app_secret) = id_and_secret(&cli_json(
         &env,
         &[
             "clients",
@@ -345,75 +490,12 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
             "aud",
             "--json",
         ],
-    )
-    .output()
-    .unwrap();
-    let app: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let out = tessera(
-        &env,
-        &["clients", "create", "--admin", "--name", "ops", "--json"],
-    )
-    .output()
-    .unwrap();
-    let admin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let out = tessera(
-        &env,
-        &[
-            "clients",
-            "create",
-            "--name",
-            "svc",
-            "--scope",
-            "a",
-            "--audience",
-            "aud",
-            "--json",
-        ],
-    )
-    .output()
-    .unwrap();
-    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (id, secret) = (
-        created["client_id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
+    ));
     let (child, base) = serve(&env, Some(&kek), "trace").await;
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    // Failed attempts carry secrets too.
-    let _ = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(id, Some("wrong-secret-value-1234"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await;
-    let _ = http
-        .post(format!("{base}/oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await;
-    // A user's login and refresh, and the admin API, carry passwords and tokens.
-    let (app_id, app_secret) = (
-        app["client_id"].as_str().unwrap(),
-        app["client_secret"].as_str().unwrap(),
-    );
     let login: serde_json::Value = http
         .post(format!("{base}/oauth/token"))
-        .basic_auth(app_id, Some(app_secret))
+        .basic_auth(&app_id, Some(&app_secret))
         .form(&[
             ("grant_type", "password"),
             ("username", "alice"),
@@ -429,7 +511,7 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
     let refresh_token = login["refresh_token"].as_str().unwrap().to_string();
     let _ = http
         .post(format!("{base}/oauth/token"))
-        .basic_auth(app_id, Some(app_secret))
+        .basic_auth(&app_id, Some(&app_secret))
         .form(&[
             ("grant_type", "password"),
             ("username", "alice"),
@@ -439,7 +521,7 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
         .await;
     let refreshed: serde_json::Value = http
         .post(format!("{base}/oauth/token"))
-        .basic_auth(app_id, Some(app_secret))
+        .basic_auth(&app_id, Some(&app_secret))
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.as_str()),
@@ -450,12 +532,36 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
         .json()
         .await
         .unwrap();
+    stop(child);
+    assert_log_is_clean(
+        &env,
+        &kek,
+        vec![
+            password.to_string(),
+            "wrong-password-xyz".to_string(),
+            app_secret,
+            refresh_token,
+            refreshed["refresh_token"].as_str().unwrap().to_string(),
+            login["access_token"].as_str().unwrap().to_string(),
+        ],
+    )
+    .await;
+}
+on_both_backends!(passwords_and_refresh_tokens_never_reach_the_logs);
+
+/// The admin client's secret and token, and a password the admin API generates.
+async fn admin_tokens_and_generated_passwords_never_reach_the_logs(backend: Backend) {
+    let env = json_log_env(&backend).await;
+    let kek = Kek::generate_encoded().unwrap();
+    let (admin_id, admin_secret) = id_and_secret(&cli_json(
+        &env,
+        &["clients", "create", "--admin", "--name", "ops", "--json"],
+    ));
+    let (child, base) = serve(&env, Some(&kek), "trace").await;
+    let http = reqwest::Client::new();
     let admin_token: serde_json::Value = http
         .post(format!("{base}/oauth/token"))
-        .basic_auth(
-            admin["client_id"].as_str().unwrap(),
-            Some(admin["client_secret"].as_str().unwrap()),
-        )
+        .basic_auth(&admin_id, Some(&admin_secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -475,63 +581,20 @@ async fn logs_never_contain_secrets_or_private_keys(backend: Backend) {
         .await
         .unwrap();
     let generated_password = created["password"].as_str().unwrap().to_string();
-    let r = http
-        .get(format!("{base}/healthz"))
-        .header("x-request-id", "trace-me-42")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
     stop(child);
-
-    let logs = log(&env);
-    assert!(logs.len() > 100, "trace logs were written");
-    for line in logs.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|_| panic!("not a JSON log line: {line:.200}"));
-        assert!(v["timestamp"].is_string() && v["level"].is_string());
-    }
-    assert!(
-        logs.lines()
-            .any(|l| l.contains("\"request_id\":\"trace-me-42\"")),
-        "request logs carry the request id"
-    );
-    let db = tessera::storage::connect(&env.settings).await.unwrap();
-    let k = Kek::parse(&kek).unwrap();
-    let mut forbidden = vec![
-        password.to_string(),
-        "wrong-password-xyz".to_string(),
-        generated_password,
-        app_secret.to_string(),
-        refresh_token,
-        refreshed["refresh_token"].as_str().unwrap().to_string(),
-        login["access_token"].as_str().unwrap().to_string(),
-        admin_token.clone(),
-        admin_token.split('.').nth(2).unwrap().to_string(),
-        admin["client_secret"].as_str().unwrap().to_string(),
-        secret.to_string(),
-        "wrong-secret-value-1234".to_string(),
-        token.clone(),
-        token.split('.').nth(2).unwrap().to_string(),
-        kek.clone(),
-        STANDARD.encode(format!("{id}:{secret}")),
-    ];
-    for row in store::list(&db).await.unwrap() {
-        let pkcs8 = k.unseal(&row.kid, &row.sealed_private_key).unwrap();
-        forbidden.push(STANDARD.encode(&pkcs8)[..40].to_string());
-        forbidden
-            .push(pkcs8.iter().map(|b| format!("{b:02x}")).collect::<String>()[..40].to_string());
-        forbidden.push(
-            format!("{:?}", &pkcs8[..16])
-                .trim_end_matches(']')
-                .to_string(),
-        );
-    }
-    for f in forbidden {
-        assert!(!logs.contains(&f), "the log contains a secret: {f:.12}…");
-    }
+    assert_log_is_clean(
+        &env,
+        &kek,
+        vec![
+            generated_password,
+            admin_token.clone(),
+            admin_token.split('.').nth(2).unwrap().to_string(),
+            admin_secret,
+        ],
+    )
+    .await;
 }
-on_both_backends!(logs_never_contain_secrets_or_private_keys);
+on_both_backends!(admin_tokens_and_generated_passwords_never_reach_the_logs);
 
 #[test]
 fn openapi_command_prints_the_committed_spec() {

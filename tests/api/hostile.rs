@@ -1,10 +1,10 @@
-//! Hostile input at the token endpoint: rows T1–T5 and T7–T12 of `shared/security.md`.
+//! Hostile input at the token endpoint: rows T1–T5 and T7–T12 of `docs/security.md`.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 
 use crate::{
     on_both_backends,
-    support::{Backend, TestApp, spawn},
+    support::{Backend, TestApp, TestClient, spawn},
 };
 
 /// Asserts an RFC 6749 §5.2 error: status, code, JSON, no-store, safe description.
@@ -108,44 +108,54 @@ async fn raw_exchange(app: &TestApp, auth: &str, body: &[u8]) -> String {
     String::from_utf8_lossy(&buf).to_string()
 }
 
-async fn client_authentication_failures(backend: Backend) {
+/// A server with one client_credentials client.
+async fn app_with_client(backend: Backend) -> (TestApp, TestClient) {
     let app = spawn(backend).await;
     let c = app.client("a", &["aud"], None).await;
-    let basic =
-        |id: &str, secret: &str| format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+    (app, c)
+}
 
-    // T1: wrong secret with Basic → 401 invalid_client + WWW-Authenticate.
-    let r = post_raw(
-        &app,
-        Some(&basic(&c.id, "wrong")),
-        FORM,
-        "grant_type=client_credentials",
-    )
-    .await;
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+/// A client_credentials request with the given `Authorization` header value.
+async fn client_credentials_with(app: &TestApp, auth: &str) -> reqwest::Response {
+    post_raw(app, Some(auth), FORM, "grant_type=client_credentials").await
+}
+
+/// T1: a wrong secret with Basic is 401 `invalid_client` with a `WWW-Authenticate` challenge.
+async fn a_wrong_basic_secret_is_401_invalid_client_with_a_challenge(backend: Backend) {
+    let (app, c) = app_with_client(backend).await;
+    let r = client_credentials_with(&app, &basic(&c.id, "wrong")).await;
     assert!(
         r.headers()["www-authenticate"]
             .to_str()
             .unwrap()
             .starts_with("Basic realm=")
     );
-    let t1 = assert_oauth_error(r, 401, "invalid_client").await;
+    assert_oauth_error(r, 401, "invalid_client").await;
+}
+on_both_backends!(a_wrong_basic_secret_is_401_invalid_client_with_a_challenge);
 
-    // T2: unknown client → the very same answer.
-    let r = post_raw(
-        &app,
-        Some(&basic("nobody", "wrong")),
-        FORM,
-        "grant_type=client_credentials",
-    )
-    .await;
+/// T2: an unknown client gets the very same answer as a wrong secret.
+async fn an_unknown_client_is_indistinguishable_from_a_wrong_secret(backend: Backend) {
+    let (app, c) = app_with_client(backend).await;
+    let r = client_credentials_with(&app, &basic(&c.id, "wrong")).await;
+    let t1 = assert_oauth_error(r, 401, "invalid_client").await;
+    let r = client_credentials_with(&app, &basic("nobody", "wrong")).await;
     assert!(r.headers().contains_key("www-authenticate"));
     let t2 = assert_oauth_error(r, 401, "invalid_client").await;
     assert_eq!(
         t1, t2,
         "unknown client and wrong secret must be indistinguishable"
     );
+}
+on_both_backends!(an_unknown_client_is_indistinguishable_from_a_wrong_secret);
 
-    // Wrong secret / no credentials with client_secret_post.
+/// With client_secret_post, a wrong secret or no credentials at all is 401 `invalid_client`.
+async fn a_wrong_or_missing_client_secret_post_is_401_invalid_client(backend: Backend) {
+    let (app, c) = app_with_client(backend).await;
     let body = format!(
         "grant_type=client_credentials&client_id={}&client_secret=wrong",
         c.id
@@ -162,16 +172,24 @@ async fn client_authentication_failures(backend: Backend) {
         "invalid_client",
     )
     .await;
+}
+on_both_backends!(a_wrong_or_missing_client_secret_post_is_401_invalid_client);
 
-    // T3: two authentication methods at once.
+/// T3: two authentication methods at once (Basic and the body) are `invalid_request`.
+async fn two_authentication_methods_at_once_are_invalid_request(backend: Backend) {
+    let (app, c) = app_with_client(backend).await;
     let body = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         c.id, c.secret
     );
     let r = post_raw(&app, Some(&basic(&c.id, &c.secret)), FORM, body).await;
     assert_oauth_error(r, 400, "invalid_request").await;
+}
+on_both_backends!(two_authentication_methods_at_once_are_invalid_request);
 
-    // T4: malformed Basic headers → 400/401, never 500.
+/// T4: malformed Basic headers are 400 `invalid_request` or 401 `invalid_client`, never 500.
+async fn malformed_basic_headers_are_400_or_401_never_500(backend: Backend) {
+    let (app, _) = app_with_client(backend).await;
     let malformed = [
         "Basic".to_string(),
         "Basic ".to_string(),
@@ -184,7 +202,7 @@ async fn client_authentication_failures(backend: Backend) {
         format!("Basic {}", "A".repeat(6000)),
     ];
     for h in &malformed {
-        let r = post_raw(&app, Some(h), FORM, "grant_type=client_credentials").await;
+        let r = client_credentials_with(&app, h).await;
         let status = r.status().as_u16();
         assert!(status == 400 || status == 401, "{h:.40}: {status}");
         assert_oauth_error(
@@ -198,7 +216,12 @@ async fn client_authentication_failures(backend: Backend) {
         )
         .await;
     }
-    // A header value that is not even valid UTF-8.
+}
+on_both_backends!(malformed_basic_headers_are_400_or_401_never_500);
+
+/// T4: an `Authorization` header that is not even valid UTF-8 is 401 `invalid_client`.
+async fn a_non_utf8_authorization_header_is_401_invalid_client(backend: Backend) {
+    let (app, _) = app_with_client(backend).await;
     let r = app
         .http
         .post(app.url("/oauth/token"))
@@ -213,7 +236,7 @@ async fn client_authentication_failures(backend: Backend) {
         .unwrap();
     assert_oauth_error(r, 401, "invalid_client").await;
 }
-on_both_backends!(client_authentication_failures);
+on_both_backends!(a_non_utf8_authorization_header_is_401_invalid_client);
 
 async fn grant_type_errors(backend: Backend) {
     let app = spawn(backend).await;

@@ -1,6 +1,13 @@
 //! Integration tests: the real server on 127.0.0.1:0, spoken to over HTTP. One test binary
-//! (one link) with a module per area. Tests run on SQLite always and on PostgreSQL when
-//! `TESSERA_TEST_POSTGRES_URL` is set.
+//! (one link) with a module per area. Tests run on SQLite; their PostgreSQL variants (names
+//! ending in `postgres`) are ignored by default; run them with
+//!
+//! ```text
+//! TESSERA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo test --test api -- --ignored postgres
+//! ```
+//!
+//! Without the variable they fail (never pass silently).
 
 mod support;
 
@@ -10,12 +17,15 @@ mod cli;
 mod discovery;
 mod faults;
 mod hostile;
+mod introspection;
 mod keys;
 mod layout;
 mod multi_instance;
 mod openapi;
 mod ops;
 mod procs;
+mod refresh;
 mod token;
 mod transport;
+mod userinfo;
 mod users;

@@ -12,14 +12,6 @@ use crate::{
     support::{Backend, ServerHttp, TestClient, claims, header, verify_independently},
 };
 
-fn postgres() -> Option<Backend> {
-    let b = Backend::postgres();
-    if b.is_none() {
-        eprintln!("skipped: TESSERA_TEST_POSTGRES_URL is not set");
-    }
-    b
-}
-
 /// Polls until `f` holds (at most `limit`); returns how long it took.
 async fn within<F, Fut>(limit: Duration, what: &str, mut f: F) -> Duration
 where
@@ -35,8 +27,9 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TESSERA_TEST_POSTGRES_URL"]
 async fn any_instance_serves_any_request_postgres() {
-    let Some(backend) = postgres() else { return };
+    let backend = Backend::postgres();
     let cluster = Cluster::new(&backend).await;
     // Both start at once on an empty schema: both migrate and both run the first key tick.
     let (a, b) = tokio::join!(cluster.serve("a"), cluster.serve("b"));
@@ -150,8 +143,9 @@ async fn introspect(inst: &Instance, c: &TestClient, token: &str) -> serde_json:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TESSERA_TEST_POSTGRES_URL"]
 async fn instances_follow_key_changes_postgres() {
-    let Some(backend) = postgres() else { return };
+    let backend = Backend::postgres();
     let cluster = Cluster::new(&backend).await;
     let a = cluster.serve("a").await;
     let b = cluster.serve("b").await;

@@ -1,5 +1,5 @@
 //! Operations: Prometheus metrics, request ids, token-endpoint rate limits, and the
-//! connection-level hostile inputs of security.md S1 (slow and idle clients) and S2 (huge
+//! connection-level hostile inputs of `docs/security.md` S1 (slow and idle clients) and S2 (huge
 //! headers, invalid UTF-8 and `..` in paths).
 
 use std::{

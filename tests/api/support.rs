@@ -1,5 +1,7 @@
 //! Test harness: starts the real server on 127.0.0.1:0 with a temporary SQLite file, or
-//! on PostgreSQL in a schema of its own when `TESSERA_TEST_POSTGRES_URL` is set.
+//! on PostgreSQL in a schema of its own. PostgreSQL tests are `#[ignore]`d; run them with
+//! `TESSERA_TEST_POSTGRES_URL=... cargo test --test api -- --ignored postgres` (they fail,
+//! never pass, when the variable is unset).
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,16 +23,21 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The PostgreSQL backend if `TESSERA_TEST_POSTGRES_URL` is set.
-    pub fn postgres() -> Option<Backend> {
-        std::env::var("TESSERA_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(|url| Backend::Postgres { url })
+    /// The PostgreSQL backend from `TESSERA_TEST_POSTGRES_URL`. Panics when it is unset or
+    /// empty: a PostgreSQL test that was asked to run must not pass without running.
+    pub fn postgres() -> Backend {
+        match std::env::var("TESSERA_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Backend::Postgres { url },
+            _ => panic!(
+                "this PostgreSQL test needs TESSERA_TEST_POSTGRES_URL \
+                 (e.g. postgres://postgres@127.0.0.1:5432/test); it is unset"
+            ),
+        }
     }
 }
 
-/// Runs a test body on SQLite, and on PostgreSQL when configured (else says it skipped).
+/// Runs a test body on SQLite (`<name>::sqlite`) and on PostgreSQL (`<name>::postgres`,
+/// ignored unless asked for with `--ignored`; see the module header).
 #[macro_export]
 macro_rules! on_both_backends {
     ($name:ident) => {
@@ -40,11 +47,9 @@ macro_rules! on_both_backends {
                 super::$name($crate::support::Backend::Sqlite).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs TESSERA_TEST_POSTGRES_URL"]
             async fn postgres() {
-                match $crate::support::Backend::postgres() {
-                    Some(b) => super::$name(b).await,
-                    None => eprintln!("skipped: TESSERA_TEST_POSTGRES_URL is not set"),
-                }
+                super::$name($crate::support::Backend::postgres()).await;
             }
         }
     };
@@ -151,6 +156,19 @@ pub async fn start(settings: Settings, dir: tempfile::TempDir, clock: SharedCloc
         shutdown: Some(tx),
         server: Some(server),
     }
+}
+
+/// Alice's password in [`with_alice`].
+pub const PW: &str = "correct horse battery";
+
+/// A server with a first-party client (`openid orders:read orders:write`, password and
+/// refresh_token grants) and the user `alice` (role `reader`, password [`PW`]); returns the
+/// app, the client and alice's `sub`.
+pub async fn with_alice(backend: Backend) -> (TestApp, TestClient, String) {
+    let app = spawn(backend).await;
+    let c = app.app_client("openid orders:read orders:write").await;
+    let sub = app.user("alice", PW, &["reader"]).await;
+    (app, c, sub)
 }
 
 /// A registered client and its secret.

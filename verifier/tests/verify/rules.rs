@@ -1,5 +1,5 @@
-//! Security rows V1–V10 (security.md) and the VL-* details of the catalogue, against a
-//! static JWK Set and a fixed clock.
+//! Security rows V1–V10 (`docs/security.md`) and the VL-* details of
+//! `docs/security-catalogue.md`, against a static JWK Set and a fixed clock.
 
 use std::time::Duration;
 
