@@ -77,7 +77,8 @@ impl App {
             kek,
             keyring.clone(),
             clock.clone(),
-            &settings,
+            settings.key_policy(),
+            settings.rsa_bits,
         ));
         keys.tick(true).await?;
         let state = Arc::new(AppState::new(

@@ -12,7 +12,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::keys::Alg;
+use crate::keys::{Alg, lifecycle::Policy};
 
 /// The effective configuration of a Tessera process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,6 +297,16 @@ impl Settings {
         }
         parse_origins(&self.cors_allowed_origins)?;
         Ok(())
+    }
+
+    /// The key lifecycle's timings: rotation interval, pre-publication, and how long a
+    /// key stays published after it stops signing (the longest token lifetime + leeway).
+    pub fn key_policy(&self) -> Policy {
+        Policy {
+            rotation_interval: self.rotation_interval.as_secs() as i64,
+            prepublish: self.effective_prepublish().as_secs() as i64,
+            retention: (self.max_access_token_ttl + self.clock_leeway).as_secs() as i64,
+        }
     }
 
     /// Pre-publication time actually applied: never below `max(jwks_max_age, 10m)`.

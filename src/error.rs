@@ -232,6 +232,14 @@ fn db_unreachable(e: &sea_orm::DbErr) -> bool {
     }
 }
 
+/// Whether an insert lost to a unique index (a concurrent creator got there first).
+pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
 impl From<Error> for OAuthError {
     fn from(e: Error) -> Self {
         if e.is_unavailable() {

@@ -175,14 +175,6 @@ fn sqlite_path(url: &str) -> Option<&str> {
     }
 }
 
-/// Whether an insert lost to a unique index (a concurrent creator got there first).
-pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -146,7 +146,7 @@ impl UserStore {
         // loser gets the same answer as a sequential duplicate.
         match row.insert(&self.db).await {
             Ok(m) => Ok(User::from(m)),
-            Err(e) if crate::storage::is_unique_violation(&e) => {
+            Err(e) if crate::error::is_unique_violation(&e) => {
                 Err(Error::Conflict(format!("username {username:?} is taken")))
             }
             Err(e) => Err(e.into()),

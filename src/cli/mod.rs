@@ -255,7 +255,8 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
         kek,
         std::sync::Arc::new(Keyring::new()),
         clock,
-        settings,
+        settings.key_policy(),
+        settings.rsa_bits,
     );
     match cmd {
         KeysCommand::List { json } => {

@@ -1,4 +1,4 @@
-//! Connection guards against slow and idle clients (security.md S1):
+//! Connection guards against slow and idle clients (`docs/security.md` S1):
 //! - a per-IP cap at accept: one address holds at most `max` connections; past that its
 //!   new connections are closed at once, so everyone else is still served;
 //! - a stall timeout: a connection on which the server waits for bytes (a request head

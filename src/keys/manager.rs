@@ -20,7 +20,6 @@ use super::{
 };
 use crate::{
     clock::SharedClock,
-    config::Settings,
     error::{Error, Result},
 };
 
@@ -56,15 +55,16 @@ impl KeyManager {
         kek: Arc<Kek>,
         keyring: Arc<Keyring>,
         clock: SharedClock,
-        settings: &Settings,
+        policy: Policy,
+        rsa_bits: u32,
     ) -> Self {
         Self {
             db,
             kek,
             keyring,
             clock,
-            policy: policy_from(settings),
-            rsa_bits: settings.rsa_bits,
+            policy,
+            rsa_bits,
             loaded: Default::default(),
         }
     }
@@ -279,14 +279,6 @@ impl KeyManager {
     pub async fn list(&self) -> Result<Vec<KeyInfo>> {
         let rows = store::list(&self.db).await?;
         Ok(describe(&rows, self.clock.now(), &self.policy))
-    }
-}
-
-pub fn policy_from(settings: &Settings) -> Policy {
-    Policy {
-        rotation_interval: settings.rotation_interval.as_secs() as i64,
-        prepublish: settings.effective_prepublish().as_secs() as i64,
-        retention: (settings.max_access_token_ttl + settings.clock_leeway).as_secs() as i64,
     }
 }
 

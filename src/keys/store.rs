@@ -39,7 +39,7 @@ pub async fn insert_guarded(db: &DatabaseConnection, row: Row) -> Result<bool> {
     };
     match am.insert(db).await {
         Ok(_) => Ok(true),
-        Err(e) if crate::storage::is_unique_violation(&e) => Ok(false),
+        Err(e) if crate::error::is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

@@ -209,7 +209,10 @@ async fn a_role_change_applies_to_the_next_refresh_and_ends_old_access_tokens(ba
     let body = app.login(&c, "alice", PW, "openid orders:read").await;
     let old_access = body["access_token"].as_str().unwrap().to_string();
     let cursor = feed_cursor(&app, &c).await;
-    app.state.ctx.accounts.change_roles(&sub, &["auditor".to_string()])
+    app.state
+        .ctx
+        .accounts
+        .change_roles(&sub, &["auditor".to_string()])
         .await
         .unwrap();
     let (status, b) = app.refresh(&c, refresh_of(&body)).await;
@@ -278,7 +281,10 @@ async fn disabled_or_deleted_users_cannot_log_in_or_refresh(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    app.state.ctx.accounts.set_disabled(&sub, true)
+    app.state
+        .ctx
+        .accounts
+        .set_disabled(&sub, true)
         .await
         .unwrap();
     let r = app
@@ -293,18 +299,17 @@ async fn disabled_or_deleted_users_cannot_log_in_or_refresh(backend: Backend) {
         .await;
     assert_eq!(r.status(), 400);
     assert_eq!(app.refresh(&c, &rt).await.0, 400);
-    app.state.ctx.accounts.set_disabled(&sub, false)
+    app.state
+        .ctx
+        .accounts
+        .set_disabled(&sub, false)
         .await
         .unwrap();
     let rt = app.login(&c, "alice", PW, "orders:read").await["refresh_token"]
         .as_str()
         .unwrap()
         .to_string();
-    assert!(
-        app.state.ctx.accounts.delete(&sub)
-            .await
-            .unwrap()
-    );
+    assert!(app.state.ctx.accounts.delete(&sub).await.unwrap());
     assert_eq!(app.refresh(&c, &rt).await.0, 400);
     let r = app
         .token_request(
