@@ -1,6 +1,6 @@
 //! Users and their sessions: the password grant (access, refresh and ID tokens), login
 //! failures and throttling, role changes, logout (one session or everywhere) and disabled
-//! or deleted users: rows P1–P5 and T6 of `docs/security.md`. Refresh tokens are in
+//! or deleted users, password changes: rows P1–P6 and T6 of `docs/security.md`. Refresh tokens are in
 //! `refresh.rs`, introspection and revocation in `introspection.rs`, UserInfo in
 //! `userinfo.rs`.
 
@@ -324,6 +324,40 @@ async fn disabled_or_deleted_users_cannot_log_in_or_refresh(backend: Backend) {
     assert_eq!(r.status(), 400);
 }
 on_both_backends!(disabled_or_deleted_users_cannot_log_in_or_refresh);
+
+/// P6: a new password ends everything opened with the old one: refresh families,
+/// earlier access tokens (introspection, the revocation feed); the new password works.
+async fn p6_a_password_change_ends_every_session_of_the_user(backend: Backend) {
+    let (app, c, sub) = with_alice(backend).await;
+    let before = app.login(&c, "alice", PW, "openid orders:read").await;
+    let cursor = feed_cursor(&app, &c).await;
+    let new_password = "a brand new passphrase";
+    app.state
+        .ctx
+        .accounts
+        .set_password(&sub, new_password.to_string())
+        .await
+        .unwrap();
+    assert_eq!(app.refresh(&c, refresh_of(&before)).await.0, 400);
+    let old_access = before["access_token"].as_str().unwrap();
+    assert_eq!(app.introspect(&c, old_access).await["active"], false);
+    let (feed, entry) = feed_subject(&app, &c, &cursor, &sub).await;
+    assert!(entry.is_some(), "the subject is in the feed: {feed}");
+    let old = app
+        .token_request(
+            &c,
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", PW),
+            ],
+        )
+        .await;
+    assert_eq!(old.status(), 400, "the old password no longer signs in");
+    let after = app.login(&c, "alice", new_password, "orders:read").await;
+    assert_eq!(app.refresh(&c, refresh_of(&after)).await.0, 200);
+}
+on_both_backends!(p6_a_password_change_ends_every_session_of_the_user);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_at_full_load_do_not_stall_jwks_or_client_credentials() {
