@@ -244,7 +244,7 @@ impl ClientRegistry {
     /// Authenticates a confidential client. Unknown client and wrong secret both answer
     /// `invalid_client` after the same hashing and comparison work.
     pub async fn authenticate(&self, creds: &Credentials) -> Result<Arc<Client>, OAuthError> {
-        let client = self.get(&creds.client_id).await.map_err(OAuthError::from)?;
+        let client = self.get(&creds.client_id).await?;
         let presented = hash_secret(&creds.client_secret);
         // A public client has no secret: presenting one never authenticates it.
         let expected = client
