@@ -130,7 +130,10 @@ mod tests {
     fn admin_powers_are_recognised_in_any_case_and_inside_lists() {
         assert!(is_privileged(&v(&["orders:read TESSERA:keys"]), &v(&["a"])));
         assert!(is_privileged(&v(&[]), &v(&["https://x URN:Tessera:Admin"])));
-        assert!(!is_privileged(&v(&["tessera"]), &v(&["urn:tessera:admins"])));
+        assert!(!is_privileged(
+            &v(&["tessera"]),
+            &v(&["urn:tessera:admins"])
+        ));
         assert!(!is_admin_scope("tésséra:x"));
     }
 
@@ -149,6 +152,9 @@ mod tests {
             client_id: "c".into(),
             scopes: v(&[SCOPE_ADMIN]),
         };
-        assert_eq!(full.may_register(&v(&["tessera:users"]), &v(&[ADMIN_AUDIENCE])), Ok(()));
+        assert_eq!(
+            full.may_register(&v(&["tessera:users"]), &v(&[ADMIN_AUDIENCE])),
+            Ok(())
+        );
     }
 }

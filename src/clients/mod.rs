@@ -667,10 +667,7 @@ struct Validated {
 /// the raw material of log and header injection (A5).
 fn no_control_chars<'a>(field: Field, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
     if values.into_iter().any(|v| v.chars().any(char::is_control)) {
-        return Err(Error::invalid(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(())
 }
@@ -679,7 +676,10 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     no_control_chars(Field::Name, [new.name.as_str()])?;
     no_control_chars(Field::Scopes, new.scopes.iter().map(String::as_str))?;
     no_control_chars(Field::Audiences, new.audiences.iter().map(String::as_str))?;
-    no_control_chars(Field::RedirectUris, new.redirect_uris.iter().map(String::as_str))?;
+    no_control_chars(
+        Field::RedirectUris,
+        new.redirect_uris.iter().map(String::as_str),
+    )?;
     no_control_chars(
         Field::PostLogoutRedirectUris,
         new.post_logout_redirect_uris.iter().map(String::as_str),

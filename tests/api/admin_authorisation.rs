@@ -163,7 +163,10 @@ async fn a1_only_tessera_admin_patches_admin_powers_into_a_client(backend: Backe
     let c = registered(&app, &svc.id).await.unwrap();
     assert_eq!(
         (c.scopes, c.audiences),
-        (vec!["orders:read".to_string()], vec!["https://a".to_string()])
+        (
+            vec!["orders:read".to_string()],
+            vec!["https://a".to_string()]
+        )
     );
     let (s, v) = patch(&app, &narrow, &svc.id, json!({"scopes": ["orders:write"]})).await;
     assert_eq!(s, 200, "ordinary changes are still allowed: {v}");
@@ -207,7 +210,13 @@ async fn a2_a_narrow_admin_cannot_rotate_delete_or_patch_admin_clients(backend: 
         assert!(v.get("client_secret").is_none());
         let (s, v) = patch(&app, &narrow, &target.id, json!({"name": "mine"})).await;
         assert_forbidden(s, &v, "patch");
-        let (s, v) = patch(&app, &narrow, &target.id, json!({"scopes": ["orders:read"]})).await;
+        let (s, v) = patch(
+            &app,
+            &narrow,
+            &target.id,
+            json!({"scopes": ["orders:read"]}),
+        )
+        .await;
         assert_forbidden(s, &v, "patch that would remove the admin scopes");
         assert_eq!(delete(&app, &narrow, &target.id).await, 403, "delete");
         assert!(registered(&app, &target.id).await.is_some());
@@ -217,7 +226,10 @@ async fn a2_a_narrow_admin_cannot_rotate_delete_or_patch_admin_clients(backend: 
             "its secret still works"
         );
     }
-    assert_eq!(registered(&app, &root.id).await.unwrap().name, "test client");
+    assert_eq!(
+        registered(&app, &root.id).await.unwrap().name,
+        "test client"
+    );
     // A full admin may.
     let (_, full) = admin(&app, SCOPE_ADMIN).await;
     let (s, v) = rotate(&app, &full, &users_admin.id).await;
@@ -246,11 +258,23 @@ async fn a3_a_client_cannot_widen_its_own_scopes_or_audiences(backend: Backend) 
     }
     let c = registered(&app, &me.id).await.unwrap();
     assert_eq!(c.scopes, vec![SCOPE_ADMIN, "orders:read"]);
-    let (s, v) = patch(&app, &token, &me.id, json!({"scopes": [SCOPE_ADMIN], "name": "me"})).await;
+    let (s, v) = patch(
+        &app,
+        &token,
+        &me.id,
+        json!({"scopes": [SCOPE_ADMIN], "name": "me"}),
+    )
+    .await;
     assert_eq!(s, 200, "narrowing itself is fine: {v}");
     // Another tessera:admin client may widen it.
     let (_, other) = admin(&app, SCOPE_ADMIN).await;
-    let (s, v) = patch(&app, &other, &me.id, json!({"scopes": [SCOPE_ADMIN, "orders:write"]})).await;
+    let (s, v) = patch(
+        &app,
+        &other,
+        &me.id,
+        json!({"scopes": [SCOPE_ADMIN, "orders:write"]}),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     // F1: the narrow admin patching itself to tessera:admin.
     let (narrow, narrow_token) = admin(&app, SCOPE_CLIENTS).await;
@@ -262,7 +286,10 @@ async fn a3_a_client_cannot_widen_its_own_scopes_or_audiences(backend: Backend) 
     )
     .await;
     assert_forbidden(s, &v, "self-promotion");
-    assert_eq!(registered(&app, &narrow.id).await.unwrap().scopes, vec![SCOPE_CLIENTS]);
+    assert_eq!(
+        registered(&app, &narrow.id).await.unwrap().scopes,
+        vec![SCOPE_CLIENTS]
+    );
 }
 on_both_backends!(a3_a_client_cannot_widen_its_own_scopes_or_audiences);
 
@@ -309,7 +336,13 @@ async fn a4_every_cli_change_writes_one_audit_row_with_its_actor(backend: Backen
     let d = dir.path();
     let run = |args: &[&str]| cli(&settings, d, Some("ops-alice"), args);
     let created: Value = serde_json::from_str(&run(&[
-        "clients", "create", "--name", "svc", "--audience", "https://a", "--json",
+        "clients",
+        "create",
+        "--name",
+        "svc",
+        "--audience",
+        "https://a",
+        "--json",
     ]))
     .unwrap();
     let id = created["client_id"].as_str().unwrap().to_string();
@@ -336,7 +369,12 @@ async fn a4_every_cli_change_writes_one_audit_row_with_its_actor(backend: Backen
         .to_string();
     run(&["keys", "revoke", &kid]);
     // Without $USER and $LOGNAME: the uid.
-    cli(&settings, d, None, &["clients", "create", "--name", "anon", "--audience", "a"]);
+    cli(
+        &settings,
+        d,
+        None,
+        &["clients", "create", "--name", "anon", "--audience", "a"],
+    );
 
     let db = tessera::storage::connect(&settings).await.unwrap();
     let log = AuditLog::new(db, std::sync::Arc::new(SystemClock));
@@ -346,7 +384,13 @@ async fn a4_every_cli_change_writes_one_audit_row_with_its_actor(backend: Backen
         .iter()
         .map(|r| (r.actor.clone(), r.action.clone(), r.target.clone()))
         .collect();
-    let alice = |action: &str, target: &str| ("cli:ops-alice".to_string(), action.to_string(), target.to_string());
+    let alice = |action: &str, target: &str| {
+        (
+            "cli:ops-alice".to_string(),
+            action.to_string(),
+            target.to_string(),
+        )
+    };
     let uid = {
         use std::os::unix::fs::MetadataExt;
         let f = d.join("owned");
@@ -367,7 +411,11 @@ async fn a4_every_cli_change_writes_one_audit_row_with_its_actor(backend: Backen
         alice("user.delete", &sub),
         alice("key.rotate", &kid),
         alice("key.revoke", &kid),
-        (format!("cli:uid:{uid}"), "client.create".into(), anon.target.clone()),
+        (
+            format!("cli:uid:{uid}"),
+            "client.create".into(),
+            anon.target.clone(),
+        ),
     ];
     assert_eq!(seen, expected);
     assert_eq!(rows[0].detail["audiences"], json!(["https://a"]));
@@ -403,10 +451,19 @@ async fn a5_control_characters_are_400_naming_the_field(backend: Backend) {
         (with("name", json!("\u{1b}[31mweb")), "name"),
         (with("audiences", json!(["https://a\u{7}"])), "audiences"),
         (with("audiences", json!(["https://a\u{7f}"])), "audiences"),
-        (with("redirect_uris", json!(["https://app.example/cb\u{0}"])), "redirect_uris"),
-        (with("redirect_uris", json!(["https://app.example/c\tb"])), "redirect_uris"),
         (
-            with("post_logout_redirect_uris", json!(["https://app.example/\r"])),
+            with("redirect_uris", json!(["https://app.example/cb\u{0}"])),
+            "redirect_uris",
+        ),
+        (
+            with("redirect_uris", json!(["https://app.example/c\tb"])),
+            "redirect_uris",
+        ),
+        (
+            with(
+                "post_logout_redirect_uris",
+                json!(["https://app.example/\r"]),
+            ),
             "post_logout_redirect_uris",
         ),
     ] {
@@ -448,7 +505,13 @@ async fn a5_control_characters_are_400_naming_the_field(backend: Backend) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, tessera::error::Error::Invalid { field: tessera::error::Field::Name, .. }),
+        matches!(
+            err,
+            tessera::error::Error::Invalid {
+                field: tessera::error::Field::Name,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -476,7 +539,11 @@ async fn a5_duplicate_json_keys_are_400_naming_the_field(backend: Backend) {
         r#"{"name":"svc","n\u0061me":"other","audiences":["https://a"]}"#,
     )
     .await;
-    assert_eq!((s, v["field"].as_str()), (400, Some("name")), "escaped duplicate: {v}");
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (400, Some("name")),
+        "escaped duplicate: {v}"
+    );
     assert_eq!(app.state.ctx.clients.list().await.unwrap().len(), before);
     let (s, v) = post_raw(
         &app,
@@ -605,7 +672,9 @@ async fn t2_unknown_client_ids_are_answered_from_memory_like_known_ones(backend:
     let answer = |c: TestClient| {
         let app = &app;
         async move {
-            let r = app.token_request(&c, &[("grant_type", "client_credentials")]).await;
+            let r = app
+                .token_request(&c, &[("grant_type", "client_credentials")])
+                .await;
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
@@ -615,13 +684,20 @@ async fn t2_unknown_client_ids_are_answered_from_memory_like_known_ones(backend:
     assert_eq!(first_known, first_unknown, "same status and body");
     app.state.db.clone().close().await.unwrap();
     assert_eq!(answer(wrong).await, first_known, "known: from memory");
-    assert_eq!(answer(unknown).await, first_known, "unknown: from memory too");
+    assert_eq!(
+        answer(unknown).await,
+        first_known,
+        "unknown: from memory too"
+    );
     let never_seen = answer(TestClient {
         id: "never-seen-before".into(),
         secret: "wrong".into(),
     })
     .await;
-    assert_ne!(never_seen.0, 401, "the database really is closed: {never_seen:?}");
+    assert_ne!(
+        never_seen.0, 401,
+        "the database really is closed: {never_seen:?}"
+    );
 }
 on_both_backends!(t2_unknown_client_ids_are_answered_from_memory_like_known_ones);
 
@@ -635,7 +711,15 @@ async fn a6_secrets_in_the_query_string_never_reach_the_logs(backend: Backend) {
         &settings,
         d,
         Some("ops"),
-        &["clients", "create", "--name", "svc", "--audience", "https://a", "--json"],
+        &[
+            "clients",
+            "create",
+            "--name",
+            "svc",
+            "--audience",
+            "https://a",
+            "--json",
+        ],
     ))
     .unwrap();
     let (id, secret) = (
@@ -677,9 +761,17 @@ async fn a6_secrets_in_the_query_string_never_reach_the_logs(backend: Backend) {
     }
     if !up {
         let _ = child.kill();
-        panic!("serve did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        panic!(
+            "serve did not start: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
     }
-    for path in ["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/logout"] {
+    for path in [
+        "/oauth/token",
+        "/oauth/revoke",
+        "/oauth/introspect",
+        "/oauth/logout",
+    ] {
         for p in SECRET_PARAMS {
             let r = http
                 .post(format!("{base}{path}?{p}=QUERYLEAK{p}"))
@@ -704,7 +796,13 @@ async fn a6_secrets_in_the_query_string_never_reach_the_logs(backend: Backend) {
         .status();
     assert!(child.wait().unwrap().success());
     let logs = std::fs::read_to_string(&log_path).unwrap();
-    assert!(logs.contains("/oauth/token"), "the requests were logged: {logs:.500}");
-    assert!(!logs.contains("QUERYLEAK"), "a query string reached the logs");
+    assert!(
+        logs.contains("/oauth/token"),
+        "the requests were logged: {logs:.500}"
+    );
+    assert!(
+        !logs.contains("QUERYLEAK"),
+        "a query string reached the logs"
+    );
 }
 on_both_backends!(a6_secrets_in_the_query_string_never_reach_the_logs);

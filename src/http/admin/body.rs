@@ -139,13 +139,19 @@ mod tests {
             field(r#"{"claims":{"team":1,"x":[{"a":1,"a":2}]}}"#).as_deref(),
             Some("claims.x.a")
         );
-        assert_eq!(field(r#"{"n\u0061me":1,"name":2}"#).as_deref(), Some("name"));
+        assert_eq!(
+            field(r#"{"n\u0061me":1,"name":2}"#).as_deref(),
+            Some("name")
+        );
         assert_eq!(field(r#"{"name":"a\u0000b"}"#).as_deref(), Some("name"));
         assert_eq!(
             field(r#"{"redirect_uris":["https://a/cb","https://a/\ncb"]}"#).as_deref(),
             Some("redirect_uris")
         );
-        assert_eq!(field(r#"{"claims":{"k\u0007":1}}"#).as_deref(), Some("claims"));
+        assert_eq!(
+            field(r#"{"claims":{"k\u0007":1}}"#).as_deref(),
+            Some("claims")
+        );
         assert_eq!(field("not json"), None);
         assert_eq!(field(""), None);
     }

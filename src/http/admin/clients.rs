@@ -342,12 +342,7 @@ impl ClientsApi {
             .map_err(AdminError::refused)?;
         let c = &created.client;
         self.0
-            .audit(
-                &who,
-                "client.create",
-                &c.client_id,
-                audit::client_detail(c),
-            )
+            .audit(&who, "client.create", &c.client_id, audit::client_detail(c))
             .await;
         Ok(Created::Created(Json(created.into())))
     }
