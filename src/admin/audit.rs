@@ -1,5 +1,6 @@
-//! The admin audit log: every change made through the admin API, newest first. Entries
-//! hold identifiers and non-secret parameters only; callers pass no secret in `detail`.
+//! The admin audit log: every change made through the admin API or the command line,
+//! newest first. Entries hold identifiers and non-secret parameters only; callers pass no
+//! secret in `detail`.
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -8,6 +9,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use crate::{
+    clients::Client,
     clock::SharedClock,
     entities::admin_audit::{self, Entity as Audit},
     error::Result,
@@ -20,7 +22,7 @@ pub struct AuditEntry {
     pub id: i64,
     /// Unix seconds.
     pub at: i64,
-    /// Client id of the admin token.
+    /// Client id of the admin token, or `cli:<os user>` for the command line.
     pub actor: String,
     /// e.g. `client.create`, `user.disable`, `key.rotate`.
     pub action: String,
@@ -28,6 +30,46 @@ pub struct AuditEntry {
     pub target: String,
     /// Non-secret parameters of the change.
     pub detail: serde_json::Value,
+}
+
+/// The non-secret registration of a client, as `client.create` records it.
+pub fn client_detail(c: &Client) -> serde_json::Value {
+    serde_json::json!({"name": c.name, "grant_types": c.grant_types, "scopes": c.scopes,
+           "audiences": c.audiences, "token_ttl": c.token_ttl, "alg": c.alg.map(|a| a.as_str()),
+           "redirect_uris": c.redirect_uris,
+           "post_logout_redirect_uris": c.post_logout_redirect_uris,
+           "token_endpoint_auth_method": c.token_endpoint_auth_method})
+}
+
+/// The actor of changes made with the command line: `cli:<os user>`, the user from
+/// `$USER`, else `$LOGNAME`, else `uid:<number>` (control characters replaced, at most
+/// 64 characters).
+pub fn cli_actor() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.trim().is_empty())
+        .map(|u| {
+            u.trim()
+                .chars()
+                .take(64)
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
+        })
+        .unwrap_or_else(current_uid);
+    format!("cli:{user}")
+}
+
+#[cfg(unix)]
+fn current_uid() -> String {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    format!("uid:{uid}")
+}
+
+#[cfg(not(unix))]
+fn current_uid() -> String {
+    "unknown".into()
 }
 
 pub struct AuditLog {

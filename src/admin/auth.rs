@@ -38,6 +38,9 @@ impl Area {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub client_id: String,
+    /// The token's scopes that the client is still registered for: a scope taken away
+    /// from the client stops counting at once, even in tokens issued before.
+    pub scopes: Vec<String>,
 }
 
 /// Why a call is refused.
@@ -124,10 +127,16 @@ impl AdminAuth {
             return Ok(Err(Denied::Unauthenticated));
         }
         // A deleted admin client's tokens stop working at once.
-        if ctx.clients.get(claims.client_id()).await?.is_none() {
+        let Some(client) = ctx.clients.get(claims.client_id()).await? else {
             return Ok(Err(Denied::Unauthenticated));
-        }
-        if !(claims.has_scope(SCOPE_ADMIN) || claims.has_scope(area.scope())) {
+        };
+        let scopes: Vec<String> = claims
+            .scopes()
+            .filter(|s| client.scopes.iter().any(|r| r == s))
+            .map(str::to_string)
+            .collect();
+        let has = |s: &str| scopes.iter().any(|x| x == s);
+        if !(has(SCOPE_ADMIN) || has(area.scope())) {
             tracing::info!(
                 client_id = claims.client_id(),
                 ?area,
@@ -137,6 +146,7 @@ impl AdminAuth {
         }
         Ok(Ok(Principal {
             client_id: claims.client_id().to_string(),
+            scopes,
         }))
     }
 }

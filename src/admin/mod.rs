@@ -4,9 +4,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod policy;
 
 pub use audit::{AuditEntry, AuditLog};
 pub use auth::{AdminAuth, Area, Denied, Principal};
+pub use policy::Refusal;
 
 /// Audience of admin tokens: a client bootstrapped with `tessera clients create --admin`
 /// gets exactly this audience, and the admin API accepts no other.

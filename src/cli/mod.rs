@@ -7,7 +7,13 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
+use serde_json::json;
+
 use crate::{
+    admin::{
+        AuditLog,
+        audit::{cli_actor, client_detail},
+    },
     app::{App, open_storage},
     browser_cookies::Sealer,
     clients::{ClientRegistry, NewClient, RegistrationLimits},
@@ -250,6 +256,7 @@ pub async fn run(cli: Cli, mut settings: Settings) -> Result<()> {
 
 async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
     let (db, kek) = open_storage(settings).await?;
+    let audit = CliAudit::new(&db, &clock);
     let manager = KeyManager::new(
         db,
         kek,
@@ -288,11 +295,13 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
             manager.tick(true).await?;
             let algs = alg.map(|a| vec![a]).unwrap_or_else(|| Alg::ALL.to_vec());
             for kid in manager.rotate(&algs, now).await? {
+                audit.record("key.rotate", &kid, json!({"now": now})).await;
                 println!("published {kid}{}", if now { " (active now)" } else { "" });
             }
         }
         KeysCommand::Revoke { kid } => {
             manager.revoke(&kid).await?;
+            audit.record("key.revoke", &kid, json!({})).await;
             println!("revoked {kid}");
         }
     }
@@ -301,6 +310,7 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
 
 async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
     let db = crate::storage::connect_and_migrate(settings).await?;
+    let audit = CliAudit::new(&db, &clock);
     let registry = ClientRegistry::new(db, clock, settings.client_cache_ttl);
     match cmd {
         ClientsCommand::Create(mut c) => {
@@ -328,6 +338,13 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                     },
                 )
                 .await?;
+            audit
+                .record(
+                    "client.create",
+                    &created.client.client_id,
+                    client_detail(&created.client),
+                )
+                .await;
             print_secret(&created, c.json);
         }
         ClientsCommand::List { json } => {
@@ -357,6 +374,7 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
         }
         ClientsCommand::Delete { client_id } => {
             if registry.delete(&client_id).await? {
+                audit.record("client.delete", &client_id, json!({})).await;
                 println!("deleted {client_id}");
             } else {
                 return Err(Error::NotFound(format!("client {client_id}")));
@@ -364,6 +382,9 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
         }
         ClientsCommand::RotateSecret { client_id, json } => {
             let rotated = registry.rotate_secret(&client_id).await?;
+            audit
+                .record("client.rotate_secret", &client_id, json!({}))
+                .await;
             print_secret(&rotated, json);
         }
     }
@@ -372,6 +393,7 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
 
 async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
     let db = crate::storage::connect_and_migrate(settings).await?;
+    let audit = CliAudit::new(&db, &clock);
     // Database access only: no keys (nothing is signed) and no HTTP.
     let ctx = Context::new(
         std::sync::Arc::new(settings.clone()),
@@ -399,6 +421,14 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
                     claims: crate::accounts::parse_claims(&claims)?,
                 })
                 .await?;
+            audit
+                .record(
+                    "user.create",
+                    &user.id,
+                    json!({"username": user.username, "roles": user.roles,
+                           "claims": user.claims.keys().collect::<Vec<_>>()}),
+                )
+                .await;
             if json {
                 let mut v = serde_json::to_value(&user).unwrap_or_default();
                 if generated {
@@ -436,16 +466,23 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
         UsersCommand::Disable { user } => {
             let u = store.lookup(&user).await?;
             accounts.set_disabled(&u.id, true).await?;
+            audit
+                .record("user.update", &u.id, json!({"disabled": true}))
+                .await;
             println!("disabled {}", u.username);
         }
         UsersCommand::Enable { user } => {
             let u = store.lookup(&user).await?;
             accounts.set_disabled(&u.id, false).await?;
+            audit
+                .record("user.update", &u.id, json!({"disabled": false}))
+                .await;
             println!("enabled {}", u.username);
         }
         UsersCommand::Delete { user } => {
             let u = store.lookup(&user).await?;
             accounts.delete(&u.id).await?;
+            audit.record("user.delete", &u.id, json!({})).await;
             println!("deleted {}", u.username);
         }
         UsersCommand::SetPassword {
@@ -455,6 +492,9 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
             let u = store.lookup(&user).await?;
             let (password, generated) = password_input(password_stdin)?;
             accounts.set_password(&u.id, password.clone()).await?;
+            audit
+                .record("user.set_password", &u.id, json!({"generated": generated}))
+                .await;
             println!("password set for {}", u.username);
             if generated {
                 println!("password: {password}\n(shown only now)");
@@ -463,15 +503,45 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
         UsersCommand::SetRoles { user, roles } => {
             let u = store.lookup(&user).await?;
             let u = accounts.change_roles(&u.id, &roles).await?;
+            audit
+                .record("user.update", &u.id, json!({"roles": u.roles}))
+                .await;
             println!("{} now has roles: {}", u.username, u.roles.join(" "));
         }
         UsersCommand::Logout { user } => {
             let u = store.lookup(&user).await?;
             accounts.logout_everywhere(&u.id).await?;
+            audit
+                .record("user.logout_everywhere", &u.id, json!({}))
+                .await;
             println!("logged {} out everywhere", u.username);
         }
     }
     Ok(())
+}
+
+/// The audit log as the command line writes it: every change with the actor
+/// `cli:<os user>` (A4), the same actions and details as the admin API.
+struct CliAudit {
+    log: AuditLog,
+    actor: String,
+}
+
+impl CliAudit {
+    fn new(db: &sea_orm::DatabaseConnection, clock: &SharedClock) -> Self {
+        Self {
+            log: AuditLog::new(db.clone(), clock.clone()),
+            actor: cli_actor(),
+        }
+    }
+
+    /// Records a change that has happened. A failure to record it is reported on stderr
+    /// (the change is not undone), as the admin API logs it.
+    async fn record(&self, action: &str, target: &str, detail: serde_json::Value) {
+        if let Err(e) = self.log.record(&self.actor, action, target, detail).await {
+            eprintln!("warning: the change was made but the audit record failed: {e}");
+        }
+    }
 }
 
 /// The password from stdin, or a generated one (then `true`).

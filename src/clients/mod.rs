@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
 pub mod redirect_uris;
@@ -188,17 +188,45 @@ pub struct Credentials {
     pub client_secret: String,
 }
 
-/// Registry of clients with a short-lived positive cache.
+/// Registry of clients with a short-lived cache of known clients and one of unknown
+/// client ids, so that authenticating an unknown id costs what a known one does (no
+/// database read in either case while cached; T2).
 pub struct ClientRegistry {
     db: DatabaseConnection,
     clock: SharedClock,
     cache_ttl: Duration,
     cache: RwLock<HashMap<String, (Arc<Client>, Instant)>>,
+    /// Client ids found absent, for `cache_ttl` each (at most [`CACHE_CAPACITY`]).
+    missing: RwLock<HashMap<String, Instant>>,
     /// Hash compared against when the client id is unknown, so both paths do the same work.
     dummy_hash: [u8; 32],
 }
 
+/// Entries in each cache; when full, expired entries go, and if none has expired the
+/// cache starts over (memory stays bounded whatever ids are presented).
 const CACHE_CAPACITY: usize = 10_000;
+
+/// Inserts into a bounded cache: when full, expired entries are dropped first, then all.
+fn bounded_insert<V>(
+    map: &mut HashMap<String, V>,
+    key: &str,
+    value: V,
+    expired: impl Fn(&V) -> bool,
+) {
+    if map.len() >= CACHE_CAPACITY && !map.contains_key(key) {
+        map.retain(|_, v| !expired(v));
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+    }
+    map.insert(key.to_string(), value);
+}
+
+/// A change refused by the guard of a guarded registry operation, or done.
+pub type Guarded<T, R> = std::result::Result<T, R>;
+
+/// How many times a guarded change re-reads the client when it changed underneath.
+const GUARD_ATTEMPTS: usize = 5;
 
 impl ClientRegistry {
     pub fn new(db: DatabaseConnection, clock: SharedClock, cache_ttl: Duration) -> Self {
@@ -207,11 +235,12 @@ impl ClientRegistry {
             clock,
             cache_ttl,
             cache: RwLock::new(HashMap::new()),
+            missing: RwLock::new(HashMap::new()),
             dummy_hash: hash_secret("dummy"),
         }
     }
 
-    /// Looks a client up (cache first).
+    /// Looks a client up (caches first: known clients, then ids known to be absent).
     pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>> {
         if let Ok(cache) = self.cache.read()
             && let Some((c, at)) = cache.get(client_id)
@@ -219,6 +248,13 @@ impl ClientRegistry {
         {
             return Ok(Some(c.clone()));
         }
+        if let Ok(missing) = self.missing.read()
+            && let Some(at) = missing.get(client_id)
+            && at.elapsed() < self.cache_ttl
+        {
+            return Ok(None);
+        }
+        let ttl = self.cache_ttl;
         let Some(row) = Clients::find_by_id(client_id.to_string())
             .one(&self.db)
             .await?
@@ -226,17 +262,24 @@ impl ClientRegistry {
             if let Ok(mut cache) = self.cache.write() {
                 cache.remove(client_id);
             }
+            if let Ok(mut missing) = self.missing.write() {
+                bounded_insert(&mut missing, client_id, Instant::now(), |at| {
+                    at.elapsed() >= ttl
+                });
+            }
             return Ok(None);
         };
         let client = Arc::new(Client::from_row(row)?);
         if let Ok(mut cache) = self.cache.write() {
-            if cache.len() >= CACHE_CAPACITY {
-                cache.retain(|_, (_, at)| at.elapsed() < self.cache_ttl);
-                if cache.len() >= CACHE_CAPACITY {
-                    cache.clear();
-                }
-            }
-            cache.insert(client_id.to_string(), (client.clone(), Instant::now()));
+            bounded_insert(
+                &mut cache,
+                client_id,
+                (client.clone(), Instant::now()),
+                |(_, at)| at.elapsed() >= ttl,
+            );
+        }
+        if let Ok(mut missing) = self.missing.write() {
+            missing.remove(client_id);
         }
         Ok(Some(client))
     }
@@ -266,9 +309,13 @@ impl ClientRegistry {
         }
     }
 
+    /// Forgets what the caches know about `client_id` (on this instance).
     pub fn invalidate(&self, client_id: &str) {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(client_id);
+        }
+        if let Ok(mut missing) = self.missing.write() {
+            missing.remove(client_id);
         }
     }
 
@@ -278,7 +325,23 @@ impl ClientRegistry {
         new: NewClient,
         limits: RegistrationLimits,
     ) -> Result<ClientWithSecret> {
+        let created = self
+            .create_guarded(new, limits, |_, _| Ok::<(), std::convert::Infallible>(()))
+            .await?;
+        Ok(created.unwrap_or_else(|never| match never {}))
+    }
+
+    /// [`create`](Self::create), if `guard` accepts the validated scopes and audiences.
+    pub async fn create_guarded<R>(
+        &self,
+        new: NewClient,
+        limits: RegistrationLimits,
+        guard: impl FnOnce(&[String], &[String]) -> std::result::Result<(), R>,
+    ) -> Result<Guarded<ClientWithSecret, R>> {
         let validated = validate(new, limits)?;
+        if let Err(r) = guard(&validated.scopes, &validated.audiences) {
+            return Ok(Err(r));
+        }
         let client_id = random_token(16)?;
         let (secret, secret_hash) = if validated.public {
             (String::new(), String::new())
@@ -309,10 +372,30 @@ impl ClientRegistry {
             updated_at: Set(now),
         };
         let model = row.insert(&self.db).await?;
-        Ok(ClientWithSecret {
+        self.invalidate(&client_id);
+        Ok(Ok(ClientWithSecret {
             client: Client::from_row(model)?,
             client_secret: secret,
-        })
+        }))
+    }
+
+    /// The stored row of `client_id`, or `NotFound`.
+    async fn row(&self, client_id: &str) -> Result<client::Model> {
+        Clients::find_by_id(client_id.to_string())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("client {client_id}")))
+    }
+
+    /// The condition "this client still has the scopes and audiences of `row`": guarded
+    /// changes write only while what the guard judged is what is stored (compare-and-set),
+    /// so a concurrent change cannot slip between the check and the write.
+    fn unchanged_since(row: &client::Model) -> sea_orm::Condition {
+        use sea_orm::ColumnTrait;
+        sea_orm::Condition::all()
+            .add(client::Column::ClientId.eq(row.client_id.clone()))
+            .add(client::Column::Scopes.eq(row.scopes.clone()))
+            .add(client::Column::Audiences.eq(row.audiences.clone()))
     }
 
     /// A client read from the database (not the cache), for the admin API.
@@ -326,7 +409,7 @@ impl ClientRegistry {
 
     /// A page of clients in creation order.
     pub async fn page(&self, cursor: Option<&str>, limit: u64) -> Result<Page<Client>> {
-        use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
+        use sea_orm::{ColumnTrait, Condition, QuerySelect};
         let mut q = Clients::find()
             .order_by_asc(client::Column::CreatedAt)
             .order_by_asc(client::Column::ClientId);
@@ -364,50 +447,56 @@ impl ClientRegistry {
         changes: ClientUpdate,
         limits: RegistrationLimits,
     ) -> Result<Client> {
-        let row = Clients::find_by_id(client_id.to_string())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("client {client_id}")))?;
-        let current = Client::from_row(row.clone())?;
-        // Whether a client has a secret is fixed at registration.
-        let public = current.is_public();
-        let merged = NewClient {
-            name: changes.name.unwrap_or(current.name),
-            grant_types: changes.grant_types.unwrap_or_else(|| {
-                current
-                    .grant_types
-                    .iter()
-                    .map(|g| g.as_str().to_string())
-                    .collect()
-            }),
-            scopes: changes.scopes.unwrap_or(current.scopes),
-            audiences: changes.audiences.unwrap_or(current.audiences),
-            token_ttl: changes.token_ttl.unwrap_or(
-                current
-                    .token_ttl
-                    .map(|s| Duration::from_secs(s.max(0) as u64)),
-            ),
-            alg: changes.alg.unwrap_or(current.alg),
-            redirect_uris: changes.redirect_uris.unwrap_or(current.redirect_uris),
-            post_logout_redirect_uris: changes
-                .post_logout_redirect_uris
-                .unwrap_or(current.post_logout_redirect_uris),
-            public,
-        };
-        let v = validate(merged, limits)?;
-        let mut am: client::ActiveModel = row.into();
-        am.name = Set(v.name);
-        am.grant_types = Set(join_grants(&v.grant_types));
-        am.scopes = Set(v.scopes.join(" "));
-        am.audiences = Set(v.audiences.join(" "));
-        am.token_ttl = Set(v.token_ttl.map(|d| d.as_secs() as i64));
-        am.alg = Set(v.alg.map(|a| a.as_str().to_string()));
-        am.redirect_uris = Set(v.redirect_uris.join(" "));
-        am.post_logout_redirect_uris = Set(v.post_logout_redirect_uris.join(" "));
-        am.updated_at = Set(self.clock.now());
-        let model = am.update(&self.db).await?;
-        self.invalidate(client_id);
-        Client::from_row(model)
+        let updated = self
+            .update_guarded(client_id, changes, limits, |_, _| {
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .await?;
+        Ok(updated.unwrap_or_else(|never| match never {}))
+    }
+
+    /// [`update`](Self::update), if `guard` accepts the client as stored and the scopes
+    /// and audiences it would have. The write happens only if the stored scopes and
+    /// audiences are still those the guard saw (otherwise it re-reads and asks again).
+    pub async fn update_guarded<R>(
+        &self,
+        client_id: &str,
+        changes: ClientUpdate,
+        limits: RegistrationLimits,
+        mut guard: impl FnMut(&Client, (&[String], &[String])) -> std::result::Result<(), R>,
+    ) -> Result<Guarded<Client, R>> {
+        for _ in 0..GUARD_ATTEMPTS {
+            let row = self.row(client_id).await?;
+            let current = Client::from_row(row.clone())?;
+            let v = validate(merge(&current, changes.clone()), limits)?;
+            if let Err(r) = guard(&current, (&v.scopes, &v.audiences)) {
+                return Ok(Err(r));
+            }
+            let am = client::ActiveModel {
+                name: Set(v.name),
+                grant_types: Set(join_grants(&v.grant_types)),
+                scopes: Set(v.scopes.join(" ")),
+                audiences: Set(v.audiences.join(" ")),
+                token_ttl: Set(v.token_ttl.map(|d| d.as_secs() as i64)),
+                alg: Set(v.alg.map(|a| a.as_str().to_string())),
+                redirect_uris: Set(v.redirect_uris.join(" ")),
+                post_logout_redirect_uris: Set(v.post_logout_redirect_uris.join(" ")),
+                updated_at: Set(self.clock.now()),
+                ..Default::default()
+            };
+            let res = Clients::update_many()
+                .set(am)
+                .filter(Self::unchanged_since(&row))
+                .exec(&self.db)
+                .await?;
+            self.invalidate(client_id);
+            if res.rows_affected > 0 {
+                return Ok(Ok(Client::from_row(self.row(client_id).await?)?));
+            }
+        }
+        Err(Error::Conflict(
+            "the client changed during the update; retry".into(),
+        ))
     }
 
     pub async fn list(&self) -> Result<Vec<Client>> {
@@ -450,29 +539,114 @@ impl ClientRegistry {
         Ok(res.rows_affected > 0)
     }
 
+    /// [`delete`](Self::delete), if `guard` accepts the client as stored (compare-and-set
+    /// as in [`update_guarded`](Self::update_guarded)).
+    pub async fn delete_guarded<R>(
+        &self,
+        client_id: &str,
+        mut guard: impl FnMut(&Client) -> std::result::Result<(), R>,
+    ) -> Result<Guarded<bool, R>> {
+        for _ in 0..GUARD_ATTEMPTS {
+            let row = match self.row(client_id).await {
+                Ok(row) => row,
+                Err(Error::NotFound(_)) => return Ok(Ok(false)),
+                Err(e) => return Err(e),
+            };
+            if let Err(r) = guard(&Client::from_row(row.clone())?) {
+                return Ok(Err(r));
+            }
+            let res = Clients::delete_many()
+                .filter(Self::unchanged_since(&row))
+                .exec(&self.db)
+                .await?;
+            self.invalidate(client_id);
+            if res.rows_affected > 0 {
+                return Ok(Ok(true));
+            }
+        }
+        Err(Error::Conflict(
+            "the client changed during the delete; retry".into(),
+        ))
+    }
+
     /// Replaces the secret; the old one stops working (within the cache lifetime on other
     /// instances, at once on this one).
     pub async fn rotate_secret(&self, client_id: &str) -> Result<ClientWithSecret> {
-        let row = Clients::find_by_id(client_id.to_string())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("client {client_id}")))?;
-        if row.token_endpoint_auth_method == AUTH_METHOD_NONE {
-            return Err(Error::invalid(
-                Field::Public,
-                "a public client has no secret to rotate",
-            ));
+        let rotated = self
+            .rotate_secret_guarded(client_id, |_| Ok::<(), std::convert::Infallible>(()))
+            .await?;
+        Ok(rotated.unwrap_or_else(|never| match never {}))
+    }
+
+    /// [`rotate_secret`](Self::rotate_secret), if `guard` accepts the client as stored
+    /// (compare-and-set as in [`update_guarded`](Self::update_guarded)).
+    pub async fn rotate_secret_guarded<R>(
+        &self,
+        client_id: &str,
+        mut guard: impl FnMut(&Client) -> std::result::Result<(), R>,
+    ) -> Result<Guarded<ClientWithSecret, R>> {
+        for _ in 0..GUARD_ATTEMPTS {
+            let row = self.row(client_id).await?;
+            if row.token_endpoint_auth_method == AUTH_METHOD_NONE {
+                return Err(Error::invalid(
+                    Field::Public,
+                    "a public client has no secret to rotate",
+                ));
+            }
+            if let Err(r) = guard(&Client::from_row(row.clone())?) {
+                return Ok(Err(r));
+            }
+            let secret = random_token(32)?;
+            let am = client::ActiveModel {
+                secret_hash: Set(hash_secret_hex(&secret)),
+                updated_at: Set(self.clock.now()),
+                ..Default::default()
+            };
+            let res = Clients::update_many()
+                .set(am)
+                .filter(Self::unchanged_since(&row))
+                .exec(&self.db)
+                .await?;
+            self.invalidate(client_id);
+            if res.rows_affected > 0 {
+                return Ok(Ok(ClientWithSecret {
+                    client: Client::from_row(self.row(client_id).await?)?,
+                    client_secret: secret,
+                }));
+            }
         }
-        let secret = random_token(32)?;
-        let mut am: client::ActiveModel = row.into();
-        am.secret_hash = Set(hash_secret_hex(&secret));
-        am.updated_at = Set(self.clock.now());
-        let model = am.update(&self.db).await?;
-        self.invalidate(client_id);
-        Ok(ClientWithSecret {
-            client: Client::from_row(model)?,
-            client_secret: secret,
-        })
+        Err(Error::Conflict(
+            "the client changed during the rotation; retry".into(),
+        ))
+    }
+}
+
+/// The registration `changes` would leave: absent fields keep their current values;
+/// whether a client has a secret is fixed at registration.
+fn merge(current: &Client, changes: ClientUpdate) -> NewClient {
+    let current = current.clone();
+    NewClient {
+        name: changes.name.unwrap_or(current.name),
+        grant_types: changes.grant_types.unwrap_or_else(|| {
+            current
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_string())
+                .collect()
+        }),
+        scopes: changes.scopes.unwrap_or(current.scopes),
+        audiences: changes.audiences.unwrap_or(current.audiences),
+        token_ttl: changes.token_ttl.unwrap_or(
+            current
+                .token_ttl
+                .map(|s| Duration::from_secs(s.max(0) as u64)),
+        ),
+        alg: changes.alg.unwrap_or(current.alg),
+        redirect_uris: changes.redirect_uris.unwrap_or(current.redirect_uris),
+        post_logout_redirect_uris: changes
+            .post_logout_redirect_uris
+            .unwrap_or(current.post_logout_redirect_uris),
+        public: current.secret_hash.is_none(),
     }
 }
 
@@ -488,7 +662,28 @@ struct Validated {
     public: bool,
 }
 
+/// Refuses control characters (NUL, newlines, tabs, escapes, C1 controls) in every
+/// entry of a text field: they have no place in names, scopes, audiences or URIs and are
+/// the raw material of log and header injection (A5).
+fn no_control_chars<'a>(field: Field, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    if values.into_iter().any(|v| v.chars().any(char::is_control)) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
 fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
+    no_control_chars(Field::Name, [new.name.as_str()])?;
+    no_control_chars(Field::Scopes, new.scopes.iter().map(String::as_str))?;
+    no_control_chars(Field::Audiences, new.audiences.iter().map(String::as_str))?;
+    no_control_chars(
+        Field::RedirectUris,
+        new.redirect_uris.iter().map(String::as_str),
+    )?;
+    no_control_chars(
+        Field::PostLogoutRedirectUris,
+        new.post_logout_redirect_uris.iter().map(String::as_str),
+    )?;
     let name = new.name.trim().to_string();
     if name.is_empty() || name.len() > 200 {
         return Err(Error::invalid(Field::Name, "must be 1 to 200 characters"));

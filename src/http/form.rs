@@ -2,7 +2,8 @@
 //!
 //! poem-openapi's own `Form` would answer a wrong content type with 415 and a parse error
 //! with its own body; OAuth wants RFC 6749 `invalid_request` JSON instead, and repeated
-//! parameters detected. This extractor never fails: it hands the handler either the
+//! parameters detected, and credentials or tokens in the URL query refused
+//! ([`no_secrets_in_query`]). This extractor never fails: it hands the handler either the
 //! parameters or the [`OAuthError`] to answer with, while the schema `T` documents the form.
 
 use std::marker::PhantomData;
@@ -65,11 +66,42 @@ impl<'a, T: Type> ApiExtractor<'a> for OAuthForm<T> {
     }
 }
 
+/// Parameters that carry a credential or a token: never accepted in a URL query, where
+/// proxies, browsers and access logs keep them (RFC 6749 §2.3.1, RFC 6750 §2.3, A6).
+pub const SECRET_PARAMETERS: &[&str] = &[
+    "client_secret",
+    "refresh_token",
+    "password",
+    "code",
+    "code_verifier",
+    "client_assertion",
+    "access_token",
+    "token",
+];
+
+/// Refuses a request whose query string names any of [`SECRET_PARAMETERS`] (with or
+/// without a value), with `invalid_request`; the value is neither read nor logged.
+pub fn no_secrets_in_query(request: &Request) -> Result<(), OAuthError> {
+    let Some(query) = request.uri().query() else {
+        return Ok(());
+    };
+    let found = form_urlencoded::parse(query.as_bytes())
+        .any(|(name, _)| SECRET_PARAMETERS.contains(&name.as_ref()));
+    if found {
+        return Err(OAuthError::invalid_request(
+            "credentials and tokens must be sent in the request body or the Authorization \
+             header, never in the URL query",
+        ));
+    }
+    Ok(())
+}
+
 async fn read(
     request: &Request,
     body: &mut RequestBody,
     limit: usize,
 ) -> Result<Params, OAuthError> {
+    no_secrets_in_query(request)?;
     let is_form = request
         .content_type()
         .and_then(|ct| ct.split(';').next())

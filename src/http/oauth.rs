@@ -420,6 +420,7 @@ impl OAuthApi {
         /// The `cursor` of the previous page; absent: every entry still relevant.
         since: Query<Option<String>>,
     ) -> Result<FeedResponse, OAuthFailure> {
+        super::form::no_secrets_in_query(req)?;
         let ctx = &self.state.ctx;
         client_auth::authenticate(&ctx.clients, authorization(req), &Params::default()).await?;
         let feed = token_revocation::feed(ctx, since.0.as_deref()).await?;

@@ -12,6 +12,7 @@
 mod support;
 
 mod admin;
+mod admin_authorisation;
 mod authorize;
 mod cli;
 mod discovery;

@@ -10,9 +10,9 @@ use poem_openapi::{
 };
 use serde_json::json;
 
-use super::{AdminCtx, AdminResult, AdminToken};
+use super::{AdminCtx, AdminError, AdminResult, AdminToken};
 use crate::{
-    admin::Area,
+    admin::{Area, audit},
     clients::{Client, ClientUpdate, ClientWithSecret, NewClient, RegistrationLimits},
     http::ApiTags,
     keys::Alg,
@@ -323,7 +323,7 @@ impl ClientsApi {
             .state
             .ctx
             .clients
-            .create(
+            .create_guarded(
                 NewClient {
                     name: b.name,
                     grant_types: b.grant_types,
@@ -336,20 +336,13 @@ impl ClientsApi {
                     public: b.public,
                 },
                 self.limits(),
+                |scopes, audiences| who.may_register(scopes, audiences),
             )
-            .await?;
+            .await?
+            .map_err(AdminError::refused)?;
         let c = &created.client;
         self.0
-            .audit(
-                &who,
-                "client.create",
-                &c.client_id,
-                json!({"name": c.name, "grant_types": c.grant_types, "scopes": c.scopes,
-                       "audiences": c.audiences, "token_ttl": c.token_ttl, "alg": c.alg.map(|a| a.as_str()),
-                       "redirect_uris": c.redirect_uris,
-                       "post_logout_redirect_uris": c.post_logout_redirect_uris,
-                       "token_endpoint_auth_method": c.token_endpoint_auth_method}),
-            )
+            .audit(&who, "client.create", &c.client_id, audit::client_detail(c))
             .await;
         Ok(Created::Created(Json(created.into())))
     }
@@ -371,7 +364,7 @@ impl ClientsApi {
         self.0.authorize(&auth, Area::Clients).await?;
         match self.0.state.ctx.clients.fetch(&client_id.0).await? {
             Some(c) => Ok(Json(c.into())),
-            None => Err(super::AdminError::not_found("client")),
+            None => Err(AdminError::not_found("client")),
         }
     }
 
@@ -415,8 +408,11 @@ impl ClientsApi {
             .state
             .ctx
             .clients
-            .update(&client_id.0, changes, self.limits())
-            .await?;
+            .update_guarded(&client_id.0, changes, self.limits(), |current, proposed| {
+                who.may_change(current, Some(proposed))
+            })
+            .await?
+            .map_err(AdminError::refused)?;
         self.0
             .audit(&who, "client.update", &updated.client_id, detail)
             .await;
@@ -439,7 +435,14 @@ impl ClientsApi {
         client_id: Path<String>,
     ) -> AdminResult<Json<ClientCredentialsBody>> {
         let who = self.0.authorize(&auth, Area::Clients).await?;
-        let rotated = self.0.state.ctx.clients.rotate_secret(&client_id.0).await?;
+        let rotated = self
+            .0
+            .state
+            .ctx
+            .clients
+            .rotate_secret_guarded(&client_id.0, |current| who.may_change(current, None))
+            .await?
+            .map_err(AdminError::refused)?;
         self.0
             .audit(&who, "client.rotate_secret", &client_id.0, json!({}))
             .await;
@@ -461,7 +464,15 @@ impl ClientsApi {
         client_id: Path<String>,
     ) -> AdminResult<Deleted> {
         let who = self.0.authorize(&auth, Area::Clients).await?;
-        if self.0.state.ctx.clients.delete(&client_id.0).await? {
+        let deleted = self
+            .0
+            .state
+            .ctx
+            .clients
+            .delete_guarded(&client_id.0, |current| who.may_change(current, None))
+            .await?
+            .map_err(AdminError::refused)?;
+        if deleted {
             self.0
                 .audit(&who, "client.delete", &client_id.0, json!({}))
                 .await;

@@ -45,7 +45,9 @@ pub enum AdminError {
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
-    /// A valid admin token without the scope this operation needs.
+    /// A valid admin token without the scope this operation needs, or a change only a
+    /// `tessera:admin` token may make (granting or touching `tessera:*` scopes or the admin
+    /// audience), or a client widening its own scopes or audiences.
     #[oai(status = 403)]
     Forbidden(
         Json<Problem>,
@@ -113,6 +115,17 @@ impl AdminError {
             ),
             format!(r#"Bearer realm="tessera-admin", error="insufficient_scope", scope="{scope}""#),
         )
+    }
+
+    /// A change the admin policy refuses (see `admin::policy`).
+    pub fn refused(why: crate::admin::Refusal) -> Self {
+        let challenge = match why.scope_needed() {
+            Some(scope) => format!(
+                r#"Bearer realm="tessera-admin", error="insufficient_scope", scope="{scope}""#
+            ),
+            None => r#"Bearer realm="tessera-admin", error="insufficient_scope""#.to_string(),
+        };
+        Self::Forbidden(problem("forbidden", why.message(), None), challenge)
     }
 
     pub fn not_found(what: &str) -> Self {

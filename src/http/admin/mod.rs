@@ -6,6 +6,7 @@
 //! [`json_errors`] middleware gives poem's own extractor failures (bad JSON, missing
 //! token) the same shape, so every answer of `/admin/` matches the published schema.
 
+mod body;
 mod clients;
 mod errors;
 mod keys;
@@ -78,7 +79,8 @@ impl AdminCtx {
     }
 }
 
-/// Middleware for `/admin/`: bounds the body, and turns errors poem raises before a handler
+/// Middleware for `/admin/`: bounds the body, refuses duplicate JSON keys and control
+/// characters in it (400 naming the field, see `body`), and turns errors poem raises before a handler
 /// runs (malformed JSON, wrong content type, missing bearer token, unknown path) into
 /// [`Problem`] JSON.
 pub async fn json_errors<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
@@ -87,7 +89,14 @@ pub async fn json_errors<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     }
     let body = req.take_body();
     match body.into_bytes_limit(MAX_ADMIN_BODY).await {
-        Ok(bytes) => req.set_body(Body::from_bytes(bytes)),
+        Ok(bytes) => {
+            // Duplicate keys and control characters, which the typed parser would let
+            // through (it keeps the last of two values), are refused here.
+            if let Some(f) = body::check(&bytes) {
+                return Ok(AdminError::bad_request(&f.field, f.message).into_response());
+            }
+            req.set_body(Body::from_bytes(bytes))
+        }
         Err(ReadBodyError::PayloadTooLarge) => {
             return Ok(AdminError::too_large(MAX_ADMIN_BODY).into_response());
         }
