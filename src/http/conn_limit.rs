@@ -297,7 +297,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         match Pin::new(&mut self.io).poll_write(cx, buf) {
             Poll::Ready(r) => {
                 self.progressed();
-                if matches!(r, Ok(n) if n > 0) {
+                if matches!(&r, Ok(n) if *n > 0) {
                     // The server answered: the client's sending phase is over.
                     self.phase = None;
                 }

@@ -989,7 +989,7 @@ async fn b4_end_session_without_hint_asks_and_only_the_confirmed_post_ends(backe
     let csrf = hidden(&html, "csrf");
     assert!(signs_in(&app, &c, &session).await, "still signed in");
     // The token is not honoured on GET (a link cannot end the session).
-    let r = end_session_get(&app, &session, &[("csrf", &csrf)]).await;
+    let r = end_session_get(&app, &session, &[("csrf", csrf.as_str())]).await;
     assert_eq!(r.status(), 200);
     assert!(signs_in(&app, &c, &session).await);
 
@@ -1001,7 +1001,7 @@ async fn b4_end_session_without_hint_asks_and_only_the_confirmed_post_ends(backe
     assert_eq!(r.status(), 403);
     let r = end_session_get(&app, &other_session, &[]).await;
     let other_csrf = hidden(&r.text().await.unwrap(), "csrf");
-    let r = end_session_post(&app, &session, &[("csrf", &other_csrf)]).await;
+    let r = end_session_post(&app, &session, &[("csrf", other_csrf.as_str())]).await;
     assert_eq!(r.status(), 403);
     assert!(signs_in(&app, &c, &session).await, "still signed in");
 
@@ -1010,7 +1010,7 @@ async fn b4_end_session_without_hint_asks_and_only_the_confirmed_post_ends(backe
         &app,
         &session,
         &[
-            ("client_id", &c.id),
+            ("client_id", c.id.as_str()),
             ("post_logout_redirect_uri", BYE),
             ("state", "<s>"),
         ],
@@ -1022,8 +1022,8 @@ async fn b4_end_session_without_hint_asks_and_only_the_confirmed_post_ends(backe
         &app,
         &session,
         &[
-            ("csrf", &hidden(&html, "csrf")),
-            ("client_id", &hidden(&html, "client_id")),
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("client_id", hidden(&html, "client_id").as_str()),
             ("post_logout_redirect_uri", BYE),
             ("state", "<s>"),
         ],
