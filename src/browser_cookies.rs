@@ -225,7 +225,10 @@ impl BrowserSessionRecords {
     /// Ends one session (idempotent).
     pub async fn end(&self, sid: &str) -> Result<()> {
         Sessions::update_many()
-            .col_expr(browser_session::Column::EndedAt, Expr::value(self.clock.now()))
+            .col_expr(
+                browser_session::Column::EndedAt,
+                Expr::value(self.clock.now()),
+            )
             .filter(browser_session::Column::SessionId.eq(sid))
             .filter(browser_session::Column::EndedAt.is_null())
             .exec(&self.db)
@@ -236,7 +239,10 @@ impl BrowserSessionRecords {
     /// Ends every open session of a user.
     pub async fn end_all_of(&self, user_id: &str) -> Result<()> {
         Sessions::update_many()
-            .col_expr(browser_session::Column::EndedAt, Expr::value(self.clock.now()))
+            .col_expr(
+                browser_session::Column::EndedAt,
+                Expr::value(self.clock.now()),
+            )
             .filter(browser_session::Column::UserId.eq(user_id))
             .filter(browser_session::Column::EndedAt.is_null())
             .exec(&self.db)

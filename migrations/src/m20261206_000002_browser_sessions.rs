@@ -45,7 +45,11 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     // Set by logout or "log out everywhere".
-                    .col(ColumnDef::new(BrowserSessions::EndedAt).big_integer().null())
+                    .col(
+                        ColumnDef::new(BrowserSessions::EndedAt)
+                            .big_integer()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;

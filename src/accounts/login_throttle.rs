@@ -200,7 +200,10 @@ mod tests {
             t.failure("alice", Some(ip));
         }
         let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
-        assert!(t.check("alice", Some(same_64)).is_err(), "one /64, one source");
+        assert!(
+            t.check("alice", Some(same_64)).is_err(),
+            "one /64, one source"
+        );
         let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
         assert!(t.check("alice", Some(other_64)).is_ok());
         // Per-IP spraying from one /64 across usernames.

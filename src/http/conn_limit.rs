@@ -332,7 +332,10 @@ mod tests {
         let start = Instant::now();
         let mut p = Phase::new(start);
         for s in 0..10 {
-            assert!(p.arrived(1, start + Duration::from_secs(s), &T), "grace, {s}s");
+            assert!(
+                p.arrived(1, start + Duration::from_secs(s), &T),
+                "grace, {s}s"
+            );
         }
         assert!(!p.arrived(1, start + Duration::from_secs(10), &T));
     }

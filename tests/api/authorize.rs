@@ -1055,13 +1055,21 @@ async fn b5_copied_session_cookie_dies_with_logout(backend: Backend) {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("signed out"));
     // The copy is replayed: the login page, not a code.
-    assert!(!signs_in(&app, &c, &copy).await, "the copied cookie is dead");
+    assert!(
+        !signs_in(&app, &c, &copy).await,
+        "the copied cookie is dead"
+    );
 
     // Log out everywhere ends every open session of the user, however many copies exist.
     let (_, a) = sign_in(&app, &Flow::new().query(&c)).await;
     let (_, b) = sign_in(&app, &Flow::new().query(&c)).await;
     assert!(signs_in(&app, &c, &a).await && signs_in(&app, &c, &b).await);
-    app.state.ctx.accounts.logout_everywhere(&sub).await.unwrap();
+    app.state
+        .ctx
+        .accounts
+        .logout_everywhere(&sub)
+        .await
+        .unwrap();
     assert!(!signs_in(&app, &c, &a).await);
     assert!(!signs_in(&app, &c, &b).await);
     let rows = tessera::entities::browser_session::Entity::find()
@@ -1069,6 +1077,9 @@ async fn b5_copied_session_cookie_dies_with_logout(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(rows.len(), 3);
-    assert!(rows.iter().all(|r| r.user_id == sub && r.ended_at.is_some()));
+    assert!(
+        rows.iter()
+            .all(|r| r.user_id == sub && r.ended_at.is_some())
+    );
 }
 on_both_backends!(b5_copied_session_cookie_dies_with_logout);

@@ -343,7 +343,8 @@ async fn s6_trickled_heads_are_closed_and_normal_requests_are_not() {
         let mut writer = s.try_clone().unwrap();
         let mut reader = s;
         std::thread::spawn(move || {
-            let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            let head =
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
             for b in head {
                 if writer.write_all(&[*b]).is_err() {
                     return;
@@ -393,7 +394,8 @@ async fn s6_trickled_heads_are_closed_and_normal_requests_are_not() {
     let mut s = connect_from("127.0.0.4", port).await;
     let second = tokio::task::spawn_blocking(move || {
         let mut buf = [0u8; 4096];
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let n = s.read(&mut buf).unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
         std::thread::sleep(Duration::from_secs(3));
