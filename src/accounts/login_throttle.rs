@@ -98,7 +98,7 @@ impl LoginThrottle {
                 (locked, *start, k.clone())
             })
             .collect();
-        by_age.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        by_age.sort_by_key(|e| (e.0, e.1));
         for (_, _, key) in by_age.into_iter().take(excess) {
             counters.remove(&key);
         }
