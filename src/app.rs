@@ -114,12 +114,16 @@ impl App {
         let refresher = tokio::spawn(refresh_loop(self.state.clone()));
         let route = routes(self.state.clone());
         let settings = &self.state.settings;
-        // Per-IP cap and stall timeout on the raw TCP connection, so TLS handshakes are
+        // Per-IP cap, stall timeout and request deadline/rate on the raw TCP connection, so TLS handshakes are
         // guarded too.
         let guarded = http::conn_limit::PerIpLimit::new(
             self.acceptor,
             settings.max_connections_per_ip,
-            settings.idle_timeout,
+            http::conn_limit::Timeouts {
+                stall: settings.idle_timeout,
+                head: settings.request_head_timeout,
+                min_rate: settings.min_body_rate,
+            },
         );
         let acceptor = match self.tls {
             Some(tls) => guarded.rustls(tls).boxed(),

@@ -1,8 +1,10 @@
 //! The browser session: a cookie whose contents are sealed (AES-256-GCM, key derived with
-//! HKDF from the key-encryption key), so the server keeps no session row and does no
-//! database read to recognise a signed-in browser. The cookie carries who signed in, when
-//! (`auth_time`, for the absolute lifetime, `max_age` and the ID token) and when it was
-//! last used (idle lifetime; refreshed on every use).
+//! HKDF from the key-encryption key). The cookie carries who signed in, when (`auth_time`,
+//! for the absolute lifetime, `max_age` and the ID token) and when it was last used (idle
+//! lifetime; refreshed on every use). The server also keeps one row per session
+//! ([`BrowserSessionRecords`], `docs/security.md` B5): a session is live only while its
+//! row is open, so logout and "log out everywhere" end every copy of the cookie (one
+//! indexed read per authorization request).
 //!
 //! The same sealing protects the pre-login state: the CSRF token cookie and the pending
 //! authorization request carried by the login form. Each use has its own associated data,
@@ -15,7 +17,14 @@ use aws_lc_rs::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    sea_query::Expr,
+};
+
 use crate::{
+    clock::SharedClock,
+    entities::browser_session::{self, Entity as Sessions},
     error::{Error, Result},
     keys::Kek,
 };
@@ -31,6 +40,7 @@ pub enum Purpose {
     Session,
     LoginCsrf,
     PendingRequest,
+    LogoutConfirm,
 }
 
 impl Purpose {
@@ -39,6 +49,7 @@ impl Purpose {
             Purpose::Session => b"tessera session v1",
             Purpose::LoginCsrf => b"tessera login csrf v1",
             Purpose::PendingRequest => b"tessera pending authorization v1",
+            Purpose::LogoutConfirm => b"tessera logout confirmation v1",
         }
     }
 }
@@ -163,6 +174,81 @@ impl BrowserSession {
 pub struct LoginCsrf {
     pub csrf: String,
     pub exp: i64,
+}
+
+/// The CSRF token of the sign-out confirmation form: bound to the session it ends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogoutConfirm {
+    pub sid: String,
+    pub exp: i64,
+}
+
+/// The server-side record of browser sessions: opened at sign-in, ended by logout or
+/// "log out everywhere". A session with no open row is not live, whatever its cookie says.
+pub struct BrowserSessionRecords {
+    db: DatabaseConnection,
+    clock: SharedClock,
+}
+
+impl BrowserSessionRecords {
+    pub fn new(db: DatabaseConnection, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+
+    /// Records a new session, open until `expires_at` (and forgets sessions past theirs).
+    pub async fn open(&self, session: &BrowserSession, expires_at: i64) -> Result<()> {
+        let now = self.clock.now();
+        Sessions::delete_many()
+            .filter(browser_session::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        browser_session::ActiveModel {
+            session_id: Set(session.sid.clone()),
+            user_id: Set(session.sub.clone()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            ended_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether session `sid` of user `sub` is open (recorded, not ended, not expired).
+    pub async fn is_open(&self, sid: &str, sub: &str) -> Result<bool> {
+        let row = Sessions::find_by_id(sid.to_string()).one(&self.db).await?;
+        Ok(row.is_some_and(|r| {
+            r.user_id == sub && r.ended_at.is_none() && r.expires_at > self.clock.now()
+        }))
+    }
+
+    /// Ends one session (idempotent).
+    pub async fn end(&self, sid: &str) -> Result<()> {
+        Sessions::update_many()
+            .col_expr(
+                browser_session::Column::EndedAt,
+                Expr::value(self.clock.now()),
+            )
+            .filter(browser_session::Column::SessionId.eq(sid))
+            .filter(browser_session::Column::EndedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every open session of a user.
+    pub async fn end_all_of(&self, user_id: &str) -> Result<()> {
+        Sessions::update_many()
+            .col_expr(
+                browser_session::Column::EndedAt,
+                Expr::value(self.clock.now()),
+            )
+            .filter(browser_session::Column::UserId.eq(user_id))
+            .filter(browser_session::Column::EndedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
 }
 
 /// `Set-Cookie` value for a cookie (HttpOnly, SameSite=Lax, Secure unless configured off).

@@ -137,6 +137,15 @@ pub struct Settings {
     /// connections, stalled clients). Default `30s`.
     #[serde(with = "humantime_serde_compat")]
     pub idle_timeout: Duration,
+    /// Once a client starts sending a request, how long it may take before it must also
+    /// keep up `min_body_rate` (request heads and bodies trickled byte by byte are closed;
+    /// see `src/http/conn_limit.rs`). Default `10s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub request_head_timeout: Duration,
+    /// Bytes per second a client must average while sending a request that takes longer
+    /// than `request_head_timeout` (measured over windows of that length). 0 = off.
+    /// Default 1024.
+    pub min_body_rate: u64,
     /// Connections one client IP may hold open at once; more are refused at accept, so a
     /// slow client (slowloris) cannot exhaust the server. Default 256.
     pub max_connections_per_ip: usize,
@@ -203,6 +212,8 @@ impl Default for Settings {
             token_rate_per_client: 1000,
             token_rate_per_client_burst: 2000,
             idle_timeout: Duration::from_secs(30),
+            request_head_timeout: Duration::from_secs(10),
+            min_body_rate: 1024,
             max_connections_per_ip: 256,
             metrics: true,
             session_cookie_secure: true,

@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     accounts::{Accounts, Limits, LoginThrottle, PasswordHasher, UserStore},
     authorization_codes::CodeStore,
-    browser_cookies::Sealer,
+    browser_cookies::{BrowserSessionRecords, Sealer},
     clients::{Client, ClientRegistry},
     clock::SharedClock,
     config::Settings,
@@ -41,6 +41,8 @@ pub struct Context {
     pub codes: CodeStore,
     /// Seals the browser session cookie and the login form state.
     pub sealer: Sealer,
+    /// Which browser sessions are still open (logout ends them server-side).
+    pub browser_sessions: Arc<BrowserSessionRecords>,
     /// Token-endpoint rate limits (per IP, per client).
     pub rate_limits: TokenRateLimits,
 }
@@ -69,6 +71,7 @@ impl Context {
             clock.clone(),
             PasswordHasher::new(&settings)?,
         ));
+        let browser_sessions = Arc::new(BrowserSessionRecords::new(db.clone(), clock.clone()));
         let throttle = LoginThrottle::new(Limits {
             per_user_ip: settings.login_max_failures_per_user_ip,
             per_user: settings.login_max_failures_per_user,
@@ -82,6 +85,7 @@ impl Context {
                 users,
                 refresh_families.clone(),
                 revocations.clone(),
+                browser_sessions.clone(),
                 throttle,
                 clock.clone(),
             ),
@@ -95,6 +99,7 @@ impl Context {
             refresh_families,
             revocations,
             sealer,
+            browser_sessions,
             keyring,
             clock,
             settings,

@@ -23,7 +23,8 @@ pub use store::{
 };
 
 use crate::{
-    clock::SharedClock, error::Result, refresh_families::RefreshFamilies, revocation::RevocationLog,
+    browser_cookies::BrowserSessionRecords, clock::SharedClock, error::Result,
+    refresh_families::RefreshFamilies, revocation::RevocationLog,
 };
 
 /// Why a password check did not sign anyone in.
@@ -42,6 +43,7 @@ pub struct Accounts {
     users: Arc<UserStore>,
     families: Arc<RefreshFamilies>,
     revocations: Arc<RevocationLog>,
+    browser_sessions: Arc<BrowserSessionRecords>,
     throttle: LoginThrottle,
     clock: SharedClock,
 }
@@ -51,6 +53,7 @@ impl Accounts {
         users: Arc<UserStore>,
         families: Arc<RefreshFamilies>,
         revocations: Arc<RevocationLog>,
+        browser_sessions: Arc<BrowserSessionRecords>,
         throttle: LoginThrottle,
         clock: SharedClock,
     ) -> Self {
@@ -58,6 +61,7 @@ impl Accounts {
             users,
             families,
             revocations,
+            browser_sessions,
             throttle,
             clock,
         }
@@ -107,6 +111,7 @@ impl Accounts {
     pub async fn logout_everywhere(&self, user_id: &str) -> Result<()> {
         let t = self.not_before_now();
         self.families.revoke_user(user_id).await?;
+        self.browser_sessions.end_all_of(user_id).await?;
         self.users.set_not_before(user_id, t).await?;
         self.revocations.subject_not_before(user_id, t).await?;
         tracing::info!(user_id, "user logged out everywhere");

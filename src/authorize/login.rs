@@ -130,6 +130,12 @@ async fn sign_in(ctx: &Context, req: &AuthRequest, client: &Client, user: &User)
         auth_time: now,
         seen: now,
     };
+    // The server-side record: logout ends it, and with it every copy of the cookie.
+    let expires_at = now + super::cookie_policy(ctx).max_ttl;
+    if let Err(e) = ctx.browser_sessions.open(&session, expires_at).await {
+        tracing::error!(error = %e, "cannot record the browser session");
+        return Outcome::error_page(503, SERVER_FAILED);
+    }
     tracing::info!(client_id = %client.client_id, "browser login");
     issue_code(ctx, req, session).await
 }

@@ -115,13 +115,22 @@ pub async fn authorize(ctx: &Context, params: &Params, cookies: Option<&str>) ->
 }
 
 /// The live session of this browser, if any: sealed cookie intact, within its idle and
-/// absolute lifetimes, user still enabled and not logged out everywhere since.
+/// absolute lifetimes, its server-side record still open (not logged out: B5), user still
+/// enabled and not logged out everywhere since.
 pub(crate) async fn live_session(ctx: &Context, cookies: Option<&str>) -> Option<BrowserSession> {
     let s: BrowserSession = ctx
         .sealer
         .open(Purpose::Session, cookie_value(cookies, SESSION_COOKIE)?)?;
     if !s.is_live(ctx.clock.now(), &cookie_policy(ctx)) {
         return None;
+    }
+    match ctx.browser_sessions.is_open(&s.sid, &s.sub).await {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the browser session record");
+            return None;
+        }
     }
     match ctx.accounts.users().get(&s.sub).await {
         Ok(Some(u)) if !u.disabled && u.not_before.is_none_or(|nb| s.auth_time >= nb) => Some(s),

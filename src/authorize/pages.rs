@@ -120,6 +120,31 @@ pub fn error(message: &str) -> String {
     )
 }
 
+/// "Sign out?": RP-initiated logout without a hint for this session's user (logout CSRF,
+/// B4). `fields` are the hidden inputs (name, value) posted back to `action`.
+pub fn confirm_sign_out(action: &str, fields: &[(&str, &str)]) -> String {
+    let hidden: String = fields
+        .iter()
+        .map(|(n, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(n),
+                escape(v)
+            )
+        })
+        .collect();
+    layout(
+        "Sign out?",
+        &format!(
+            "<h1>Sign out?</h1><p class=\"lead\">An application asked to sign you out of \
+             Tessera. If you did not ask for this, close this window.</p>\
+             <form method=\"post\" action=\"{}\">{hidden}\
+             <button type=\"submit\">Sign out</button></form>",
+            escape(action)
+        ),
+    )
+}
+
 /// After RP-initiated logout without a return address.
 pub fn signed_out() -> String {
     layout(

@@ -2,6 +2,7 @@
 
 pub mod admin_audit;
 pub mod authorization_code;
+pub mod browser_session;
 pub mod browser_session_family;
 pub mod client;
 pub mod refresh_family;

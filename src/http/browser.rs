@@ -16,7 +16,7 @@ use crate::{
 
 #[derive(Debug, ApiResponse)]
 pub enum BrowserResponse {
-    /// An HTML page: the login form, or "signed out".
+    /// An HTML page: the login form, "sign out?" (its form posts back here), or "signed out".
     #[oai(status = 200)]
     Page(
         Html<String>,
@@ -166,6 +166,9 @@ pub struct EndSessionForm {
     pub post_logout_redirect_uri: Option<String>,
     /// Opaque value passed back to `post_logout_redirect_uri`.
     pub state: Option<String>,
+    /// The token of the "sign out?" confirmation page (hidden field): bound to this
+    /// browser's session; needed to end it without an `id_token_hint` for its user.
+    pub csrf: Option<String>,
 }
 
 pub struct BrowserApi {
@@ -266,8 +269,10 @@ impl BrowserApi {
 
     /// End session (RP-initiated logout)
     ///
-    /// OpenID Connect RP-Initiated Logout 1.0. Clears the session cookie and revokes the
-    /// refresh tokens issued in this browser session. Redirects only to a
+    /// OpenID Connect RP-Initiated Logout 1.0. Clears the session cookie, ends the session
+    /// server-side and revokes the refresh tokens issued in it. An open session ends at once
+    /// only with an `id_token_hint` for its user; otherwise a "sign out?" page asks the user,
+    /// and its form (`POST`, with a CSRF token) ends it. Redirects only to a
     /// `post_logout_redirect_uri` registered for the client named by `id_token_hint` (or
     /// `client_id`), with `state`; anything else shows a page and redirects nowhere.
     #[oai(
@@ -297,14 +302,15 @@ impl BrowserApi {
             Err(r) => return r,
         };
         respond(
-            authorize::logout::end_session(&self.state.ctx, &params, cookies(req)).await,
+            authorize::logout::end_session(&self.state.ctx, &params, cookies(req), false).await,
             false,
         )
     }
 
     /// End session (form post)
     ///
-    /// The same as `GET /oauth/end_session`, with the parameters in a form body.
+    /// The same as `GET /oauth/end_session`, with the parameters in a form body; also what
+    /// the "sign out?" page posts (with its `csrf` token).
     #[oai(
         path = "/oauth/end_session",
         method = "post",
@@ -320,7 +326,7 @@ impl BrowserApi {
             return bad_form();
         };
         respond(
-            authorize::logout::end_session(&self.state.ctx, &params, cookies(req)).await,
+            authorize::logout::end_session(&self.state.ctx, &params, cookies(req), true).await,
             true,
         )
     }

@@ -930,3 +930,156 @@ on_both_backends!(hostile_authorization_requests_get_clear_errors);
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// GET /oauth/end_session with the session cookie and the given query.
+async fn end_session_get(app: &TestApp, session: &str, q: &[(&str, &str)]) -> reqwest::Response {
+    browser()
+        .get(app.url("/oauth/end_session"))
+        .query(q)
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// POST /oauth/end_session (the confirmation form) with the session cookie.
+async fn end_session_post(
+    app: &TestApp,
+    session: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    browser()
+        .post(app.url("/oauth/end_session"))
+        .form(form)
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether a session cookie still signs in: a code (302 to the client), not the login page.
+async fn signs_in(app: &TestApp, c: &TestClient, session: &str) -> bool {
+    let flow = Flow::new();
+    let r = get_authorize(app, &flow.query(c), Some(session)).await;
+    match r.status().as_u16() {
+        302 => param(&location(&r), "code").is_some(),
+        200 => {
+            assert!(r.text().await.unwrap().contains("name=\"password\""));
+            false
+        }
+        s => panic!("unexpected status {s}"),
+    }
+}
+
+/// B4: logout CSRF. Without an `id_token_hint` a navigation to the end-session endpoint
+/// only shows a "sign out?" page; the session ends only when that page's form is posted
+/// with its token, bound to this session.
+async fn b4_end_session_without_hint_asks_and_only_the_confirmed_post_ends(backend: Backend) {
+    let (app, c, _) = setup(backend).await;
+    let (_, session) = sign_in(&app, &Flow::new().query(&c)).await;
+    let (_, other_session) = sign_in(&app, &Flow::new().query(&c)).await;
+
+    // A cross-site navigation: a page, nothing ends, no cookie cleared.
+    let r = end_session_get(&app, &session, &[]).await;
+    assert_eq!(r.status(), 200);
+    assert!(set_cookie(&r, "tessera_session").is_none());
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Sign out?"), "{html}");
+    assert!(html.contains("method=\"post\" action=\"/oauth/end_session\""));
+    let csrf = hidden(&html, "csrf");
+    assert!(signs_in(&app, &c, &session).await, "still signed in");
+    // The token is not honoured on GET (a link cannot end the session).
+    let r = end_session_get(&app, &session, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(r.status(), 200);
+    assert!(signs_in(&app, &c, &session).await);
+
+    // A POST without a token, with a forged one, or with another session's token: refused.
+    let r = end_session_post(&app, &session, &[("state", "x")]).await;
+    assert_eq!(r.status(), 200, "no token: the confirmation page again");
+    assert!(r.text().await.unwrap().contains("Sign out?"));
+    let r = end_session_post(&app, &session, &[("csrf", "forged")]).await;
+    assert_eq!(r.status(), 403);
+    let r = end_session_get(&app, &other_session, &[]).await;
+    let other_csrf = hidden(&r.text().await.unwrap(), "csrf");
+    let r = end_session_post(&app, &session, &[("csrf", other_csrf.as_str())]).await;
+    assert_eq!(r.status(), 403);
+    assert!(signs_in(&app, &c, &session).await, "still signed in");
+
+    // The confirmed POST, with a return address carried through the page.
+    let r = end_session_get(
+        &app,
+        &session,
+        &[
+            ("client_id", c.id.as_str()),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "<s>"),
+        ],
+    )
+    .await;
+    let html = r.text().await.unwrap();
+    assert!(html.contains("value=\"&lt;s&gt;\""), "escaped");
+    let r = end_session_post(
+        &app,
+        &session,
+        &[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("client_id", hidden(&html, "client_id").as_str()),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "<s>"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r).as_str(), format!("{BYE}?state=%3Cs%3E"));
+    let (_, cleared) = set_cookie(&r, "tessera_session").unwrap();
+    assert!(cleared.contains("Max-Age=0"));
+    assert!(!signs_in(&app, &c, &session).await, "signed out");
+    assert!(
+        signs_in(&app, &c, &other_session).await,
+        "the other session is untouched"
+    );
+}
+on_both_backends!(b4_end_session_without_hint_asks_and_only_the_confirmed_post_ends);
+
+/// B5: a copied session cookie stops signing in once the user logs out (RP-initiated
+/// logout with a hint) or is logged out everywhere: sessions are ended server-side.
+async fn b5_copied_session_cookie_dies_with_logout(backend: Backend) {
+    let (app, c, sub) = setup(backend).await;
+    let flow = Flow::new();
+    let (code, session) = sign_in(&app, &flow.query(&c)).await;
+    let copy = session.clone();
+    let (_, tokens) = exchange(&app, &c, &code, &flow.verifier).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert!(signs_in(&app, &c, &copy).await);
+    let r = end_session_get(&app, &session, &[("id_token_hint", id_token)]).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("signed out"));
+    // The copy is replayed: the login page, not a code.
+    assert!(
+        !signs_in(&app, &c, &copy).await,
+        "the copied cookie is dead"
+    );
+
+    // Log out everywhere ends every open session of the user, however many copies exist.
+    let (_, a) = sign_in(&app, &Flow::new().query(&c)).await;
+    let (_, b) = sign_in(&app, &Flow::new().query(&c)).await;
+    assert!(signs_in(&app, &c, &a).await && signs_in(&app, &c, &b).await);
+    app.state
+        .ctx
+        .accounts
+        .logout_everywhere(&sub)
+        .await
+        .unwrap();
+    assert!(!signs_in(&app, &c, &a).await);
+    assert!(!signs_in(&app, &c, &b).await);
+    let rows = tessera::entities::browser_session::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r.user_id == sub && r.ended_at.is_some())
+    );
+}
+on_both_backends!(b5_copied_session_cookie_dies_with_logout);

@@ -318,3 +318,94 @@ async fn huge_headers_and_odd_paths_get_4xx_and_no_panic() {
     let r = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200, "still serving");
 }
+
+/// S6: a request head trickled one byte a second is closed soon after
+/// `request_head_timeout`, although every byte restarts the idle (stall) timer; a normal
+/// request, a body sent in chunks at a decent rate for longer than the deadline, and a
+/// keep-alive connection idle for longer than the deadline are all served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s6_trickled_heads_are_closed_and_normal_requests_are_not() {
+    let app = spawn_with(
+        Backend::Sqlite,
+        |s| {
+            s.idle_timeout = Duration::from_secs(30);
+            s.request_head_timeout = Duration::from_secs(2);
+            s.min_body_rate = 1024;
+        },
+        std::sync::Arc::new(tessera::clock::SystemClock),
+    )
+    .await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+
+    // The trickler: one byte a second of a head that never ends.
+    let s = connect_from("127.0.0.4", port).await;
+    let (closed, after) = tokio::task::spawn_blocking(move || {
+        let mut writer = s.try_clone().unwrap();
+        let mut reader = s;
+        std::thread::spawn(move || {
+            let head =
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            for b in head {
+                if writer.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        let start = std::time::Instant::now();
+        let closed = closed_by_peer(&mut reader);
+        (closed, start.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(closed, "the trickled head is closed");
+    assert!(
+        after < Duration::from_secs(10),
+        "closed after the head deadline, not the idle timeout: {after:?}"
+    );
+
+    // A normal request.
+    let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A 16 KiB body sent in 2 KiB chunks every 400 ms (about 3 s, 5 KiB/s): answered.
+    let mut s = connect_from("127.0.0.4", port).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let body = format!("token={}", "a".repeat(16 * 1024 - 6));
+        let head = format!(
+            "POST /oauth/revoke HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        for chunk in body.as_bytes().chunks(2048) {
+            std::thread::sleep(Duration::from_millis(400));
+            s.write_all(chunk).unwrap();
+        }
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.lines().next().unwrap_or_default().to_string()
+    })
+    .await
+    .unwrap();
+    // No client authentication: a 4xx, but an answer, not a closed connection.
+    assert!(status.starts_with("HTTP/1.1 4"), "{status:?}");
+
+    // Keep-alive: a second request after 3 s of silence on the same connection.
+    let mut s = connect_from("127.0.0.4", port).await;
+    let second = tokio::task::spawn_blocking(move || {
+        let mut buf = [0u8; 4096];
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        std::thread::sleep(Duration::from_secs(3));
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+    .await
+    .unwrap();
+    assert!(second.starts_with("HTTP/1.1 200"), "{second:.80}");
+}

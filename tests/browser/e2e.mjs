@@ -2,7 +2,7 @@
 //  1. headless Debian Chromium (driven by playwright-core) visits a tiny relying party,
 //     is sent to Tessera's login page, types the password, comes back with a code; the RP
 //     exchanges it and validates the ID token (panva/jose). Then single sign-on, the
-//     cookie's attributes, and RP-initiated logout.
+//     cookie's attributes, RP-initiated logout, and the sign-out confirmation page.
 //  2. openid-client (a stock OIDC relying-party library) runs the flow with PKCE for a
 //     public client from discovery, submitting the login form with fetch.
 // Environment: ISSUER, RP_PORT, CLIENT_ID, CLIENT_SECRET, PUBLIC_ID, PASSWORD, SCREENSHOT.
@@ -171,6 +171,21 @@ try {
   await page.goto(`${RP}/`);
   await page.getByLabel('Password').waitFor();
   console.log('chromium: logged out; the next visit shows the login page');
+
+  // Logout CSRF (B4): a bare end_session link only asks; the "Sign out" button ends it.
+  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${RP}/callback**`);
+  await page.goto(`${ISSUER}/oauth/end_session`);
+  await page.getByRole('heading', { name: 'Sign out?' }).waitFor();
+  assert.ok((await context.cookies(ISSUER)).some((c) => c.name === 'tessera_session'), 'not signed out yet');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
+  assert.ok(!(await context.cookies(ISSUER)).some((c) => c.name === 'tessera_session'));
+  await page.goto(`${RP}/`);
+  await page.getByLabel('Password').waitFor();
+  console.log('chromium: a bare end_session link asked first; the confirmed form signed out');
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });
