@@ -17,6 +17,7 @@ mod cli;
 mod discovery;
 mod faults;
 mod hostile;
+mod hygiene;
 mod introspection;
 mod keys;
 mod layout;
