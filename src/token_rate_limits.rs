@@ -135,6 +135,10 @@ mod tests {
             assert!(limits.check_client("any").is_ok());
         }
         // Introspection has its own quota: the token endpoint's is spent, its is not.
-        assert!(limits.check_ip_at(Endpoint::Introspection, Some(ip)).is_ok());
+        assert!(
+            limits
+                .check_ip_at(Endpoint::Introspection, Some(ip))
+                .is_ok()
+        );
     }
 }

@@ -30,14 +30,13 @@ impl IpNet {
             .parse()
             .map_err(|_| format!("trusted_proxies: {s:?} is not an IP address or CIDR"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("trusted_proxies: {s:?} has an invalid prefix length"))?,
-        };
+        let prefix =
+            match prefix {
+                None => max,
+                Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                    format!("trusted_proxies: {s:?} has an invalid prefix length")
+                })?,
+            };
         Ok(Self { addr, prefix })
     }
 
@@ -45,9 +44,12 @@ impl IpNet {
         // An IPv4 peer may show up as an IPv4-mapped IPv6 address on a dual-stack socket.
         let ip = canonical(ip);
         match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                mask_eq(u128::from(u32::from(net)), u128::from(u32::from(ip)), 32, self.prefix)
-            }
+            (IpAddr::V4(net), IpAddr::V4(ip)) => mask_eq(
+                u128::from(u32::from(net)),
+                u128::from(u32::from(ip)),
+                32,
+                self.prefix,
+            ),
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
                 mask_eq(u128::from(net), u128::from(ip), 128, self.prefix)
             }
@@ -198,7 +200,11 @@ mod tests {
         assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
         assert!(TrustedProxies::parse("proxy.local").is_err());
         assert!(TrustedProxies::parse("").unwrap().0.is_empty());
-        assert!(TrustedProxies::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            TrustedProxies::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
     }
 
     /// S8: headers count only from a trusted peer; the rightmost untrusted hop wins.
@@ -211,10 +217,16 @@ mod tests {
         // Trusted peer: the rightmost address that is not a proxy.
         assert_eq!(t.client_ip(ip("10.0.0.1"), &xff), ip("203.0.113.9"));
         // No header: the peer.
-        assert_eq!(t.client_ip(ip("10.0.0.1"), &HeaderMap::new()), ip("10.0.0.1"));
+        assert_eq!(
+            t.client_ip(ip("10.0.0.1"), &HeaderMap::new()),
+            ip("10.0.0.1")
+        );
         // Forwarded wins over X-Forwarded-For, with ports, quotes and IPv6.
         let both = headers(&[
-            ("forwarded", r#"for=1.1.1.1, for="[2001:db8::5]:4711";proto=https"#),
+            (
+                "forwarded",
+                r#"for=1.1.1.1, for="[2001:db8::5]:4711";proto=https"#,
+            ),
             ("x-forwarded-for", "203.0.113.9"),
         ]);
         assert_eq!(t.client_ip(ip("10.0.0.1"), &both), ip("2001:db8::5"));

@@ -153,7 +153,11 @@ pub async fn no_store_on_oauth<E: Endpoint>(next: E, req: Request) -> poem::Resu
     let html = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"));
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/html")
+        });
     if html {
         let docs = path == "/docs" || path.starts_with("/docs/");
         headers
@@ -253,9 +257,18 @@ mod tests {
     #[test]
     fn allowed_methods_come_from_the_routes() {
         assert_eq!(super::allowed_methods("/oauth/token"), "POST");
-        assert_eq!(super::allowed_methods("/.well-known/jwks.json"), "GET, HEAD");
-        assert_eq!(super::allowed_methods("/oauth/end_session"), "GET, HEAD, POST");
+        assert_eq!(
+            super::allowed_methods("/.well-known/jwks.json"),
+            "GET, HEAD"
+        );
+        assert_eq!(
+            super::allowed_methods("/oauth/end_session"),
+            "GET, HEAD, POST"
+        );
         let client = super::allowed_methods("/admin/v1/clients/abc");
-        assert!(client.contains("DELETE") && client.contains("PATCH"), "{client}");
+        assert!(
+            client.contains("DELETE") && client.contains("PATCH"),
+            "{client}"
+        );
     }
 }

@@ -231,7 +231,10 @@ fn refuse_if_shared(file: &Path) -> Result<()> {
             return Err(Error::Kek(format!(
                 "the key-encryption key file {path} is accessible to group or others (mode \
                  {mode:04o}); restrict it to its owner with `chmod 600 {path}` and start again",
-                path = file.display()
+                // Absolute, so the command works from any directory.
+                path = std::path::absolute(file)
+                    .unwrap_or_else(|_| file.to_path_buf())
+                    .display()
             )));
         }
     }

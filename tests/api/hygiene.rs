@@ -42,7 +42,10 @@ async fn s7_response_hygiene(backend: Backend) {
     // HTML pages.
     for path in ["/", "/docs", "/oauth/authorize"] {
         let r = get(path).await.unwrap();
-        assert!(header(&r, "content-type").starts_with("text/html"), "{path}");
+        assert!(
+            header(&r, "content-type").starts_with("text/html"),
+            "{path}"
+        );
         assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{path}");
         let csp = header(&r, "content-security-policy");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
@@ -74,20 +77,28 @@ async fn s7_response_hygiene(backend: Backend) {
     for (method, path, allow) in [
         (reqwest::Method::GET, "/oauth/token", "POST"),
         (reqwest::Method::PUT, "/oauth/introspect", "POST"),
-        (reqwest::Method::DELETE, "/.well-known/jwks.json", "GET, HEAD"),
-        (reqwest::Method::PUT, "/oauth/end_session", "GET, HEAD, POST"),
+        (
+            reqwest::Method::DELETE,
+            "/.well-known/jwks.json",
+            "GET, HEAD",
+        ),
+        (
+            reqwest::Method::PUT,
+            "/oauth/end_session",
+            "GET, HEAD, POST",
+        ),
     ] {
-        let r = app.http.request(method, app.url(path)).send().await.unwrap();
+        let r = app
+            .http
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 405, "{path}");
         assert_eq!(header(&r, "allow"), allow, "{path}");
         assert_eq!(header(&r, "x-content-type-options"), "nosniff");
     }
-    let r = app
-        .http
-        .get(app.url("/oauth/token"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(app.url("/oauth/token")).send().await.unwrap();
     assert_no_store(&r);
 
     // Introspection, revocation and logout successes.
@@ -233,8 +244,16 @@ async fn s8_forwarded_for_only_from_trusted_proxies(backend: Backend) {
     };
     assert_eq!(password(proxy.clone(), "203.0.113.50", "wrong").await, 400);
     assert_eq!(password(proxy.clone(), "203.0.113.50", "wrong").await, 400);
-    assert_eq!(password(proxy.clone(), "203.0.113.50", PW).await, 429, "throttled");
-    assert_eq!(password(proxy.clone(), "203.0.113.51", PW).await, 200, "another client");
+    assert_eq!(
+        password(proxy.clone(), "203.0.113.50", PW).await,
+        429,
+        "throttled"
+    );
+    assert_eq!(
+        password(proxy.clone(), "203.0.113.51", PW).await,
+        200,
+        "another client"
+    );
     assert_eq!(password(direct.clone(), "203.0.113.60", "wrong").await, 400);
     assert_eq!(password(direct.clone(), "203.0.113.61", "wrong").await, 400);
     assert_eq!(
@@ -297,7 +316,11 @@ async fn s9_metrics_can_be_protected_and_client_labels_are_opt_in(backend: Backe
     .await;
     let c = app.client("a", &["aud"], None).await;
     app.access_token(&c).await;
-    for auth in [None, Some("Bearer wrong"), Some("Basic c2NyYXBlLXNlY3JldC0xMjM=")] {
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic c2NyYXBlLXNlY3JldC0xMjM="),
+    ] {
         let mut req = app.http.get(app.url("/metrics"));
         if let Some(a) = auth {
             req = req.header("authorization", a);
@@ -319,7 +342,9 @@ async fn s9_metrics_can_be_protected_and_client_labels_are_opt_in(backend: Backe
     assert!(text.contains("tessera_tokens_issued_total{"), "{text}");
     // Default: no client ids in the series (bounded label sets).
     assert!(!text.contains(&c.id), "client id labelled by default");
-    assert!(text.contains(r#"tessera_tokens_issued_total{grant="client_credentials",alg="ES256"}"#));
+    assert!(
+        text.contains(r#"tessera_tokens_issued_total{grant="client_credentials",alg="ES256"}"#)
+    );
 
     // Opt in: the client's own series.
     let app = spawn_with(
@@ -453,7 +478,10 @@ async fn serve_with_umask_0(
     let log_path = dir.join("serve.log");
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!("umask 000; exec '{}' serve", env!("CARGO_BIN_EXE_tessera")))
+        .arg(format!(
+            "umask 000; exec '{}' serve",
+            env!("CARGO_BIN_EXE_tessera")
+        ))
         .current_dir(dir)
         .env_remove("TESSERA_KEK")
         .env_remove("RUST_LOG")

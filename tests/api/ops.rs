@@ -50,7 +50,10 @@ async fn metrics_count_tokens_errors_and_latency(backend: Backend) {
     );
     let text = r.text().await.unwrap();
     // Per grant and algorithm; per client only with `metrics_client_label` (S9, hygiene.rs).
-    assert!(text.contains(r#"tessera_tokens_issued_total{grant="client_credentials",alg="ES256"}"#), "{text}");
+    assert!(
+        text.contains(r#"tessera_tokens_issued_total{grant="client_credentials",alg="ES256"}"#),
+        "{text}"
+    );
     assert!(!text.contains(&c.id), "{text}");
     assert!(text.contains(r#"tessera_oauth_errors_total{error="invalid_client"}"#));
     assert!(text.contains(

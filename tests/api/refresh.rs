@@ -265,7 +265,10 @@ async fn r10_refresh_keeps_the_audience_the_login_chose(backend: Backend) {
     let refresh = |rt: String, resource: Option<&'static str>| {
         let (app, c) = (&app, &c);
         async move {
-            let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+            ];
             form.extend(resource.map(|r| ("resource", r)));
             let r = app.token_request(c, &form).await;
             let status = r.status().as_u16();
@@ -273,14 +276,20 @@ async fn r10_refresh_keeps_the_audience_the_login_chose(backend: Backend) {
         }
     };
     let a = vec!["https://a.internal".to_string()];
-    let both = vec!["https://a.internal".to_string(), "https://b.internal".to_string()];
+    let both = vec![
+        "https://a.internal".to_string(),
+        "https://b.internal".to_string(),
+    ];
 
     let body = login(Some("https://a.internal")).await;
     assert_eq!(audiences(body["access_token"].as_str().unwrap()), a);
     let rt = body["refresh_token"].as_str().unwrap().to_string();
     // Another audience of the same client: refused, and the token is not spent.
     let (status, err) = refresh(rt.clone(), Some("https://b.internal")).await;
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_target")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
     // No resource: the granted audience, not every registered one.
     let (status, b) = refresh(rt, None).await;
     assert_eq!(status, 200, "{b}");
