@@ -133,6 +133,11 @@ pub struct Settings {
     pub token_rate_per_client: u32,
     /// Burst allowed above `token_rate_per_client`. Default 2000.
     pub token_rate_per_client_burst: u32,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded: for=` name the client IP
+    /// (rate limits, login throttle), comma-separated addresses or CIDRs such as
+    /// `10.0.0.0/8`. From any other peer these headers are ignored. Default: empty = the
+    /// TCP peer is the client.
+    pub trusted_proxies: String,
     /// A connection with no bytes read or written for this long is closed (idle keep-alive
     /// connections, stalled clients). Default `30s`.
     #[serde(with = "humantime_serde_compat")]
@@ -151,6 +156,12 @@ pub struct Settings {
     pub max_connections_per_ip: usize,
     /// Serve Prometheus metrics at `/metrics`. Default `true`.
     pub metrics: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <metrics_token>`. Secret.
+    /// Default: unset = open.
+    pub metrics_token: Option<String>,
+    /// Label `tessera_tokens_issued_total` with `client_id` (one series per client).
+    /// Default `false`: series per grant and algorithm only.
+    pub metrics_client_label: bool,
     /// Number of async worker threads. Default 0 = one per CPU.
     pub workers: usize,
     // --- Transport (src/http/tls.rs, src/http/cors.rs) ---
@@ -211,11 +222,14 @@ impl Default for Settings {
             token_rate_per_ip_burst: 400,
             token_rate_per_client: 1000,
             token_rate_per_client_burst: 2000,
+            trusted_proxies: String::new(),
             idle_timeout: Duration::from_secs(30),
             request_head_timeout: Duration::from_secs(10),
             min_body_rate: 1024,
             max_connections_per_ip: 256,
             metrics: true,
+            metrics_token: None,
+            metrics_client_label: false,
             session_cookie_secure: true,
             session_idle_ttl: Duration::from_secs(3600),
             session_max_ttl: Duration::from_secs(12 * 3600),
@@ -348,6 +362,9 @@ impl Settings {
         let mut copy = self.clone();
         if copy.kek.is_some() {
             copy.kek = Some("********".into());
+        }
+        if copy.metrics_token.is_some() {
+            copy.metrics_token = Some("********".into());
         }
         copy.database_url = mask_url_password(&copy.database_url);
         // The effective pool size, not "unset": it depends on the database.

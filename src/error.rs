@@ -212,24 +212,41 @@ impl Error {
 }
 
 /// Whether a database error means "the database cannot be reached" (connection refused,
-/// reset or timed out, pool exhausted) rather than a bad query: a connection that breaks
-/// mid-query surfaces as a query error wrapping an I/O error.
+/// reset or timed out, pool exhausted) or "is busy" (SQLite locked by another process)
+/// rather than a bad query: a connection that breaks mid-query surfaces as a query error
+/// wrapping an I/O error. Either way the client should retry shortly (503, S5).
 fn db_unreachable(e: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr, SqlxError};
     match e {
         DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
         DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
-            matches!(
-                **e,
+            match &**e {
                 SqlxError::Io(_)
-                    | SqlxError::Tls(_)
-                    | SqlxError::PoolTimedOut
-                    | SqlxError::PoolClosed
-                    | SqlxError::WorkerCrashed
-            )
+                | SqlxError::Tls(_)
+                | SqlxError::PoolTimedOut
+                | SqlxError::PoolClosed
+                | SqlxError::WorkerCrashed => true,
+                SqlxError::Database(db) => sqlite_busy(db.as_ref()),
+                _ => false,
+            }
         }
-        _ => e.to_string().contains("pool timed out"),
+        _ => {
+            let text = e.to_string();
+            text.contains("pool timed out") || text.contains("database is locked")
+        }
     }
+}
+
+/// SQLite's `SQLITE_BUSY` ("database is locked": another connection or process holds the
+/// write lock longer than the busy timeout) and `SQLITE_LOCKED` ("database table is
+/// locked"), extended codes included: the database is there, just not available now.
+fn sqlite_busy(e: &dyn sea_orm::sqlx::error::DatabaseError) -> bool {
+    use sea_orm::sqlx::error::DatabaseError as _;
+    const SQLITE_BUSY: i32 = 5;
+    const SQLITE_LOCKED: i32 = 6;
+    e.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .and_then(|e| e.code()?.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
 }
 
 /// Whether an insert lost to a unique index (a concurrent creator got there first).
@@ -273,5 +290,48 @@ mod tests {
         assert!(query(SqlxError::PoolTimedOut).is_unavailable());
         assert!(!query(SqlxError::RowNotFound).is_unavailable());
         assert!(!Error::Db(DbErr::Custom("bad".into())).is_unavailable());
+    }
+
+    /// S5: a real SQLite "database is locked" (another connection holds the write lock,
+    /// no busy wait) is unavailable, so clients get 503 + `Retry-After`, not 500; a
+    /// constraint violation from the same database is not.
+    #[tokio::test]
+    async fn sqlite_busy_or_locked_is_unavailable() {
+        use sea_orm::{ConnectOptions, ConnectionTrait, Database, TransactionTrait};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/busy.db?mode=rwc", dir.path().display());
+        let open = || {
+            let mut opts = ConnectOptions::new(url.clone());
+            opts.max_connections(1).sqlx_logging(false);
+            opts.map_sqlx_sqlite_opts(|o| o.busy_timeout(std::time::Duration::ZERO));
+            Database::connect(opts)
+        };
+        let holder = open().await.unwrap();
+        holder
+            .execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        let other = open().await.unwrap();
+        let lock = holder.begin().await.unwrap();
+        lock.execute_unprepared("INSERT INTO t (id) VALUES (1)")
+            .await
+            .unwrap();
+        let busy = other
+            .execute_unprepared("INSERT INTO t (id) VALUES (2)")
+            .await
+            .expect_err("the write lock is held");
+        assert!(busy.to_string().contains("locked"), "{busy}");
+        let busy = Error::Db(busy);
+        assert!(busy.is_unavailable(), "{busy}");
+        assert_eq!(
+            super::OAuthError::from(busy),
+            super::OAuthError::TemporarilyUnavailable
+        );
+        lock.commit().await.unwrap();
+        let dup = other
+            .execute_unprepared("INSERT INTO t (id) VALUES (1)")
+            .await
+            .expect_err("duplicate key");
+        assert!(!Error::Db(dup).is_unavailable());
     }
 }

@@ -7,16 +7,30 @@
 use std::sync::LazyLock;
 
 use prometheus_client::{
-    encoding::{EncodeLabelSet, text::encode},
+    encoding::{EncodeLabelSet, LabelSetEncoder, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// Labels of `tessera_tokens_issued_total`. `client_id` is present only with
+/// `metrics_client_label = true` (one series per client: unbounded with many clients).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct IssuedLabels {
     pub grant: &'static str,
-    pub client_id: String,
+    pub client_id: Option<String>,
     pub alg: &'static str,
+}
+
+impl EncodeLabelSet for IssuedLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        // Absent, not `client_id=""`, when the label is off.
+        let mut labels = vec![("grant", self.grant)];
+        if let Some(c) = &self.client_id {
+            labels.push(("client_id", c.as_str()));
+        }
+        labels.push(("alg", self.alg));
+        labels.encode(encoder)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,7 +76,7 @@ impl Metrics {
         let issued = Family::<IssuedLabels, Counter>::default();
         registry.register(
             "tokens_issued",
-            "Access tokens issued, by grant type, client and signing algorithm",
+            "Access tokens issued, by grant type, signing algorithm (and client, if configured)",
             issued.clone(),
         );
         let errors = Family::<ErrorLabels, Counter>::default();
@@ -121,11 +135,12 @@ impl Metrics {
         }
     }
 
-    pub fn token_issued(&self, grant: &'static str, client_id: &str, alg: &'static str) {
+    /// Counts an issued token; `client_id` only when the per-client label is configured.
+    pub fn token_issued(&self, grant: &'static str, client_id: Option<&str>, alg: &'static str) {
         self.issued
             .get_or_create(&IssuedLabels {
                 grant,
-                client_id: client_id.to_string(),
+                client_id: client_id.map(str::to_string),
                 alg,
             })
             .inc();
@@ -194,7 +209,8 @@ mod tests {
     #[test]
     fn renders_counters_and_gauges_in_prometheus_text() {
         let m = Metrics::new();
-        m.token_issued("client_credentials", "abc", "ES256");
+        m.token_issued("client_credentials", Some("abc"), "ES256");
+        m.token_issued("password", None, "RS256");
         m.oauth_error("invalid_client");
         m.request("/oauth/token", "POST", 200, 0.002);
         let text = m.render(&StateGauges {
@@ -210,6 +226,7 @@ mod tests {
         assert!(text.contains(
             r#"tessera_tokens_issued_total{grant="client_credentials",client_id="abc",alg="ES256"} 1"#
         ));
+        assert!(text.contains(r#"tessera_tokens_issued_total{grant="password",alg="RS256"} 1"#));
         assert!(text.contains(r#"tessera_oauth_errors_total{error="invalid_client"} 1"#));
         assert!(text.contains("tessera_http_request_duration_seconds_bucket"));
         assert!(text.contains(r#"tessera_seconds_to_next_rotation{alg="ES256"} 3600"#));

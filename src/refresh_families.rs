@@ -13,9 +13,24 @@ use crate::{
         refresh_token::{self, Entity as Tokens},
         user::{self, Entity as UserRows},
     },
-    error::Result,
+    error::{Error, Result},
     secrets::{hash_secret_hex, random_token},
 };
+
+/// The audiences a refresh of `family` may ask for (R10): those its login was granted
+/// with `resource`, as far as the client still holds them; for a login that chose none
+/// (or a family from before audiences were kept), the client's registered audiences.
+pub fn granted_audience(family: &Family, registered: &[String]) -> Result<Vec<String>> {
+    let Some(json) = &family.audience else {
+        return Ok(registered.to_vec());
+    };
+    let granted: Vec<String> = serde_json::from_str(json)
+        .map_err(|_| Error::Corrupt(format!("audience of refresh family {}", family.id)))?;
+    Ok(granted
+        .into_iter()
+        .filter(|a| registered.contains(a))
+        .collect())
+}
 
 pub type Family = refresh_family::Model;
 /// A stored refresh token with its family and the family's user (if the user still
@@ -58,17 +73,24 @@ impl RefreshFamilies {
 
     /// Starts a family at sign-in when `client` is registered for the refresh grant, and
     /// returns its first refresh token; `None` for a client that may not refresh.
+    /// `audience` is the audience the sign-in chose with `resource`, if it chose one: the
+    /// family's refreshes stay within it ([`granted_audience`]).
     pub async fn start_if_allowed(
         &self,
         client: &Client,
         user_id: &str,
         scope: &str,
+        audience: Option<&[String]>,
         auth_time: i64,
     ) -> Result<Option<(String, Family)>> {
         if !client.allows(GrantType::RefreshToken) {
             return Ok(None);
         }
-        self.start(user_id, &client.client_id, scope, auth_time)
+        let audience = audience
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Corrupt(format!("audience: {e}")))?;
+        self.start(user_id, &client.client_id, scope, audience, auth_time)
             .await
             .map(Some)
     }
@@ -79,6 +101,7 @@ impl RefreshFamilies {
         user_id: &str,
         client_id: &str,
         scope: &str,
+        audience: Option<String>,
         auth_time: i64,
     ) -> Result<(String, Family)> {
         let now = self.clock.now();
@@ -91,6 +114,7 @@ impl RefreshFamilies {
             created_at: now,
             expires_at: now + self.max_ttl,
             revoked_at: None,
+            audience,
         };
         // Family first, then its token, each one statement (no transaction): stopping in
         // between leaves a family without tokens, which nothing can use and purge removes.

@@ -1,5 +1,7 @@
 //! Database connection and migrations.
 
+use std::path::Path;
+
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
 };
@@ -52,16 +54,11 @@ fn migration_lock_key(schema: &str) -> i64 {
 
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
     let url = settings.database_url.as_str();
-    if let Some(path) = sqlite_path(url)
-        && let Some(dir) = std::path::Path::new(path).parent()
-        && !dir.as_os_str().is_empty()
+    let sqlite_file = sqlite_path(url).map(Path::new);
+    if let Some(path) = sqlite_file
+        && !url.contains("mode=ro")
     {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Config(format!(
-                "cannot create database directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+        prepare_sqlite_file(path)?;
     }
     let mut opts = ConnectOptions::new(url.to_string());
     opts.max_connections(settings.pool_size())
@@ -82,6 +79,84 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection> {
         return Ok(Database::connect(opts).await?);
     }
     configure_sqlite(&mut opts);
+    let db = open_sqlite(opts).await?;
+    // SQLite creates `-wal` and `-shm` with the database file's mode; files left by an
+    // older version are tightened too.
+    if let Some(path) = sqlite_file {
+        restrict_sqlite_files(path);
+    }
+    Ok(db)
+}
+
+/// K9: creates the database's directory (mode 0700) and the database file itself (mode
+/// 0600, before SQLite would create it 0644 less the umask), whatever the umask.
+fn prepare_sqlite_file(path: &Path) -> Result<()> {
+    let cannot = |what: &str, p: &Path, e: std::io::Error| {
+        Error::Config(format!("cannot create {what} {}: {e}", p.display()))
+    };
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .map_err(|e| cannot("database directory", dir, e))?;
+        set_mode(dir, 0o700).map_err(|e| cannot("database directory", dir, e))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        // An empty file is an empty SQLite database.
+        Ok(_) => set_mode(path, 0o600).map_err(|e| cannot("database file", path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(cannot("database file", path, e)),
+    }
+}
+
+/// Removes group and other access from the database file, its WAL and shared-memory
+/// files, where they have any. Best effort: a file we do not own stays as it is (logged).
+fn restrict_sqlite_files(path: &Path) {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        if let Ok(meta) = std::fs::metadata(file)
+            && meta.permissions().mode() & 0o077 != 0
+            && let Err(e) = set_mode(file, 0o600)
+        {
+            tracing::warn!(file = %file.display(), error = %e, "cannot restrict the database file to mode 0600");
+        }
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+async fn open_sqlite(opts: ConnectOptions) -> Result<DatabaseConnection> {
     // Opening a SQLite file cannot find "the database down", only a busy machine: setting
     // up WAL on a new file waits for the disk, and on a loaded VM that has taken longer
     // than the short acquire timeout (which also bounds connecting, and is meant for

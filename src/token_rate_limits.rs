@@ -1,6 +1,8 @@
-//! Rate limits of the token endpoint (GCRA via `governor`): per client IP before any work,
-//! and per authenticated client. A refused request is `429` with `Retry-After`, and costs
-//! the server next to nothing — no hashing, no database.
+//! Rate limits of the token, introspection and revocation endpoints (GCRA via `governor`):
+//! per client IP before any work, and per authenticated client, each endpoint with its own
+//! quotas at the same configured rates (a resource server introspecting hard does not eat
+//! its own token quota). A refused request is `429` with `Retry-After`, and costs the
+//! server next to nothing — no hashing, no database.
 
 use std::{hash::Hash, net::IpAddr, num::NonZeroU32};
 
@@ -42,40 +44,73 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
     }
 }
 
-/// The token endpoint's limits.
-pub struct TokenRateLimits {
+/// The rate-limited endpoints; each has its own quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Introspection,
+    Revocation,
+}
+
+/// One endpoint's limits.
+struct Limits {
     per_ip: Keyed<IpAddr>,
     per_client: Keyed<String>,
+}
+
+/// The limits of the token, introspection and revocation endpoints.
+pub struct TokenRateLimits {
+    endpoints: [Limits; 3],
 }
 
 impl TokenRateLimits {
     /// Rates in requests per second (0 = no limit); bursts of up to `burst` requests.
     pub fn new(per_ip: u32, per_ip_burst: u32, per_client: u32, per_client_burst: u32) -> Self {
-        Self {
+        let limits = || Limits {
             per_ip: Keyed::new(per_ip, per_ip_burst),
             per_client: Keyed::new(per_client, per_client_burst),
+        };
+        Self {
+            endpoints: [limits(), limits(), limits()],
         }
     }
 
+    fn of(&self, endpoint: Endpoint) -> &Limits {
+        &self.endpoints[endpoint as usize]
+    }
+
+    /// The token endpoint's per-IP limit.
     pub fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), OAuthError> {
+        self.check_ip_at(Endpoint::Token, ip)
+    }
+
+    /// The token endpoint's per-client limit.
+    pub fn check_client(&self, client_id: &str) -> Result<(), OAuthError> {
+        self.check_client_at(Endpoint::Token, client_id)
+    }
+
+    pub fn check_ip_at(&self, endpoint: Endpoint, ip: Option<IpAddr>) -> Result<(), OAuthError> {
         match ip {
-            Some(ip) => self.per_ip.check(&ip),
+            Some(ip) => self.of(endpoint).per_ip.check(&ip),
             None => Ok(()),
         }
     }
 
-    pub fn check_client(&self, client_id: &str) -> Result<(), OAuthError> {
+    pub fn check_client_at(&self, endpoint: Endpoint, client_id: &str) -> Result<(), OAuthError> {
+        let per_client = &self.of(endpoint).per_client;
         // Allocates only when a limit is configured.
-        if self.per_client.0.is_none() {
+        if per_client.0.is_none() {
             return Ok(());
         }
-        self.per_client.check(&client_id.to_string())
+        per_client.check(&client_id.to_string())
     }
 
     /// Drops the state of keys that are back to full quota (bounded memory under scans).
     pub fn forget_idle(&self) {
-        self.per_ip.forget_idle();
-        self.per_client.forget_idle();
+        for l in &self.endpoints {
+            l.per_ip.forget_idle();
+            l.per_client.forget_idle();
+        }
     }
 }
 
@@ -99,5 +134,11 @@ mod tests {
         for _ in 0..100 {
             assert!(limits.check_client("any").is_ok());
         }
+        // Introspection has its own quota: the token endpoint's is spent, its is not.
+        assert!(
+            limits
+                .check_ip_at(Endpoint::Introspection, Some(ip))
+                .is_ok()
+        );
     }
 }

@@ -11,6 +11,7 @@ mod m20261122_000001_keys_and_clients;
 mod m20261122_000002_users_and_sessions;
 mod m20261123_000003_admin_audit;
 mod m20261123_000004_authorization_code;
+mod m20261206_000001_refresh_family_audience;
 mod m20261206_000002_browser_sessions;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_users_and_sessions::Migration),
             Box::new(m20261123_000003_admin_audit::Migration),
             Box::new(m20261123_000004_authorization_code::Migration),
+            Box::new(m20261206_000001_refresh_family_audience::Migration),
             Box::new(m20261206_000002_browser_sessions::Migration),
         ]
     }

@@ -15,6 +15,9 @@ pub struct Model {
     /// Absolute lifetime of the family.
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The audience granted at login when it chose one with `resource` (RFC 8707), as a
+    /// JSON array; refreshes stay within it. `None`: the client's registered audiences.
+    pub audience: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

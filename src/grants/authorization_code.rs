@@ -53,9 +53,11 @@ pub async fn handle(
         Some(u) if !u.disabled && u.not_before.is_none_or(|nb| row.auth_time >= nb) => u,
         _ => return Err(OAuthError::InvalidGrant(REFUSED.into())),
     };
+    // A redemption that chose its audience keeps it on refresh (R10).
+    let chosen_audience = (!resources.is_empty()).then_some(audience.as_slice());
     let family = ctx
         .refresh_families
-        .start_if_allowed(client, &user.id, &row.scope, row.auth_time)
+        .start_if_allowed(client, &user.id, &row.scope, chosen_audience, row.auth_time)
         .await?;
     let refresh_token = match &family {
         Some((token, family)) => {

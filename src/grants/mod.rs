@@ -94,7 +94,9 @@ pub async fn token(
     }?;
     METRICS.token_issued(
         grant.as_str(),
-        &client.client_id,
+        ctx.settings
+            .metrics_client_label
+            .then_some(client.client_id.as_str()),
         ctx.alg_for(&client).as_str(),
     );
     Ok(issued)

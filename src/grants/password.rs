@@ -38,9 +38,11 @@ pub async fn handle(
         Err(PasswordRefused::Unavailable(e)) => return Err(e.into()),
     };
     let auth_time = ctx.clock.now();
+    // A login that chose its audience keeps it on refresh (R10).
+    let chosen_audience = (!target.resources.is_empty()).then_some(audience.as_slice());
     let refresh_token = ctx
         .refresh_families
-        .start_if_allowed(client, &user.id, &scope, auth_time)
+        .start_if_allowed(client, &user.id, &scope, chosen_audience, auth_time)
         .await?
         .map(|(token, _)| token);
     let grant = UserGrant {

@@ -4,7 +4,10 @@
 //! disabled or deleted user cannot refresh.
 
 use super::{Target, TokenResponse, UserGrant, user_tokens};
-use crate::{accounts::User, clients::Client, context::Context, error::OAuthError, scope};
+use crate::{
+    accounts::User, clients::Client, context::Context, error::OAuthError,
+    refresh_families::granted_audience, scope,
+};
 
 const REFUSED: &str = "the refresh token is invalid, expired or revoked";
 
@@ -32,7 +35,10 @@ pub async fn handle(
     let scope = scope::granted_scope(&granted, target.scope.as_deref()).map_err(|_| {
         OAuthError::invalid_scope("the requested scope exceeds the scope originally granted")
     })?;
-    let audience = scope::audience(&client.audiences, &target.resources)?;
+    // The audience stays what the login was granted: a refresh may narrow it with
+    // `resource`, never reach another of the client's audiences (R10).
+    let allowed = granted_audience(family, &client.audiences)?;
+    let audience = scope::audience(&allowed, &target.resources)?;
     // The user comes with the token (same query): a disabled or deleted user cannot
     // refresh, and role changes show in the next access token.
     let user = match found.user.take().map(User::from) {

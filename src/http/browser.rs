@@ -260,7 +260,7 @@ impl BrowserApi {
         let Ok(params) = form.params else {
             return bad_form();
         };
-        let ip = remote.as_socket_addr().map(|a| a.ip());
+        let ip = super::client_ip::client_ip(&self.state.trusted_proxies, remote, req.headers());
         respond(
             authorize::login(&self.state.ctx, &params, cookies(req), ip).await,
             true,

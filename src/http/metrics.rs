@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
+use poem::Request;
 use poem_openapi::{ApiResponse, OpenApi, payload::PlainText};
 
 use super::ApiTags;
 use crate::{
     http::AppState,
     metrics::{KeyGauges, METRICS, StateGauges},
+    secrets::strings_equal,
 };
 
 #[derive(ApiResponse)]
@@ -18,6 +20,12 @@ pub enum MetricsResponse {
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
     )]
     Ok(PlainText<String>),
+    /// `metrics_token` is set and the request does not carry it as a bearer token.
+    #[oai(status = 401)]
+    Unauthorized(
+        PlainText<String>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
     /// Metrics are disabled (`metrics = false`).
     #[oai(status = 404)]
     Disabled(PlainText<String>),
@@ -35,16 +43,37 @@ impl MetricsApi {
     /// `tessera_http_request_duration_seconds{route,method,status}` (histogram),
     /// `tessera_signing_key_age_seconds{alg}`, `tessera_seconds_to_next_rotation{alg}`,
     /// `tessera_published_keys`, `tessera_db_pool_connections`,
-    /// `tessera_db_pool_idle_connections`.
+    /// `tessera_db_pool_idle_connections`. The `client_id` label only with
+    /// `metrics_client_label = true`. With `metrics_token` set, requires
+    /// `Authorization: Bearer <metrics_token>`.
     #[oai(
         path = "/metrics",
         method = "get",
         tag = "ApiTags::Health",
         operation_id = "metrics"
     )]
-    async fn metrics(&self) -> MetricsResponse {
-        if !self.state.settings.metrics {
+    async fn metrics(&self, req: &Request) -> MetricsResponse {
+        let settings = &self.state.settings;
+        if !settings.metrics {
             return MetricsResponse::Disabled(PlainText("metrics are disabled".into()));
+        }
+        if let Some(expected) = &settings.metrics_token {
+            let presented = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    let (scheme, token) = v.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                })
+                .unwrap_or("");
+            // Constant time; an empty configured token never matches an absent header.
+            if expected.is_empty() || !strings_equal(presented, expected) {
+                return MetricsResponse::Unauthorized(
+                    PlainText("a bearer token is required".into()),
+                    r#"Bearer realm="tessera-metrics""#.into(),
+                );
+            }
         }
         MetricsResponse::Ok(PlainText(METRICS.render(&self.state_gauges())))
     }

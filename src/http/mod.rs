@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod browser;
+pub mod client_ip;
 pub mod conn_limit;
 pub mod cors;
 pub mod discovery;
@@ -115,25 +116,159 @@ pub fn spec_json() -> String {
     api_service(Arc::new(AppState::placeholder()), "").spec()
 }
 
-/// Middleware: every response of the OAuth endpoints — including those poem produces
-/// itself, such as 405 — is marked `no-store` (RFC 6749 §5.1, §5.2).
+/// Content-Security-Policy of HTML pages that set none of their own (the landing page):
+/// nothing loads but inline styles and same-origin images, and no site may frame them.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; \
+                            base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// Content-Security-Policy of Swagger UI (`/docs`): its bundle and styles are inline in the
+/// page, the spec is embedded, "Try it out" calls this origin; still no framing and no
+/// `eval`.
+pub const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+                            style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                            connect-src 'self'; base-uri 'none'; form-action 'self'; \
+                            frame-ancestors 'none'";
+
+/// Middleware: response hygiene (S7) on every response, including those poem produces
+/// itself (404, 405):
+/// - `X-Content-Type-Options: nosniff` everywhere;
+/// - HTML without a Content-Security-Policy of its own gets one with
+///   `frame-ancestors 'none'` ([`PAGE_CSP`], or [`DOCS_CSP`] under `/docs`), and
+///   `X-Frame-Options: DENY` for browsers that predate CSP;
+/// - `405` answers name the allowed methods in `Allow` (RFC 9110 §15.5.6);
+/// - every response of the OAuth endpoints and UserInfo is `Cache-Control: no-store` and
+///   `Pragma: no-cache` (RFC 6749 §5.1, §5.2; they carry tokens, secrets or user data).
 pub async fn no_store_on_oauth<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let oauth = req.uri().path().starts_with("/oauth/");
+    let uri = req.uri().clone();
     let resp = match next.call(req).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
     };
-    if !oauth {
-        return Ok(resp);
-    }
     let mut resp = resp;
+    let path = uri.path();
+    let status = resp.status();
     let headers = resp.headers_mut();
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("no-store"),
-        );
-        headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(header::HeaderValue::from_static("nosniff"));
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/html")
+        });
+    if html {
+        let docs = path == "/docs" || path.starts_with("/docs/");
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(header::HeaderValue::from_static(if docs {
+                DOCS_CSP
+            } else {
+                PAGE_CSP
+            }));
+        headers
+            .entry(header::X_FRAME_OPTIONS)
+            .or_insert(header::HeaderValue::from_static("DENY"));
+    }
+    if status == poem::http::StatusCode::METHOD_NOT_ALLOWED
+        && !headers.contains_key(header::ALLOW)
+        && let Ok(v) = header::HeaderValue::from_str(&allowed_methods(path))
+    {
+        headers.insert(header::ALLOW, v);
+    }
+    if path.starts_with("/oauth/") || path == "/userinfo" {
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static(responses::NO_STORE),
+            );
+        }
+        let no_store = headers
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("no-store"));
+        if no_store && !headers.contains_key(header::PRAGMA) {
+            headers.insert(
+                header::PRAGMA,
+                header::HeaderValue::from_static(responses::NO_CACHE),
+            );
+        }
     }
     Ok(resp)
+}
+
+/// The methods a path answers, for `Allow`: from the API's own description (so it cannot
+/// drift from the routes), plus the documents served beside it. `GET` implies `HEAD`.
+fn allowed_methods(path: &str) -> String {
+    use std::sync::OnceLock;
+
+    use poem_openapi::OpenApi;
+    /// Path templates as segments (`None` = a `{parameter}`) and their methods.
+    type Table = Vec<(Vec<Option<String>>, Vec<String>)>;
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table: Table = Vec::new();
+        let mut add = |template: &str, method: &str| {
+            let segments: Vec<Option<String>> = template
+                .trim_matches('/')
+                .split('/')
+                .map(|s| (!(s.starts_with('{') || s.starts_with(':'))).then(|| s.to_string()))
+                .collect();
+            match table.iter_mut().find(|(t, _)| *t == segments) {
+                Some((_, methods)) => methods.push(method.to_string()),
+                None => table.push((segments, vec![method.to_string()])),
+            }
+        };
+        for api in <Apis as OpenApi>::meta() {
+            for p in api.paths {
+                for op in p.operations {
+                    add(&p.path, op.method.as_str());
+                }
+            }
+        }
+        for doc in ["/openapi.json", "/docs", "/docs/oauth-receiver.html"] {
+            add(doc, "GET");
+        }
+        for (_, methods) in table.iter_mut() {
+            if methods.iter().any(|m| m == "GET") {
+                methods.push("HEAD".into());
+            }
+            methods.sort();
+            methods.dedup();
+        }
+        table
+    });
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    table
+        .iter()
+        .find(|(t, _)| {
+            t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.as_deref().is_none_or(|t| t == *s))
+        })
+        .map(|(_, methods)| methods.join(", "))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn allowed_methods_come_from_the_routes() {
+        assert_eq!(super::allowed_methods("/oauth/token"), "POST");
+        assert_eq!(
+            super::allowed_methods("/.well-known/jwks.json"),
+            "GET, HEAD"
+        );
+        assert_eq!(
+            super::allowed_methods("/oauth/end_session"),
+            "GET, HEAD, POST"
+        );
+        let client = super::allowed_methods("/admin/v1/clients/abc");
+        assert!(
+            client.contains("DELETE") && client.contains("PATCH"),
+            "{client}"
+        );
+    }
 }

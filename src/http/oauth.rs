@@ -13,6 +13,7 @@ use poem_openapi::{
 
 use super::{
     ApiTags,
+    client_ip::client_ip,
     form::OAuthForm,
     responses::{DirectJson, NO_CACHE, NO_STORE, OAuthFailure},
 };
@@ -20,6 +21,7 @@ use crate::{
     client_auth, grants,
     http::AppState,
     params::{FormFields, Params},
+    token_rate_limits::Endpoint,
     token_revocation,
     token_status::{self, BearerError},
 };
@@ -138,7 +140,11 @@ pub struct LogoutForm {
 pub enum Done {
     /// Done (also for unknown tokens and tokens of other clients, RFC 7009 §2.2).
     #[oai(status = 200)]
-    Ok(PlainText<String>, #[oai(header = "Cache-Control")] String),
+    Ok(
+        PlainText<String>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
 }
 
 /// RFC 7662 introspection response; inactive tokens are `{"active": false}` only.
@@ -191,6 +197,7 @@ pub enum IntrospectionResponse {
     Ok(
         Json<IntrospectionBody>,
         #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
     ),
 }
 
@@ -229,7 +236,11 @@ pub struct FeedBody {
 pub enum FeedResponse {
     /// Entries after the cursor.
     #[oai(status = 200)]
-    Ok(Json<FeedBody>, #[oai(header = "Cache-Control")] String),
+    Ok(
+        Json<FeedBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
 }
 
 #[derive(Debug, ApiResponse)]
@@ -239,18 +250,23 @@ pub enum UserInfoResponse {
     Ok(
         Json<serde_json::Value>,
         #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
     ),
     /// No, invalid, expired or revoked access token (RFC 6750 §3).
     #[oai(status = 401)]
     Unauthorized(
         PlainText<String>,
         #[oai(header = "WWW-Authenticate")] String,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
     ),
     /// The token lacks the `openid` scope or is not a user's token.
     #[oai(status = 403)]
     Forbidden(
         PlainText<String>,
         #[oai(header = "WWW-Authenticate")] String,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
     ),
     /// The database is unavailable.
     #[oai(status = 503)]
@@ -269,7 +285,7 @@ fn authorization(req: &Request) -> Option<&str> {
 }
 
 fn plain_ok() -> Done {
-    Done::Ok(PlainText(String::new()), NO_STORE.into())
+    Done::Ok(PlainText(String::new()), NO_STORE.into(), NO_CACHE.into())
 }
 
 #[OpenApi]
@@ -299,7 +315,7 @@ impl OAuthApi {
         form: OAuthForm<TokenForm>,
     ) -> Result<TokenIssued, OAuthFailure> {
         let params = form.params?;
-        let ip = remote.as_socket_addr().map(|a| a.ip());
+        let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
         let res = grants::token(&self.state.ctx, authorization(req), &params, ip).await?;
         Ok(TokenIssued::Ok(
             DirectJson::new(res),
@@ -314,6 +330,7 @@ impl OAuthApi {
     /// A refresh token revokes its whole session (family); an access token is
     /// denylisted until it expires (introspection reports it inactive, the revocation feed
     /// lists it). Unknown tokens and other clients' tokens answer 200 and change nothing.
+    /// Rate-limited like the token endpoint (429 `slow_down` with `Retry-After`).
     #[oai(
         path = "/oauth/revoke",
         method = "post",
@@ -323,13 +340,18 @@ impl OAuthApi {
     async fn revoke(
         &self,
         req: &Request,
+        remote: &RemoteAddr,
         form: OAuthForm<TokenParamForm>,
     ) -> Result<Done, OAuthFailure> {
+        let ctx = &self.state.ctx;
+        let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
+        ctx.rate_limits.check_ip_at(Endpoint::Revocation, ip)?;
         let params = form.params?;
         // Public clients (browser sign-in) may revoke their own tokens (RFC 7009 §2.1).
-        let ctx = &self.state.ctx;
         let client =
             client_auth::authenticate_or_public(&ctx.clients, authorization(req), &params).await?;
+        ctx.rate_limits
+            .check_client_at(Endpoint::Revocation, &client.client_id)?;
         let token = params.required("token")?;
         token_revocation::revoke(ctx, &client, token).await?;
         Ok(plain_ok())
@@ -340,6 +362,7 @@ impl OAuthApi {
     /// RFC 7662. Active access tokens (any authenticated client may ask, e.g. a resource
     /// server) and refresh tokens (only the client they belong to) are described; anything
     /// else — expired, revoked, forged, `alg: none`, garbage — is `{"active": false}`.
+    /// Rate-limited like the token endpoint (429 `slow_down` with `Retry-After`).
     #[oai(
         path = "/oauth/introspect",
         method = "post",
@@ -349,11 +372,16 @@ impl OAuthApi {
     async fn introspect(
         &self,
         req: &Request,
+        remote: &RemoteAddr,
         form: OAuthForm<TokenParamForm>,
     ) -> Result<IntrospectionResponse, OAuthFailure> {
-        let params = form.params?;
         let ctx = &self.state.ctx;
+        let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
+        ctx.rate_limits.check_ip_at(Endpoint::Introspection, ip)?;
+        let params = form.params?;
         let client = client_auth::authenticate(&ctx.clients, authorization(req), &params).await?;
+        ctx.rate_limits
+            .check_client_at(Endpoint::Introspection, &client.client_id)?;
         let token = params.required("token")?;
         let i = token_status::introspect(ctx, &client, token).await?;
         Ok(IntrospectionResponse::Ok(
@@ -373,6 +401,7 @@ impl OAuthApi {
                 roles: i.roles,
             }),
             NO_STORE.into(),
+            NO_CACHE.into(),
         ))
     }
 
@@ -446,6 +475,7 @@ impl OAuthApi {
                 more: feed.more,
             }),
             NO_STORE.into(),
+            NO_CACHE.into(),
         ))
     }
 
@@ -461,17 +491,24 @@ impl OAuthApi {
     )]
     async fn userinfo(&self, req: &Request) -> UserInfoResponse {
         match token_status::userinfo(&self.state.ctx, authorization(req)).await {
-            Ok(v) => UserInfoResponse::Ok(Json(v), NO_STORE.into()),
-            Err(BearerError::Missing) => {
-                UserInfoResponse::Unauthorized(PlainText("missing bearer token".into()), r#"Bearer realm="tessera""#.into())
-            }
+            Ok(v) => UserInfoResponse::Ok(Json(v), NO_STORE.into(), NO_CACHE.into()),
+            Err(BearerError::Missing) => UserInfoResponse::Unauthorized(
+                PlainText("missing bearer token".into()),
+                r#"Bearer realm="tessera""#.into(),
+                NO_STORE.into(),
+                NO_CACHE.into(),
+            ),
             Err(BearerError::InvalidToken) => UserInfoResponse::Unauthorized(
                 PlainText("invalid token".into()),
                 r#"Bearer realm="tessera", error="invalid_token", error_description="the access token is invalid, expired or revoked""#.into(),
+                NO_STORE.into(),
+                NO_CACHE.into(),
             ),
             Err(BearerError::InsufficientScope) => UserInfoResponse::Forbidden(
                 PlainText("insufficient scope".into()),
                 r#"Bearer realm="tessera", error="insufficient_scope", scope="openid""#.into(),
+                NO_STORE.into(),
+                NO_CACHE.into(),
             ),
             Err(BearerError::Unavailable) => UserInfoResponse::Unavailable(PlainText("unavailable".into()), "1".into()),
         }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use sea_orm::DatabaseConnection;
 
-use super::discovery::PublishedDiscovery;
+use super::{client_ip::TrustedProxies, discovery::PublishedDiscovery};
 use crate::{
     admin::{AdminAuth, AuditLog},
     browser_cookies::Sealer,
     clock::{SharedClock, SystemClock},
     config::Settings,
     context::Context,
-    error::Result,
+    error::{Error, Result},
     keys::{KeyManager, Keyring},
 };
 
@@ -34,6 +34,8 @@ pub struct AppState {
     pub admin: AdminAuth,
     /// Admin audit log.
     pub audit: AuditLog,
+    /// `trusted_proxies`, parsed: whose forwarding headers name the client IP.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AppState {
@@ -52,7 +54,10 @@ impl AppState {
             keyring.clone(),
             sealer,
         )?;
+        let trusted_proxies =
+            TrustedProxies::parse(&settings.trusted_proxies).map_err(Error::Config)?;
         Ok(Self {
+            trusted_proxies,
             discovery: ArcSwap::from_pointee(PublishedDiscovery::new(&settings.issuer, vec![])),
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age),
             ctx,
@@ -85,9 +90,11 @@ impl AppState {
         .expect("placeholder state")
     }
 
-    /// Re-reads what discovery advertises from the client registry.
+    /// Re-reads what discovery advertises from the client registry. Internal scopes
+    /// (`tessera:*`, the admin API's) are never advertised (S9).
     pub async fn refresh_discovery(&self) -> Result<()> {
-        let scopes = self.ctx.clients.all_scopes().await?;
+        let mut scopes = self.ctx.clients.all_scopes().await?;
+        scopes.retain(|s| !is_internal_scope(s));
         if self.discovery.load().scopes != scopes {
             self.discovery.store(Arc::new(PublishedDiscovery::new(
                 &self.settings.issuer,
@@ -96,4 +103,10 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// Whether a scope is Tessera's own (`tessera:*`, see `admin::ALL_SCOPES`), never shown
+/// to strangers.
+pub fn is_internal_scope(scope: &str) -> bool {
+    scope.starts_with("tessera:") || crate::admin::ALL_SCOPES.contains(&scope)
 }

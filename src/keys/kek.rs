@@ -105,7 +105,10 @@ impl Kek {
             return Ok((Self::parse(text)?, KekSource::Env));
         }
         match std::fs::read_to_string(file) {
-            Ok(text) => Ok((Self::parse(&text)?, KekSource::File)),
+            Ok(text) => {
+                refuse_if_shared(file)?;
+                Ok((Self::parse(&text)?, KekSource::File))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !may_create {
                     return Err(Error::Kek(format!(
@@ -213,6 +216,33 @@ fn decode_key(s: &str) -> Result<[u8; 32]> {
     })
 }
 
+/// K9: a KEK file that group or others may access is refused: whoever reads it can
+/// unseal every signing key.
+fn refuse_if_shared(file: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file)
+            .map_err(|e| Error::Kek(format!("cannot read {}: {e}", file.display())))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Kek(format!(
+                "the key-encryption key file {path} is accessible to group or others (mode \
+                 {mode:04o}); restrict it to its owner with `chmod 600 {path}` and start again",
+                // Absolute, so the command works from any directory.
+                path = std::path::absolute(file)
+                    .unwrap_or_else(|_| file.to_path_buf())
+                    .display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
 fn write_private_file(path: &Path, contents: &str) -> Result<()> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
@@ -288,5 +318,26 @@ mod tests {
         );
         let (_, src) = Kek::load(None, &path, false).unwrap();
         assert_eq!(src, KekSource::File);
+    }
+
+    /// K9: a KEK file readable by group or others refuses start-up, naming file and fix.
+    #[cfg(unix)]
+    #[test]
+    fn k9_kek_file_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kek");
+        Kek::load(None, &path, true).unwrap();
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = Kek::load(None, &path, false).unwrap_err().to_string();
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(
+                err.contains(&format!("chmod 600 {}", path.display())),
+                "{err}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(Kek::load(None, &path, false).is_ok());
     }
 }

@@ -18,6 +18,7 @@ mod cli;
 mod discovery;
 mod faults;
 mod hostile;
+mod hygiene;
 mod introspection;
 mod keys;
 mod layout;

@@ -208,3 +208,116 @@ async fn refresh_tokens_expire_idle_and_absolute(backend: Backend) {
     panic!("the family outlived its absolute lifetime");
 }
 on_both_backends!(refresh_tokens_expire_idle_and_absolute);
+
+/// The `aud` claim of an access token as a sorted list (a string or an array).
+fn audiences(access_token: &str) -> Vec<String> {
+    let mut out: Vec<String> = match &claims(access_token)["aud"] {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+        other => panic!("aud is {other}"),
+    };
+    out.sort();
+    out
+}
+
+/// R10: a login that chose one audience with `resource` refreshes to that audience only;
+/// asking a refresh for an audience the login was not granted is `invalid_target` and
+/// spends nothing; a login that chose none keeps getting every registered audience.
+async fn r10_refresh_keeps_the_audience_the_login_chose(backend: Backend) {
+    let app = crate::support::spawn(backend).await;
+    app.user("alice", PW, &["reader"]).await;
+    let created = app
+        .state
+        .ctx
+        .clients
+        .create(
+            tessera::clients::NewClient {
+                name: "two audiences".into(),
+                grant_types: vec!["password".into(), "refresh_token".into()],
+                scopes: vec!["orders:read".into()],
+                audiences: vec!["https://a.internal".into(), "https://b.internal".into()],
+                ..Default::default()
+            },
+            tessera::clients::RegistrationLimits {
+                max_token_ttl: Duration::from_secs(86400),
+            },
+        )
+        .await
+        .unwrap();
+    let c = TestClient {
+        id: created.client.client_id,
+        secret: created.client_secret,
+    };
+    let login = |resource: Option<&'static str>| {
+        let (app, c) = (&app, &c);
+        async move {
+            let mut form = vec![
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", PW),
+            ];
+            form.extend(resource.map(|r| ("resource", r)));
+            let r = app.token_request(c, &form).await;
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let refresh = |rt: String, resource: Option<&'static str>| {
+        let (app, c) = (&app, &c);
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+            ];
+            form.extend(resource.map(|r| ("resource", r)));
+            let r = app.token_request(c, &form).await;
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let a = vec!["https://a.internal".to_string()];
+    let both = vec![
+        "https://a.internal".to_string(),
+        "https://b.internal".to_string(),
+    ];
+
+    let body = login(Some("https://a.internal")).await;
+    assert_eq!(audiences(body["access_token"].as_str().unwrap()), a);
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
+    // Another audience of the same client: refused, and the token is not spent.
+    let (status, err) = refresh(rt.clone(), Some("https://b.internal")).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    // No resource: the granted audience, not every registered one.
+    let (status, b) = refresh(rt, None).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(audiences(b["access_token"].as_str().unwrap()), a);
+    // Naming the granted audience is fine, and the next refresh still keeps it.
+    let rt = b["refresh_token"].as_str().unwrap().to_string();
+    let (status, b) = refresh(rt, Some("https://a.internal")).await;
+    assert_eq!(status, 200, "{b}");
+    let (status, b) = refresh(b["refresh_token"].as_str().unwrap().to_string(), None).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(audiences(b["access_token"].as_str().unwrap()), a);
+
+    // A login without `resource` (and families stored before audiences were kept) follow
+    // the client's registered audiences, as before.
+    let body = login(None).await;
+    assert_eq!(audiences(body["access_token"].as_str().unwrap()), both);
+    let (status, b) = refresh(body["refresh_token"].as_str().unwrap().to_string(), None).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(audiences(b["access_token"].as_str().unwrap()), both);
+    let (status, b) = refresh(
+        b["refresh_token"].as_str().unwrap().to_string(),
+        Some("https://b.internal"),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(
+        audiences(b["access_token"].as_str().unwrap()),
+        vec!["https://b.internal".to_string()]
+    );
+}
+on_both_backends!(r10_refresh_keeps_the_audience_the_login_chose);
