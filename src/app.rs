@@ -178,6 +178,7 @@ async fn refresh_loop(state: Arc<AppState>) {
                 .await
                 .and(ctx.revocations.purge().await)
                 .and(ctx.codes.purge().await)
+                .and(ctx.accounts.purge_throttle().await)
             {
                 tracing::debug!(error = %e, "purge failed");
             }

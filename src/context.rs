@@ -8,7 +8,9 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    accounts::{Accounts, Limits, LoginThrottle, PasswordHasher, UserStore},
+    accounts::{
+        Accounts, Limits, LoginThrottle, PasswordHasher, SharedLoginThrottle, Throttle, UserStore,
+    },
     authorization_codes::CodeStore,
     browser_cookies::{BrowserSessionRecords, Sealer},
     clients::{Client, ClientRegistry},
@@ -72,12 +74,18 @@ impl Context {
             PasswordHasher::new(&settings)?,
         ));
         let browser_sessions = Arc::new(BrowserSessionRecords::new(db.clone(), clock.clone()));
-        let throttle = LoginThrottle::new(Limits {
+        let limits = Limits {
             per_user_ip: settings.login_max_failures_per_user_ip,
             per_user: settings.login_max_failures_per_user,
             per_ip: settings.login_max_failures_per_ip,
             window: settings.login_failure_window,
-        });
+        };
+        // Several instances share a PostgreSQL database: their failure counts must add up.
+        let throttle = if settings.uses_sqlite() {
+            Throttle::Local(LoginThrottle::new(limits))
+        } else {
+            Throttle::Shared(SharedLoginThrottle::new(db.clone(), clock.clone(), limits))
+        };
         Ok(Self {
             issuer: TokenIssuer::new(settings.issuer.clone(), keyring.clone(), clock.clone()),
             clients: ClientRegistry::new(db.clone(), clock.clone(), settings.client_cache_ttl),

@@ -13,6 +13,7 @@ mod m20261123_000003_admin_audit;
 mod m20261123_000004_authorization_code;
 mod m20261206_000001_refresh_family_audience;
 mod m20261206_000002_browser_sessions;
+mod m20261206_000003_login_failures;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_authorization_code::Migration),
             Box::new(m20261206_000001_refresh_family_audience::Migration),
             Box::new(m20261206_000002_browser_sessions::Migration),
+            Box::new(m20261206_000003_login_failures::Migration),
         ]
     }
 }

@@ -114,6 +114,22 @@ impl LoginThrottle {
     }
 
     /// `Err(seconds)` when this attempt must wait.
+    /// The counters a login attempt touches, as text keys with their limits (the keys of
+    /// the shared counters on PostgreSQL; the same rule as the in-memory ones).
+    pub fn shared_keys(limits: &Limits, username: &str, ip: Option<IpAddr>) -> Vec<(String, u32)> {
+        Self::keys(username, ip)
+            .into_iter()
+            .map(|(key, limit)| {
+                let text = match key {
+                    Key::User(u) => format!("u:{u}"),
+                    Key::UserIp(u, ip) => format!("ui:{ip} {u}"),
+                    Key::Ip(ip) => format!("i:{ip}"),
+                };
+                (text, limit(limits))
+            })
+            .collect()
+    }
+
     pub fn check(&self, username: &str, ip: Option<IpAddr>) -> Result<(), u64> {
         let Ok(counters) = self.counters.lock() else {
             return Ok(());

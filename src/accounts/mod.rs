@@ -11,12 +11,14 @@
 
 pub mod login_throttle;
 pub mod password_hash;
+pub mod shared_throttle;
 mod store;
 
 use std::{net::IpAddr, sync::Arc};
 
 pub use login_throttle::{Limits, LoginThrottle};
 pub use password_hash::PasswordHasher;
+pub use shared_throttle::SharedLoginThrottle;
 pub use store::{
     NewUser, RESERVED_CLAIMS, User, UserStore, normalize_username, parse_claim_arg, parse_claims,
     validate_claims,
@@ -38,13 +40,51 @@ pub enum PasswordRefused {
     Unavailable(crate::error::Error),
 }
 
+/// Where login failures are counted: in this process (SQLite: one instance), or in the
+/// database every instance shares (PostgreSQL, `docs/security.md` P8).
+pub enum Throttle {
+    Local(LoginThrottle),
+    Shared(SharedLoginThrottle),
+}
+
+impl Throttle {
+    async fn check(&self, username: &str, ip: Option<IpAddr>) -> Result<Result<(), u64>> {
+        match self {
+            Throttle::Local(t) => Ok(t.check(username, ip)),
+            Throttle::Shared(t) => t.check(username, ip).await,
+        }
+    }
+
+    async fn failure(&self, username: &str, ip: Option<IpAddr>) {
+        match self {
+            Throttle::Local(t) => t.failure(username, ip),
+            Throttle::Shared(t) => {
+                if let Err(e) = t.failure(username, ip).await {
+                    tracing::warn!(error = %e, "cannot record a login failure");
+                }
+            }
+        }
+    }
+
+    async fn success(&self, username: &str, ip: Option<IpAddr>) {
+        match self {
+            Throttle::Local(t) => t.success(username, ip),
+            Throttle::Shared(t) => {
+                if let Err(e) = t.success(username, ip).await {
+                    tracing::warn!(error = %e, "cannot clear a login failure counter");
+                }
+            }
+        }
+    }
+}
+
 /// User accounts and the changes that end sessions.
 pub struct Accounts {
     users: Arc<UserStore>,
     families: Arc<RefreshFamilies>,
     revocations: Arc<RevocationLog>,
     browser_sessions: Arc<BrowserSessionRecords>,
-    throttle: LoginThrottle,
+    throttle: Throttle,
     clock: SharedClock,
 }
 
@@ -54,7 +94,7 @@ impl Accounts {
         families: Arc<RefreshFamilies>,
         revocations: Arc<RevocationLog>,
         browser_sessions: Arc<BrowserSessionRecords>,
-        throttle: LoginThrottle,
+        throttle: Throttle,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -84,8 +124,10 @@ impl Accounts {
     ) -> Result<User, PasswordRefused> {
         // Throttle on the normalised name so "Alice" and "alice" share a counter.
         let key = normalize_username(username).unwrap_or_else(|_| username.to_lowercase());
-        if let Err(retry_after) = self.throttle.check(&key, ip) {
-            return Err(PasswordRefused::Throttled { retry_after });
+        match self.throttle.check(&key, ip).await {
+            Ok(Ok(())) => {}
+            Ok(Err(retry_after)) => return Err(PasswordRefused::Throttled { retry_after }),
+            Err(e) => return Err(PasswordRefused::Unavailable(e)),
         }
         let user = self
             .users
@@ -96,13 +138,22 @@ impl Accounts {
         let password_ok = self.users.hasher().verify(password.to_string(), phc).await;
         match user {
             Some(u) if password_ok && !u.disabled => {
-                self.throttle.success(&key, ip);
+                self.throttle.success(&key, ip).await;
                 Ok(u)
             }
             _ => {
-                self.throttle.failure(&key, ip);
+                self.throttle.failure(&key, ip).await;
                 Err(PasswordRefused::Incorrect)
             }
+        }
+    }
+
+    /// Forgets login-failure counters whose window has passed (shared counters only; the
+    /// in-memory table bounds itself).
+    pub async fn purge_throttle(&self) -> Result<()> {
+        match &self.throttle {
+            Throttle::Local(_) => Ok(()),
+            Throttle::Shared(t) => t.purge().await,
         }
     }
 

@@ -250,3 +250,52 @@ async fn instances_follow_key_changes_postgres() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// P8: login-failure limits hold for the fleet, not once per instance: failures counted at
+/// A and at B add up (the counters live in the shared PostgreSQL database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TESSERA_TEST_POSTGRES_URL"]
+async fn p8_login_failure_limits_hold_across_instances_postgres() {
+    let backend = Backend::postgres();
+    let cluster = Cluster::new(&backend).await;
+    let (a, b) = tokio::join!(cluster.serve("a"), cluster.serve("b"));
+    let state = cluster.state().await;
+    let c = cluster.app_client(&state).await;
+    state
+        .ctx
+        .accounts
+        .users()
+        .create(tessera::accounts::NewUser {
+            username: "alice".into(),
+            password: "correct horse battery".into(),
+            roles: vec![],
+            claims: Default::default(),
+        })
+        .await
+        .unwrap();
+    let attempt = |password: &'static str| {
+        [
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", password),
+        ]
+    };
+    // The (user, source) limit is 5: three failures at A, two at B. Counted per instance,
+    // neither would have reached it.
+    for (i, inst) in [&a, &a, &a, &b, &b].into_iter().enumerate() {
+        let (s, body) = inst.token(&c, &attempt("wrong password")).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "failure {i}"
+        );
+    }
+    for (name, inst) in [("a", &a), ("b", &b)] {
+        let (s, body) = inst.token(&c, &attempt("correct horse battery")).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (429, Some("slow_down")),
+            "instance {name} counts the fleet's failures"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! Login-failure counters kept in the database (`docs/security.md` P8), so that on
+//! PostgreSQL — where several instances share one database — the throttle limits hold for
+//! the whole fleet instead of once per instance. The keys and limits are those of the
+//! in-memory [`LoginThrottle`](super::LoginThrottle) (IPv6 by /64, per user, per source, per
+//! both); a counter restarts when its window has passed. One read per login attempt and
+//! one upsert per failure, next to the argon2 work of the attempt itself.
+
+use std::net::IpAddr;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
+
+use super::login_throttle::{Limits, LoginThrottle};
+use crate::{clock::SharedClock, error::Result};
+
+pub struct SharedLoginThrottle {
+    db: DatabaseConnection,
+    clock: SharedClock,
+    limits: Limits,
+}
+
+impl SharedLoginThrottle {
+    pub fn new(db: DatabaseConnection, clock: SharedClock, limits: Limits) -> Self {
+        Self { db, clock, limits }
+    }
+
+    fn window(&self) -> i64 {
+        self.limits.window.as_secs().max(1) as i64
+    }
+
+    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(self.db.get_database_backend(), sql, values)
+    }
+
+    /// `Err(seconds)` when this attempt must wait.
+    pub async fn check(&self, username: &str, ip: Option<IpAddr>) -> Result<Result<(), u64>> {
+        let keys = LoginThrottle::shared_keys(&self.limits, username, ip);
+        let now = self.clock.now();
+        let window = self.window();
+        let mut wait = 0i64;
+        for (key, limit) in keys {
+            let row = self
+                .db
+                .query_one_raw(self.statement(
+                    "SELECT failures, window_start FROM login_failures WHERE key = $1",
+                    vec![key.into()],
+                ))
+                .await?;
+            if let Some(row) = row {
+                let failures: i32 = row.try_get("", "failures")?;
+                let start: i64 = row.try_get("", "window_start")?;
+                let left = start + window - now;
+                if left > 0 && failures >= limit as i32 {
+                    wait = wait.max(left);
+                }
+            }
+        }
+        Ok(if wait > 0 { Err(wait as u64) } else { Ok(()) })
+    }
+
+    /// Counts a failure on every counter of the attempt, restarting those whose window
+    /// has passed; one atomic upsert each, so concurrent failures on several instances
+    /// all count.
+    pub async fn failure(&self, username: &str, ip: Option<IpAddr>) -> Result<()> {
+        let now = self.clock.now();
+        let expired = now - self.window();
+        for (key, _) in LoginThrottle::shared_keys(&self.limits, username, ip) {
+            self.db
+                .execute_raw(self.statement(
+                    "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       failures = CASE WHEN login_failures.window_start <= $3 THEN 1 \
+                                       ELSE login_failures.failures + 1 END, \
+                       window_start = CASE WHEN login_failures.window_start <= $3 THEN $2 \
+                                           ELSE login_failures.window_start END",
+                    vec![key.into(), now.into(), expired.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A successful login clears its (source, username) counter.
+    pub async fn success(&self, username: &str, ip: Option<IpAddr>) -> Result<()> {
+        if let Some((key, _)) = LoginThrottle::shared_keys(&self.limits, username, ip)
+            .into_iter()
+            .find(|(k, _)| k.starts_with("ui:"))
+        {
+            self.db
+                .execute_raw(self.statement(
+                    "DELETE FROM login_failures WHERE key = $1",
+                    vec![key.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets counters whose window has passed.
+    pub async fn purge(&self) -> Result<()> {
+        let expired = self.clock.now() - self.window();
+        self.db
+            .execute_raw(self.statement(
+                "DELETE FROM login_failures WHERE window_start <= $1",
+                vec![expired.into()],
+            ))
+            .await?;
+        Ok(())
+    }
+}
