@@ -321,6 +321,7 @@ impl Settings {
             return Err("tls_cert_file and tls_key_file must be set together".into());
         }
         parse_origins(&self.cors_allowed_origins)?;
+        crate::ip_net::parse_list(&self.trusted_proxies)?;
         Ok(())
     }
 
@@ -492,6 +493,22 @@ mod tests {
             ..Settings::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    /// S8: a malformed `trusted_proxies` is refused by validation (so `tessera config` and
+    /// start-up both say so), a good one passes.
+    #[test]
+    fn trusted_proxies_are_validated() {
+        let bad = Settings {
+            trusted_proxies: "10.0.0.0/8, proxy.local".into(),
+            ..Settings::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("proxy.local"));
+        let good = Settings {
+            trusted_proxies: "10.0.0.0/8, 2001:db8::/32".into(),
+            ..Settings::default()
+        };
+        assert!(good.validate().is_ok());
     }
 
     #[test]

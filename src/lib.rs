@@ -14,6 +14,7 @@
 //!   [`refresh_families`]: rotating refresh tokens;
 //! - [`scope`]: scope and audience rules; [`secrets`]: random values and secret hashing;
 //!   [`params`]: strict form parameters; [`token_rate_limits`]: token-endpoint limits;
+//!   [`ip_net`]: IP networks of the `trusted_proxies` setting;
 //! - [`keys`]: signing keys, their lifecycle, sealing, the keyring and JWKS;
 //!   [`tokens`]: signing and verifying our own tokens;
 //! - [`admin`]: who may use the admin API, and the audit log;
@@ -38,6 +39,7 @@ pub mod entities;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod ip_net;
 pub mod keys;
 pub mod metrics;
 pub mod paging;
