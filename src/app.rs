@@ -148,10 +148,10 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .nest("/docs", http::docs::swagger_ui(state.clone()))
         .nest("/", api)
         .data(FormLimit(state.settings.max_form_bytes))
-        // Inner first: admin errors become JSON before `no_store_on_oauth` renders the rest;
+        // Inner first: admin errors become JSON before `response_hygiene` adds the common headers;
         // outermost, request id, access log and latency of every request.
         .around(http::admin::json_errors)
-        .around(http::no_store_on_oauth)
+        .around(http::response_hygiene)
         .around(move |ep, req| {
             let cors = cors.clone();
             async move { cors.handle(ep, req).await }

@@ -79,24 +79,16 @@ impl TokenRateLimits {
         &self.endpoints[endpoint as usize]
     }
 
-    /// The token endpoint's per-IP limit.
-    pub fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), OAuthError> {
-        self.check_ip_at(Endpoint::Token, ip)
-    }
-
-    /// The token endpoint's per-client limit.
-    pub fn check_client(&self, client_id: &str) -> Result<(), OAuthError> {
-        self.check_client_at(Endpoint::Token, client_id)
-    }
-
-    pub fn check_ip_at(&self, endpoint: Endpoint, ip: Option<IpAddr>) -> Result<(), OAuthError> {
+    /// The per-IP limit of `endpoint`, checked before any other work.
+    pub fn check_ip(&self, endpoint: Endpoint, ip: Option<IpAddr>) -> Result<(), OAuthError> {
         match ip {
             Some(ip) => self.of(endpoint).per_ip.check(&ip),
             None => Ok(()),
         }
     }
 
-    pub fn check_client_at(&self, endpoint: Endpoint, client_id: &str) -> Result<(), OAuthError> {
+    /// The per-client limit of `endpoint`, checked once the client is authenticated.
+    pub fn check_client(&self, endpoint: Endpoint, client_id: &str) -> Result<(), OAuthError> {
         let per_client = &self.of(endpoint).per_client;
         // Allocates only when a limit is configured.
         if per_client.0.is_none() {
@@ -123,22 +115,22 @@ mod tests {
         let limits = TokenRateLimits::new(1, 3, 0, 0);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            assert!(limits.check_ip(Some(ip)).is_ok());
+            assert!(limits.check_ip(Endpoint::Token, Some(ip)).is_ok());
         }
         assert!(matches!(
-            limits.check_ip(Some(ip)),
+            limits.check_ip(Endpoint::Token, Some(ip)),
             Err(OAuthError::SlowDown { retry_after: 1 })
         ));
         // Another IP has its own quota; the per-client limit is off.
-        assert!(limits.check_ip(Some("192.0.2.2".parse().unwrap())).is_ok());
-        for _ in 0..100 {
-            assert!(limits.check_client("any").is_ok());
-        }
-        // Introspection has its own quota: the token endpoint's is spent, its is not.
         assert!(
             limits
-                .check_ip_at(Endpoint::Introspection, Some(ip))
+                .check_ip(Endpoint::Token, Some("192.0.2.2".parse().unwrap()))
                 .is_ok()
         );
+        for _ in 0..100 {
+            assert!(limits.check_client(Endpoint::Token, "any").is_ok());
+        }
+        // Introspection has its own quota: the token endpoint's is spent, its is not.
+        assert!(limits.check_ip(Endpoint::Introspection, Some(ip)).is_ok());
     }
 }

@@ -31,51 +31,68 @@ impl SharedLoginThrottle {
         Statement::from_sql_and_values(self.db.get_database_backend(), sql, values)
     }
 
-    /// `Err(seconds)` when this attempt must wait.
+    /// `Err(seconds)` when this attempt must wait. One query for all the attempt's counters.
     pub async fn check(&self, username: &str, ip: Option<IpAddr>) -> Result<Result<(), u64>> {
         let keys = LoginThrottle::shared_keys(&self.limits, username, ip);
         let now = self.clock.now();
         let window = self.window();
+        let placeholders = (1..=keys.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = self
+            .db
+            .query_all_raw(self.statement(
+                &format!(
+                    "SELECT key, failures, window_start FROM login_failures \
+                     WHERE key IN ({placeholders})"
+                ),
+                keys.iter().map(|(k, _)| k.clone().into()).collect(),
+            ))
+            .await?;
         let mut wait = 0i64;
-        for (key, limit) in keys {
-            let row = self
-                .db
-                .query_one_raw(self.statement(
-                    "SELECT failures, window_start FROM login_failures WHERE key = $1",
-                    vec![key.into()],
-                ))
-                .await?;
-            if let Some(row) = row {
-                let failures: i32 = row.try_get("", "failures")?;
-                let start: i64 = row.try_get("", "window_start")?;
-                let left = start + window - now;
-                if left > 0 && failures >= limit as i32 {
-                    wait = wait.max(left);
-                }
+        for row in rows {
+            let key: String = row.try_get("", "key")?;
+            let failures: i32 = row.try_get("", "failures")?;
+            let start: i64 = row.try_get("", "window_start")?;
+            let Some((_, limit)) = keys.iter().find(|(k, _)| *k == key) else {
+                continue;
+            };
+            let left = start + window - now;
+            if left > 0 && failures >= *limit as i32 {
+                wait = wait.max(left);
             }
         }
         Ok(if wait > 0 { Err(wait as u64) } else { Ok(()) })
     }
 
     /// Counts a failure on every counter of the attempt, restarting those whose window
-    /// has passed; one atomic upsert each, so concurrent failures on several instances
-    /// all count.
+    /// has passed: one atomic multi-row upsert, so concurrent failures on several
+    /// instances all count.
     pub async fn failure(&self, username: &str, ip: Option<IpAddr>) -> Result<()> {
         let now = self.clock.now();
         let expired = now - self.window();
-        for (key, _) in LoginThrottle::shared_keys(&self.limits, username, ip) {
-            self.db
-                .execute_raw(self.statement(
-                    "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $2) \
+        let keys = LoginThrottle::shared_keys(&self.limits, username, ip);
+        // $1 = now, $2 = the end of the expired range, $3.. = the keys.
+        let rows = (0..keys.len())
+            .map(|i| format!("(${}, 1, $1)", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut values: Vec<Value> = vec![now.into(), expired.into()];
+        values.extend(keys.into_iter().map(|(k, _)| k.into()));
+        self.db
+            .execute_raw(self.statement(
+                &format!(
+                    "INSERT INTO login_failures (key, failures, window_start) VALUES {rows} \
                      ON CONFLICT (key) DO UPDATE SET \
-                       failures = CASE WHEN login_failures.window_start <= $3 THEN 1 \
+                       failures = CASE WHEN login_failures.window_start <= $2 THEN 1 \
                                        ELSE login_failures.failures + 1 END, \
-                       window_start = CASE WHEN login_failures.window_start <= $3 THEN $2 \
-                                           ELSE login_failures.window_start END",
-                    vec![key.into(), now.into(), expired.into()],
-                ))
-                .await?;
-        }
+                       window_start = CASE WHEN login_failures.window_start <= $2 THEN $1 \
+                                           ELSE login_failures.window_start END"
+                ),
+                values,
+            ))
+            .await?;
         Ok(())
     }
 

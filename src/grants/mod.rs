@@ -27,6 +27,7 @@ use crate::{
     metrics::METRICS,
     params::FormFields,
     scope,
+    token_rate_limits::Endpoint,
     tokens::{AccessTokenRequest, IdTokenRequest, IssuedToken},
 };
 
@@ -54,10 +55,11 @@ pub async fn token(
     params: &impl FormFields,
     client_ip: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
-    ctx.rate_limits.check_ip(client_ip)?;
+    ctx.rate_limits.check_ip(Endpoint::Token, client_ip)?;
     params.required("grant_type")?;
     let client = client_auth::authenticate_or_public(&ctx.clients, authorization, params).await?;
-    ctx.rate_limits.check_client(&client.client_id)?;
+    ctx.rate_limits
+        .check_client(Endpoint::Token, &client.client_id)?;
     let grant = GrantRequest::grant_type(params)?;
     if !client.allows(grant) {
         return Err(OAuthError::UnauthorizedClient);

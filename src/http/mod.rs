@@ -137,7 +137,7 @@ pub const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline
 /// - `405` answers name the allowed methods in `Allow` (RFC 9110 §15.5.6);
 /// - every response of the OAuth endpoints and UserInfo is `Cache-Control: no-store` and
 ///   `Pragma: no-cache` (RFC 6749 §5.1, §5.2; they carry tokens, secrets or user data).
-pub async fn no_store_on_oauth<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+pub async fn response_hygiene<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let uri = req.uri().clone();
     let resp = match next.call(req).await {
         Ok(r) => r.into_response(),
@@ -153,11 +153,8 @@ pub async fn no_store_on_oauth<E: Endpoint>(next: E, req: Request) -> poem::Resu
     let html = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/html")
-        });
+        .and_then(|ct| ct.trim_start().get(..9))
+        .is_some_and(|ct| ct.eq_ignore_ascii_case("text/html"));
     if html {
         let docs = path == "/docs" || path.starts_with("/docs/");
         headers

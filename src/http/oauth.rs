@@ -18,7 +18,10 @@ use super::{
     responses::{DirectJson, NO_CACHE, NO_STORE, OAuthFailure},
 };
 use crate::{
-    client_auth, grants,
+    client_auth,
+    clients::Client,
+    error::OAuthError,
+    grants,
     http::AppState,
     params::{FormFields, Params},
     token_rate_limits::Endpoint,
@@ -284,6 +287,44 @@ fn authorization(req: &Request) -> Option<&str> {
         .map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 
+/// Who may reach a client-authenticated endpoint besides confidential clients.
+#[derive(Clone, Copy)]
+enum Callers {
+    /// Confidential clients only (introspection).
+    Confidential,
+    /// Public clients too, by `client_id` alone (revocation, RFC 7009 §2.1).
+    AlsoPublic,
+}
+
+impl OAuthApi {
+    /// The client behind a request to `endpoint`, inside that endpoint's rate limits: per
+    /// IP before anything is read, per client once it is authenticated.
+    async fn rate_limited_client(
+        &self,
+        endpoint: Endpoint,
+        callers: Callers,
+        req: &Request,
+        remote: &RemoteAddr,
+        params: &Result<Params, OAuthError>,
+    ) -> Result<Arc<Client>, OAuthFailure> {
+        let ctx = &self.state.ctx;
+        let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
+        ctx.rate_limits.check_ip(endpoint, ip)?;
+        let params = params.as_ref().map_err(Clone::clone)?;
+        let client = match callers {
+            Callers::Confidential => {
+                client_auth::authenticate(&ctx.clients, authorization(req), params).await?
+            }
+            Callers::AlsoPublic => {
+                client_auth::authenticate_or_public(&ctx.clients, authorization(req), params)
+                    .await?
+            }
+        };
+        ctx.rate_limits.check_client(endpoint, &client.client_id)?;
+        Ok(client)
+    }
+}
+
 fn plain_ok() -> Done {
     Done::Ok(PlainText(String::new()), NO_STORE.into(), NO_CACHE.into())
 }
@@ -343,17 +384,19 @@ impl OAuthApi {
         remote: &RemoteAddr,
         form: OAuthForm<TokenParamForm>,
     ) -> Result<Done, OAuthFailure> {
-        let ctx = &self.state.ctx;
-        let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
-        ctx.rate_limits.check_ip_at(Endpoint::Revocation, ip)?;
-        let params = form.params?;
         // Public clients (browser sign-in) may revoke their own tokens (RFC 7009 §2.1).
-        let client =
-            client_auth::authenticate_or_public(&ctx.clients, authorization(req), &params).await?;
-        ctx.rate_limits
-            .check_client_at(Endpoint::Revocation, &client.client_id)?;
+        let client = self
+            .rate_limited_client(
+                Endpoint::Revocation,
+                Callers::AlsoPublic,
+                req,
+                remote,
+                &form.params,
+            )
+            .await?;
+        let params = form.params?;
         let token = params.required("token")?;
-        token_revocation::revoke(ctx, &client, token).await?;
+        token_revocation::revoke(&self.state.ctx, &client, token).await?;
         Ok(plain_ok())
     }
 
@@ -375,15 +418,18 @@ impl OAuthApi {
         remote: &RemoteAddr,
         form: OAuthForm<TokenParamForm>,
     ) -> Result<IntrospectionResponse, OAuthFailure> {
-        let ctx = &self.state.ctx;
-        let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
-        ctx.rate_limits.check_ip_at(Endpoint::Introspection, ip)?;
+        let client = self
+            .rate_limited_client(
+                Endpoint::Introspection,
+                Callers::Confidential,
+                req,
+                remote,
+                &form.params,
+            )
+            .await?;
         let params = form.params?;
-        let client = client_auth::authenticate(&ctx.clients, authorization(req), &params).await?;
-        ctx.rate_limits
-            .check_client_at(Endpoint::Introspection, &client.client_id)?;
         let token = params.required("token")?;
-        let i = token_status::introspect(ctx, &client, token).await?;
+        let i = token_status::introspect(&self.state.ctx, &client, token).await?;
         Ok(IntrospectionResponse::Ok(
             Json(IntrospectionBody {
                 active: i.active,

@@ -191,18 +191,7 @@ async fn database_outage_is_survived_postgres() {
     let state = cluster.state().await;
     let app = cluster.app_client(&state).await;
     let fresh = client_with_alg(&state, Alg::ES256).await;
-    state
-        .ctx
-        .accounts
-        .users()
-        .create(tessera::accounts::NewUser {
-            username: "bob".into(),
-            password: "correct horse battery".into(),
-            roles: vec![],
-            claims: Default::default(),
-        })
-        .await
-        .unwrap();
+    cluster.user(&state, "bob").await;
     let serve = cluster.serve_with("serve", url.as_str(), &[]).await;
     let password = [
         ("grant_type", "password"),
@@ -284,18 +273,7 @@ async fn sigterm_drains_in_flight_requests() {
     cluster.settings.argon2_iterations = 24;
     let state = cluster.state().await;
     let c = cluster.app_client(&state).await;
-    state
-        .ctx
-        .accounts
-        .users()
-        .create(tessera::accounts::NewUser {
-            username: "carol".into(),
-            password: "correct horse battery".into(),
-            roles: vec![],
-            claims: Default::default(),
-        })
-        .await
-        .unwrap();
+    cluster.user(&state, "carol").await;
     drop(state);
     let mut serve = cluster.serve("serve").await;
     let addr = serve.base.trim_start_matches("http://").to_string();

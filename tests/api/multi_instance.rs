@@ -42,18 +42,7 @@ async fn any_instance_serves_any_request_postgres() {
     assert_eq!(a.kids().await, b.kids().await);
 
     let c = cluster.app_client(&state).await;
-    state
-        .ctx
-        .accounts
-        .users()
-        .create(tessera::accounts::NewUser {
-            username: "alice".into(),
-            password: "correct horse battery".into(),
-            roles: vec![],
-            claims: Default::default(),
-        })
-        .await
-        .unwrap();
+    cluster.user(&state, "alice").await;
     // A refresh token issued by A is redeemed at B; replaying it at A is detected.
     let first = login(&a, &c).await;
     let rt1 = first["refresh_token"].as_str().unwrap();
@@ -261,18 +250,7 @@ async fn p8_login_failure_limits_hold_across_instances_postgres() {
     let (a, b) = tokio::join!(cluster.serve("a"), cluster.serve("b"));
     let state = cluster.state().await;
     let c = cluster.app_client(&state).await;
-    state
-        .ctx
-        .accounts
-        .users()
-        .create(tessera::accounts::NewUser {
-            username: "alice".into(),
-            password: "correct horse battery".into(),
-            roles: vec![],
-            claims: Default::default(),
-        })
-        .await
-        .unwrap();
+    cluster.user(&state, "alice").await;
     let attempt = |password: &'static str| {
         [
             ("grant_type", "password"),

@@ -133,6 +133,22 @@ impl Cluster {
         .unwrap()
     }
 
+    /// A user with the password `correct horse battery`, registered in the shared database.
+    pub async fn user(&self, state: &AppState, username: &str) {
+        state
+            .ctx
+            .accounts
+            .users()
+            .create(tessera::accounts::NewUser {
+                username: username.into(),
+                password: "correct horse battery".into(),
+                roles: vec![],
+                claims: Default::default(),
+            })
+            .await
+            .unwrap();
+    }
+
     /// A client allowed every grant used here, registered in the shared database.
     pub async fn app_client(&self, state: &AppState) -> TestClient {
         let new = NewClient {
