@@ -5,7 +5,6 @@
 //! (K9).
 
 use std::{
-    net::IpAddr,
     os::unix::fs::PermissionsExt,
     process::{Command, Stdio},
     sync::Arc,
@@ -16,7 +15,7 @@ use tessera::{admin::ADMIN_AUDIENCE, clock::SystemClock};
 
 use crate::{
     on_both_backends,
-    support::{Backend, PW, ServerHttp, TestApp, spawn, spawn_with, with_alice},
+    support::{Backend, PW, ServerHttp, TestApp, http_from, spawn, spawn_with, with_alice},
 };
 
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
@@ -138,15 +137,6 @@ async fn s7_response_hygiene(backend: Backend) {
 }
 on_both_backends!(s7_response_hygiene);
 
-/// A reqwest client whose connections come from `ip` (any 127.0.0.0/8 address is local).
-fn from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<IpAddr>().unwrap())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 async fn token_status(
     app: &TestApp,
     http: &reqwest::Client,
@@ -180,7 +170,7 @@ async fn s8_forwarded_for_only_from_trusted_proxies(backend: Backend) {
     .await;
     let c = app.app_client("orders:read").await;
     app.user("alice", PW, &[]).await;
-    let proxy = from("127.0.0.1");
+    let proxy = http_from("127.0.0.1");
     // Through the proxy: client 203.0.113.1 spends its quota ...
     let xff = Some(("x-forwarded-for", "198.51.100.77, 203.0.113.1, 10.1.2.3"));
     let statuses = [
@@ -200,7 +190,7 @@ async fn s8_forwarded_for_only_from_trusted_proxies(backend: Backend) {
     assert_eq!(token_status(&app, &proxy, &c, fwd).await, 200);
 
     // An untrusted peer (127.0.0.2) cannot pick its address with the header.
-    let direct = from("127.0.0.2");
+    let direct = http_from("127.0.0.2");
     let mut statuses = Vec::new();
     for i in 0..4 {
         let h = format!("203.0.113.{}", 100 + i);
@@ -413,7 +403,7 @@ async fn r11_introspection_and_revocation_are_rate_limited(backend: Backend) {
         assert_eq!(r.status(), 429, "{path}");
     }
     // Another address has its own quota.
-    let r = from("127.0.0.3")
+    let r = http_from("127.0.0.3")
         .post(app.url("/oauth/introspect"))
         .basic_auth(&c.id, Some(&c.secret))
         .form(&[("token", "garbage")])

@@ -4,13 +4,13 @@
 
 use std::{
     io::{Read, Write},
-    net::{IpAddr, TcpStream},
+    net::TcpStream,
     time::Duration,
 };
 
 use crate::{
     on_both_backends,
-    support::{Backend, spawn, spawn_with},
+    support::{Backend, http_from, spawn, spawn_with},
 };
 
 async fn metrics_count_tokens_errors_and_latency(backend: Backend) {
@@ -128,10 +128,7 @@ async fn token_endpoint_is_rate_limited_per_ip_and_per_client() {
     assert_eq!(&statuses[..5], &[200; 5], "the burst is served");
     assert!(statuses[5..].contains(&429), "{statuses:?}");
     // Another address has its own quota (127.0.0.2 is loopback too).
-    let other = reqwest::Client::builder()
-        .local_address("127.0.0.2".parse::<IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    let other = http_from("127.0.0.2");
     let r = other
         .post(app.url("/oauth/token"))
         .basic_auth(&c.id, Some(&c.secret))

@@ -158,6 +158,16 @@ pub async fn start(settings: Settings, dir: tempfile::TempDir, clock: SharedCloc
     }
 }
 
+/// An HTTP client whose requests leave from `ip` (any 127.x address is loopback), to stand
+/// for another source address.
+pub fn http_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
 /// Alice's password in [`with_alice`].
 pub const PW: &str = "correct horse battery";
 

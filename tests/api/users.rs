@@ -11,7 +11,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use crate::{
     on_both_backends,
     support::{
-        Backend, PW, ServerHttp, TestApp, TestClient, claims, header, spawn_with,
+        Backend, PW, ServerHttp, TestApp, TestClient, claims, header, http_from, spawn_with,
         verify_independently, with_alice,
     },
 };
@@ -155,10 +155,7 @@ async fn repeated_failures_are_throttled_without_locking_the_owner_out(backend: 
         .await;
     assert_eq!(r.status(), 429);
     // ...but the owner, from another address, logs in.
-    let elsewhere = reqwest::Client::builder()
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    let elsewhere = http_from("127.0.0.2");
     let r = elsewhere
         .post(app.url("/oauth/token"))
         .basic_auth(&c.id, Some(&c.secret))
