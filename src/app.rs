@@ -151,6 +151,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         // Inner first: admin errors become JSON before `response_hygiene` adds the common headers;
         // outermost, request id, access log and latency of every request.
         .around(http::admin::json_errors)
+        .around(http::gzip::gzip_feed)
         .around(http::response_hygiene)
         .around(move |ep, req| {
             let cors = cors.clone();
@@ -178,6 +179,7 @@ async fn refresh_loop(state: Arc<AppState>) {
                 .await
                 .and(ctx.revocations.purge().await)
                 .and(ctx.codes.purge().await)
+                .and(ctx.browser_sessions.purge().await)
                 .and(ctx.accounts.purge_throttle().await)
             {
                 tracing::debug!(error = %e, "purge failed");

@@ -7,7 +7,7 @@
 //! signing out of the browser ends them.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, Set,
     sea_query::Expr,
 };
 
@@ -19,6 +19,7 @@ use crate::{
     },
     error::Result,
     secrets::{hash_secret_hex, random_token, strings_equal},
+    storage::delete_in_batches,
 };
 
 /// How long a code can be redeemed.
@@ -180,14 +181,18 @@ impl CodeStore {
     /// a reuse) and links of expired families.
     pub async fn purge(&self) -> Result<()> {
         let now = self.clock.now();
-        Codes::delete_many()
-            .filter(authorization_code::Column::ExpiresAt.lt(now - 3600))
-            .exec(&self.db)
-            .await?;
-        Links::delete_many()
-            .filter(browser_session_family::Column::ExpiresAt.lt(now))
-            .exec(&self.db)
-            .await?;
+        delete_in_batches::<Codes>(
+            &self.db,
+            authorization_code::Column::CodeHash,
+            Condition::all().add(authorization_code::Column::ExpiresAt.lt(now - 3600)),
+        )
+        .await?;
+        delete_in_batches::<Links>(
+            &self.db,
+            browser_session_family::Column::FamilyId,
+            Condition::all().add(browser_session_family::Column::ExpiresAt.lt(now)),
+        )
+        .await?;
         Ok(())
     }
 }

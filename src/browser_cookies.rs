@@ -195,13 +195,9 @@ impl BrowserSessionRecords {
         Self { db, clock }
     }
 
-    /// Records a new session, open until `expires_at` (and forgets sessions past theirs).
+    /// Records a new session, open until `expires_at`.
     pub async fn open(&self, session: &BrowserSession, expires_at: i64) -> Result<()> {
         let now = self.clock.now();
-        Sessions::delete_many()
-            .filter(browser_session::Column::ExpiresAt.lt(now))
-            .exec(&self.db)
-            .await?;
         browser_session::ActiveModel {
             session_id: Set(session.sid.clone()),
             user_id: Set(session.sub.clone()),
@@ -233,6 +229,18 @@ impl BrowserSessionRecords {
             .filter(browser_session::Column::EndedAt.is_null())
             .exec(&self.db)
             .await?;
+        Ok(())
+    }
+
+    /// Forgets sessions past their absolute end (periodic, in batches: see
+    /// [`delete_in_batches`](crate::storage::delete_in_batches)).
+    pub async fn purge(&self) -> Result<()> {
+        crate::storage::delete_in_batches::<Sessions>(
+            &self.db,
+            browser_session::Column::SessionId,
+            sea_orm::Condition::all().add(browser_session::Column::ExpiresAt.lt(self.clock.now())),
+        )
+        .await?;
         Ok(())
     }
 

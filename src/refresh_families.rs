@@ -3,7 +3,9 @@
 //! lifetimes; the spend is a compare-and-set so concurrent refreshes with one token have
 //! exactly one winner.
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
 
 use crate::{
     clients::{Client, GrantType},
@@ -15,6 +17,7 @@ use crate::{
     },
     error::{Error, Result},
     secrets::{hash_secret_hex, random_token},
+    storage::delete_in_batches,
 };
 
 /// The audiences a refresh of `family` may ask for (R10): those its login was granted
@@ -52,6 +55,20 @@ pub enum RefreshRefused {
     Expired,
     /// A spent token came back: the family is now revoked.
     Reused,
+}
+
+/// A refresh token by hash with its family and user: three primary-key lookups.
+pub(crate) fn find_query(
+    token_hash: &str,
+) -> sea_orm::SelectThree<
+    refresh_token::Entity,
+    refresh_family::Entity,
+    user::Entity,
+    sea_orm::TopologyChain,
+> {
+    Tokens::find_by_id(token_hash.to_string())
+        .find_also_related(Families)
+        .and_also_related(UserRows)
 }
 
 pub struct RefreshFamilies {
@@ -144,11 +161,7 @@ impl RefreshFamilies {
     /// Looks a refresh token, its family and their user up (one query) without spending it.
     pub async fn find(&self, token: &str) -> Result<Option<Found>> {
         Ok(
-            match Tokens::find_by_id(hash_secret_hex(token))
-                .find_also_related(Families)
-                .and_also_related(UserRows)
-                .one(&self.db)
-                .await?
+            match find_query(&hash_secret_hex(token)).one(&self.db).await?
             {
                 Some((token, Some(family), user)) => Some(Found {
                     token,
@@ -237,16 +250,20 @@ impl RefreshFamilies {
     /// Deletes expired tokens and families that can no longer matter.
     pub async fn purge(&self) -> Result<()> {
         let now = self.clock.now();
-        Tokens::delete_many()
-            .filter(refresh_token::Column::ExpiresAt.lt(now))
-            .exec(&self.db)
-            .await?;
+        delete_in_batches::<Tokens>(
+            &self.db,
+            refresh_token::Column::TokenHash,
+            Condition::all().add(refresh_token::Column::ExpiresAt.lt(now)),
+        )
+        .await?;
         // Keep revoked families until they would have expired anyway: a replayed token of a
         // revoked family must still be recognised as such, not as "unknown".
-        Families::delete_many()
-            .filter(refresh_family::Column::ExpiresAt.lt(now))
-            .exec(&self.db)
-            .await?;
+        delete_in_batches::<Families>(
+            &self.db,
+            refresh_family::Column::Id,
+            Condition::all().add(refresh_family::Column::ExpiresAt.lt(now)),
+        )
+        .await?;
         Ok(())
     }
 }

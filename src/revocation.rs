@@ -3,8 +3,8 @@
 //! revocation by polling instead of calling per request.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
 
@@ -12,13 +12,18 @@ use crate::{
     clock::SharedClock,
     entities::revocation_event::{self, Entity as Events},
     error::Result,
+    storage::delete_in_batches,
 };
 
 pub const KIND_JTI: &str = "jti";
 pub const KIND_SUB: &str = "sub";
 
-/// Most entries in one feed page.
+/// Entries in one feed page unless the reader asks for another size: ~64 KB of JSON,
+/// which fits the default response cap of `tessera-verify` (64 KiB).
 pub const FEED_PAGE: u64 = 1000;
+/// The largest page a reader may ask for (`limit`): ~650 KB of JSON, ~10 ms of server
+/// CPU; a 100,000-entry first sync is then 10 requests (`docs/scale.md`).
+pub const FEED_MAX_PAGE: u64 = 10_000;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RevokedJti {
@@ -41,6 +46,21 @@ pub struct Feed {
     pub subjects: Vec<SubjectNotBefore>,
     /// More entries are waiting: ask again with `cursor` at once.
     pub more: bool,
+}
+
+/// Whether `jti` is denylisted: a point lookup of the `(kind, subject)` index.
+pub(crate) fn jti_query(jti: &str) -> sea_orm::Select<Events> {
+    Events::find()
+        .filter(revocation_event::Column::Kind.eq(KIND_JTI))
+        .filter(revocation_event::Column::Subject.eq(jti))
+}
+
+/// One feed page (`page + 1` rows, the extra one says `more`): a primary-key range.
+pub(crate) fn feed_query(since: Option<i64>, page: u64) -> sea_orm::Select<Events> {
+    Events::find()
+        .filter(revocation_event::Column::Seq.gt(since.unwrap_or(0)))
+        .order_by_asc(revocation_event::Column::Seq)
+        .limit(page + 1)
 }
 
 pub struct RevocationLog {
@@ -86,25 +106,17 @@ impl RevocationLog {
     }
 
     pub async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
-        Ok(Events::find()
-            .filter(revocation_event::Column::Kind.eq(KIND_JTI))
-            .filter(revocation_event::Column::Subject.eq(jti))
-            .one(&self.db)
-            .await?
-            .is_some())
+        Ok(jti_query(jti).one(&self.db).await?.is_some())
     }
 
-    /// Entries after `since` (all relevant ones when `None`), oldest first.
-    pub async fn feed(&self, since: Option<i64>) -> Result<Feed> {
+    /// Up to `page` entries (at most [`FEED_MAX_PAGE`]) after `since` (all relevant ones
+    /// when `None`), oldest first: a range of the primary key, O(log N + page).
+    pub async fn feed(&self, since: Option<i64>, page: u64) -> Result<Feed> {
         let now = self.clock.now();
-        let rows = Events::find()
-            .filter(revocation_event::Column::Seq.gt(since.unwrap_or(0)))
-            .order_by_asc(revocation_event::Column::Seq)
-            .limit(FEED_PAGE + 1)
-            .all(&self.db)
-            .await?;
-        let more = rows.len() as u64 > FEED_PAGE;
-        let rows = &rows[..rows.len().min(FEED_PAGE as usize)];
+        let page = page.clamp(1, FEED_MAX_PAGE);
+        let rows = feed_query(since, page).all(&self.db).await?;
+        let more = rows.len() as u64 > page;
+        let rows = &rows[..rows.len().min(page as usize)];
         let cursor = rows
             .last()
             .map(|r| r.seq)
@@ -138,16 +150,19 @@ impl RevocationLog {
     /// Drops entries that can no longer affect any valid token.
     pub async fn purge(&self) -> Result<()> {
         let now = self.clock.now();
-        Events::delete_many()
-            .filter(revocation_event::Column::Kind.eq(KIND_JTI))
-            .filter(revocation_event::Column::ValidUntil.lt(now))
-            .exec(&self.db)
+        for (kind, before) in [
+            (KIND_JTI, now),
+            (KIND_SUB, now - self.subject_retention),
+        ] {
+            delete_in_batches::<Events>(
+                &self.db,
+                revocation_event::Column::Seq,
+                Condition::all()
+                    .add(revocation_event::Column::Kind.eq(kind))
+                    .add(revocation_event::Column::ValidUntil.lt(before)),
+            )
             .await?;
-        Events::delete_many()
-            .filter(revocation_event::Column::Kind.eq(KIND_SUB))
-            .filter(revocation_event::Column::ValidUntil.lt(now - self.subject_retention))
-            .exec(&self.db)
-            .await?;
+        }
         Ok(())
     }
 }

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
+    ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DbBackend, DeleteMany, EntityTrait, QueryFilter, TransactionTrait, sea_query::Query,
 };
 use tessera_migrations::{Migrator, MigratorTrait};
 
@@ -232,6 +233,44 @@ fn enable_query_planner_stability(db: *mut libsqlite3_sys::sqlite3) {
     }
 }
 
+/// Rows one clean-up statement deletes at most (see [`delete_in_batches`]).
+pub const PURGE_BATCH: u64 = 1000;
+
+/// Deletes the rows of `E` that match `cond`, [`PURGE_BATCH`] at a time: each statement is
+/// `DELETE … WHERE pk IN (SELECT pk … WHERE cond LIMIT n)`, a range of the index on the
+/// condition's column, so no statement holds the (SQLite: single) writer for long however
+/// many rows have expired, and requests waiting for the connection get it between batches.
+/// The work is proportional to the rows deleted, not to the table. Returns the rows deleted.
+pub async fn delete_in_batches<E: EntityTrait>(
+    db: &DatabaseConnection,
+    pk: E::Column,
+    cond: Condition,
+) -> Result<u64> {
+    let mut deleted = 0;
+    loop {
+        let n = batch_delete::<E>(pk, cond.clone())
+            .exec(db)
+            .await?
+            .rows_affected;
+        deleted += n;
+        if n < PURGE_BATCH {
+            return Ok(deleted);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// One batch of [`delete_in_batches`].
+pub(crate) fn batch_delete<E: EntityTrait>(pk: E::Column, cond: Condition) -> DeleteMany<E> {
+    let batch = Query::select()
+        .column(pk)
+        .from(E::default())
+        .cond_where(cond)
+        .limit(PURGE_BATCH)
+        .to_owned();
+    E::delete_many().filter(pk.in_subquery(batch))
+}
+
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Migrator::up(db, None).await?;
     Ok(())
@@ -249,6 +288,9 @@ fn sqlite_path(url: &str) -> Option<&str> {
         Some(path)
     }
 }
+
+#[cfg(test)]
+mod plans;
 
 #[cfg(test)]
 mod tests {

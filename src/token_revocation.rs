@@ -3,7 +3,10 @@
 //! functions only; `http::oauth` calls them.
 
 use crate::{
-    clients::Client, context::Context, error::OAuthError, revocation::Feed,
+    clients::Client,
+    context::Context,
+    error::OAuthError,
+    revocation::{FEED_MAX_PAGE, FEED_PAGE, Feed},
     tokens::verify::verify_access,
 };
 
@@ -59,8 +62,22 @@ pub async fn logout(
     Ok(())
 }
 
-/// The revocation feed after `since` (a cursor from an earlier page).
-pub async fn feed(ctx: &Context, since: Option<&str>) -> Result<Feed, OAuthError> {
+/// The revocation feed after `since` (a cursor from an earlier page), `limit` entries at
+/// most (default [`FEED_PAGE`], 1 to [`FEED_MAX_PAGE`]).
+pub async fn feed(
+    ctx: &Context,
+    since: Option<&str>,
+    limit: Option<&str>,
+) -> Result<Feed, OAuthError> {
+    let limit = match limit.map(str::parse::<u64>) {
+        None => FEED_PAGE,
+        Some(Ok(n)) if (1..=FEED_MAX_PAGE).contains(&n) => n,
+        Some(_) => {
+            return Err(OAuthError::invalid_request(format!(
+                "limit must be between 1 and {FEED_MAX_PAGE}"
+            )));
+        }
+    };
     let since = match since {
         None | Some("") => None,
         Some(s) => Some(
@@ -68,5 +85,5 @@ pub async fn feed(ctx: &Context, since: Option<&str>) -> Result<Feed, OAuthError
                 .map_err(|_| OAuthError::invalid_request("since must be a cursor from the feed"))?,
         ),
     };
-    Ok(ctx.revocations.feed(since).await?)
+    Ok(ctx.revocations.feed(since, limit).await?)
 }

@@ -14,6 +14,7 @@ mod m20261123_000004_authorization_code;
 mod m20261206_000001_refresh_family_audience;
 mod m20261206_000002_browser_sessions;
 mod m20261206_000003_login_failures;
+mod m20261207_000222_scale;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_refresh_family_audience::Migration),
             Box::new(m20261206_000002_browser_sessions::Migration),
             Box::new(m20261206_000003_login_failures::Migration),
+            Box::new(m20261207_000222_scale::Migration),
         ]
     }
 }

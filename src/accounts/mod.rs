@@ -12,7 +12,7 @@
 pub mod login_throttle;
 pub mod password_hash;
 pub mod shared_throttle;
-mod store;
+pub(crate) mod store;
 
 use std::{net::IpAddr, sync::Arc};
 

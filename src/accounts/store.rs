@@ -245,22 +245,7 @@ impl UserStore {
         cursor: Option<&str>,
         limit: u64,
     ) -> Result<Page<User>> {
-        let mut q = Users::find().order_by_asc(user::Column::Username);
-        if let Some(term) = search.filter(|t| !t.is_empty()) {
-            let term: String = term.nfkc().collect::<String>().to_lowercase();
-            let escaped = term
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            q = q.filter(
-                Expr::col(user::Column::Username)
-                    .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
-            );
-        }
-        if let Some(c) = cursor {
-            q = q.filter(user::Column::Username.gt(paging::decode_cursor(c)?));
-        }
-        let rows = q.limit(limit + 1).all(&self.db).await?;
+        let rows = page_query(search, cursor, limit)?.all(&self.db).await?;
         Page::from_rows(
             rows,
             limit,
@@ -281,6 +266,32 @@ impl UserStore {
             .rows_affected
             > 0)
     }
+}
+
+/// The query of one [`UserStore::page`]: `limit + 1` users after the cursor in username
+/// order, a range of the unique username index. With a search term, the index is walked
+/// from the cursor until the page is full (O(users skipped), a search being a substring).
+pub(crate) fn page_query(
+    search: Option<&str>,
+    cursor: Option<&str>,
+    limit: u64,
+) -> Result<sea_orm::Select<Users>> {
+    let mut q = Users::find().order_by_asc(user::Column::Username);
+    if let Some(term) = search.filter(|t| !t.is_empty()) {
+        let term: String = term.nfkc().collect::<String>().to_lowercase();
+        let escaped = term
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.filter(
+            Expr::col(user::Column::Username)
+                .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+        );
+    }
+    if let Some(c) = cursor {
+        q = q.filter(user::Column::Username.gt(paging::decode_cursor(c)?));
+    }
+    Ok(q.limit(limit + 1))
 }
 
 fn validate_password(p: &str) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `keys …`, `clients …`, `openapi`, `config`.
 //! Every command that touches the database migrates it first.
 
+mod dev;
 mod verify;
 
 use std::{path::PathBuf, time::Duration};
@@ -73,6 +74,9 @@ pub enum Command {
     Openapi,
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Developer tools for `bench/scale.sh` (seeding, feed memory); not for production.
+    #[command(subcommand, hide = true)]
+    Dev(dev::DevCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +255,7 @@ pub async fn run(cli: Cli, mut settings: Settings) -> Result<()> {
         Command::Keys(cmd) => keys(cmd, &settings, clock).await,
         Command::Clients(cmd) => clients(cmd, &settings, clock).await,
         Command::Users(cmd) => users(cmd, &settings, clock).await,
+        Command::Dev(cmd) => dev::run(cmd, &settings).await,
     }
 }
 

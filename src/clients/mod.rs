@@ -8,14 +8,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+    sea_query::Expr,
+};
 use serde::Serialize;
 
 pub mod redirect_uris;
 
 use crate::{
     clock::SharedClock,
-    entities::client::{self, Entity as Clients},
+    entities::{
+        client::{self, Entity as Clients},
+        registry_version::{self, Entity as RegistryVersions},
+    },
     error::{Error, Field, OAuthError, Result},
     keys::Alg,
     paging::{self, Page},
@@ -371,7 +378,10 @@ impl ClientRegistry {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let model = row.insert(&self.db).await?;
+        let txn = self.db.begin().await?;
+        let model = row.insert(&txn).await?;
+        bump_version(&txn).await?;
+        txn.commit().await?;
         self.invalidate(&client_id);
         Ok(Ok(ClientWithSecret {
             client: Client::from_row(model)?,
@@ -391,7 +401,6 @@ impl ClientRegistry {
     /// changes write only while what the guard judged is what is stored (compare-and-set),
     /// so a concurrent change cannot slip between the check and the write.
     fn unchanged_since(row: &client::Model) -> sea_orm::Condition {
-        use sea_orm::ColumnTrait;
         sea_orm::Condition::all()
             .add(client::Column::ClientId.eq(row.client_id.clone()))
             .add(client::Column::Scopes.eq(row.scopes.clone()))
@@ -409,27 +418,7 @@ impl ClientRegistry {
 
     /// A page of clients in creation order.
     pub async fn page(&self, cursor: Option<&str>, limit: u64) -> Result<Page<Client>> {
-        use sea_orm::{ColumnTrait, Condition, QuerySelect};
-        let mut q = Clients::find()
-            .order_by_asc(client::Column::CreatedAt)
-            .order_by_asc(client::Column::ClientId);
-        if let Some(c) = cursor {
-            let key = paging::decode_cursor(c)?;
-            let (at, id) = key
-                .split_once(':')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
-                .ok_or_else(|| {
-                    Error::invalid(Field::Cursor, "not a cursor returned by this listing")
-                })?;
-            q = q.filter(
-                Condition::any().add(client::Column::CreatedAt.gt(at)).add(
-                    Condition::all()
-                        .add(client::Column::CreatedAt.eq(at))
-                        .add(client::Column::ClientId.gt(id)),
-                ),
-            );
-        }
-        let rows = q.limit(limit + 1).all(&self.db).await?;
+        let rows = page_query(cursor, limit)?.all(&self.db).await?;
         Page::from_rows(
             rows,
             limit,
@@ -484,11 +473,16 @@ impl ClientRegistry {
                 updated_at: Set(self.clock.now()),
                 ..Default::default()
             };
+            let txn = self.db.begin().await?;
             let res = Clients::update_many()
                 .set(am)
                 .filter(Self::unchanged_since(&row))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
+            if res.rows_affected > 0 {
+                bump_version(&txn).await?;
+            }
+            txn.commit().await?;
             self.invalidate(client_id);
             if res.rows_affected > 0 {
                 return Ok(Ok(Client::from_row(self.row(client_id).await?)?));
@@ -510,31 +504,75 @@ impl ClientRegistry {
             .collect()
     }
 
-    /// Every scope some client may request, sorted (discovery's `scopes_supported`).
-    /// Reads only the scopes column.
+    /// The registry's change counter: bumped, in the same transaction, by every
+    /// registration, update and deletion, on any instance. One primary-key read.
+    pub async fn version(&self) -> Result<i64> {
+        Ok(RegistryVersions::find_by_id(CLIENTS_REGISTRY.to_string())
+            .one(&self.db)
+            .await?
+            .map_or(0, |r| r.version))
+    }
+
+    /// Every scope some client may request, sorted (discovery's `scopes_supported`), with
+    /// the [`version`](Self::version) it is at least as new as — or `None` when the
+    /// version is still `known`. The check is one primary-key read; only a changed
+    /// registry is read whole (see `docs/scale.md`).
+    ///
+    /// The version is read before the scopes: a change that lands in between is in the
+    /// scopes already and bumps the version past the one returned, so the next call reads
+    /// again (once too often, never once too few).
+    pub async fn scopes_if_changed(&self, known: Option<i64>) -> Result<Option<(i64, Vec<String>)>> {
+        let version = self.version().await?;
+        if known == Some(version) {
+            return Ok(None);
+        }
+        Ok(Some((version, self.all_scopes().await?)))
+    }
+
+    /// Every scope some client may request, sorted. Reads the scopes column of every
+    /// client: call through [`scopes_if_changed`](Self::scopes_if_changed). Read in
+    /// primary-key chunks, so memory holds one chunk and the distinct scopes (not every
+    /// client's row), and the connection is free for requests between chunks.
     pub async fn all_scopes(&self) -> Result<Vec<String>> {
         use sea_orm::QuerySelect;
-        let rows: Vec<String> = Clients::find()
-            .select_only()
-            .column(client::Column::Scopes)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let mut scopes: Vec<String> = rows
-            .iter()
-            .flat_map(|s| s.split_whitespace())
-            .map(str::to_string)
-            .collect();
-        scopes.sort();
-        scopes.dedup();
-        Ok(scopes)
+        const CHUNK: u64 = 1000;
+        let mut scopes = std::collections::BTreeSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut q = Clients::find()
+                .select_only()
+                .column(client::Column::ClientId)
+                .column(client::Column::Scopes)
+                .order_by_asc(client::Column::ClientId)
+                .limit(CHUNK);
+            if let Some(id) = &after {
+                q = q.filter(client::Column::ClientId.gt(id.clone()));
+            }
+            let rows: Vec<(String, String)> = q.into_tuple().all(&self.db).await?;
+            for (_, s) in &rows {
+                for scope in s.split_whitespace() {
+                    if !scopes.contains(scope) {
+                        scopes.insert(scope.to_string());
+                    }
+                }
+            }
+            if (rows.len() as u64) < CHUNK {
+                return Ok(scopes.into_iter().collect());
+            }
+            after = rows.into_iter().last().map(|(id, _)| id);
+        }
     }
 
     /// Deletes a client; `false` if it did not exist.
     pub async fn delete(&self, client_id: &str) -> Result<bool> {
+        let txn = self.db.begin().await?;
         let res = Clients::delete_by_id(client_id.to_string())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if res.rows_affected > 0 {
+            bump_version(&txn).await?;
+        }
+        txn.commit().await?;
         self.invalidate(client_id);
         Ok(res.rows_affected > 0)
     }
@@ -555,10 +593,15 @@ impl ClientRegistry {
             if let Err(r) = guard(&Client::from_row(row.clone())?) {
                 return Ok(Err(r));
             }
+            let txn = self.db.begin().await?;
             let res = Clients::delete_many()
                 .filter(Self::unchanged_since(&row))
-                .exec(&self.db)
+                .exec(&txn)
                 .await?;
+            if res.rows_affected > 0 {
+                bump_version(&txn).await?;
+            }
+            txn.commit().await?;
             self.invalidate(client_id);
             if res.rows_affected > 0 {
                 return Ok(Ok(true));
@@ -765,6 +808,51 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         post_logout_redirect_uris: redirect.post_logout_redirect_uris,
         public: new.public,
     })
+}
+
+/// The query of one [`ClientRegistry::page`]: `limit + 1` rows after the cursor, a range
+/// of `idx_clients_created` (tested with `EXPLAIN QUERY PLAN` in `storage::plans`).
+pub(crate) fn page_query(cursor: Option<&str>, limit: u64) -> Result<sea_orm::Select<Clients>> {
+    use sea_orm::{Condition, QuerySelect};
+    let mut q = Clients::find()
+        .order_by_asc(client::Column::CreatedAt)
+        .order_by_asc(client::Column::ClientId);
+    if let Some(c) = cursor {
+        let key = paging::decode_cursor(c)?;
+        let (at, id) = key
+            .split_once(':')
+            .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+            .ok_or_else(|| {
+                Error::invalid(Field::Cursor, "not a cursor returned by this listing")
+            })?;
+        // `(created_at, client_id) > (at, id)`, written so that the first term bounds
+        // a range of `idx_clients_created` (which also gives the order): O(log N + page)
+        // however deep the page (an `OR` of the two cases is not a range).
+        q = q.filter(
+            Condition::all().add(client::Column::CreatedAt.gte(at)).add(
+                Condition::any()
+                    .add(client::Column::CreatedAt.gt(at))
+                    .add(client::Column::ClientId.gt(id)),
+            ),
+        );
+    }
+    Ok(q.limit(limit + 1))
+}
+
+/// The `registry_versions` row of the client registry.
+const CLIENTS_REGISTRY: &str = "clients";
+
+/// Counts a change of the client registry, inside the transaction that makes it.
+async fn bump_version(txn: &impl ConnectionTrait) -> Result<()> {
+    RegistryVersions::update_many()
+        .col_expr(
+            registry_version::Column::Version,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(registry_version::Column::Version), 1),
+        )
+        .filter(registry_version::Column::Name.eq(CLIENTS_REGISTRY))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 fn join_grants(grants: &[GrantType]) -> String {

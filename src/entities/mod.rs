@@ -7,6 +7,7 @@ pub mod browser_session_family;
 pub mod client;
 pub mod refresh_family;
 pub mod refresh_token;
+pub mod registry_version;
 pub mod revocation_event;
 pub mod signing_key;
 pub mod user;

@@ -11,6 +11,7 @@ pub mod cors;
 pub mod discovery;
 pub mod docs;
 pub mod form;
+pub mod gzip;
 pub mod health;
 pub mod metrics;
 pub mod oauth;

@@ -29,6 +29,8 @@ pub struct AppState {
     /// The domain: grants, sign-in, token status, accounts.
     pub ctx: Context,
     pub discovery: ArcSwap<PublishedDiscovery>,
+    /// The client-registry version `discovery` was computed at (-1: not yet).
+    discovery_version: std::sync::atomic::AtomicI64,
     pub jwks_cache_control: String,
     /// Admin API authorisation (tokens verified with `tessera-verify`).
     pub admin: AdminAuth,
@@ -59,6 +61,7 @@ impl AppState {
         Ok(Self {
             trusted_proxies,
             discovery: ArcSwap::from_pointee(PublishedDiscovery::new(&settings.issuer, vec![])),
+            discovery_version: std::sync::atomic::AtomicI64::new(-1),
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age),
             ctx,
             admin: AdminAuth::new(),
@@ -90,10 +93,27 @@ impl AppState {
         .expect("placeholder state")
     }
 
-    /// Re-reads what discovery advertises from the client registry. Internal scopes
-    /// (`tessera:*`, the admin API's) are never advertised (S9).
+    /// Re-reads what discovery advertises from the client registry, when the registry
+    /// changed. Internal scopes (`tessera:*`, the admin API's) are never advertised (S9).
+    ///
+    /// `scopes_supported` stays what the registered clients may request (so a client
+    /// registered on any instance shows up on every instance), but the periodic refresh
+    /// costs one primary-key read while nothing changed: the registry keeps a change
+    /// counter, bumped in the transaction of every registration, update and deletion, and
+    /// the registry is read whole only when the counter moved (`docs/scale.md`). A
+    /// configured list was the other choice; it would need every deployment to repeat
+    /// its clients' scopes in the configuration and would go stale silently.
     pub async fn refresh_discovery(&self) -> Result<()> {
-        let mut scopes = self.ctx.clients.all_scopes().await?;
+        use std::sync::atomic::Ordering;
+        let known = self.discovery_version.load(Ordering::Acquire);
+        let Some((version, mut scopes)) = self
+            .ctx
+            .clients
+            .scopes_if_changed((known >= 0).then_some(known))
+            .await?
+        else {
+            return Ok(());
+        };
         scopes.retain(|s| !is_internal_scope(s));
         if self.discovery.load().scopes != scopes {
             self.discovery.store(Arc::new(PublishedDiscovery::new(
@@ -101,6 +121,7 @@ impl AppState {
                 scopes,
             )));
         }
+        self.discovery_version.store(version, Ordering::Release);
         Ok(())
     }
 }
