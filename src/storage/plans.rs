@@ -248,3 +248,39 @@ async fn the_checker_sees_a_full_scan() {
         "{lines:?}"
     );
 }
+
+#[tokio::test]
+async fn clean_ups_delete_every_expired_row_in_batches() {
+    use sea_orm::{PaginatorTrait, QueryFilter as _};
+    let db = schema().await;
+    // 2.5 batches of expired entries and a few live ones.
+    let expired = (super::PURGE_BATCH * 5 / 2) as usize;
+    for (n, valid_until) in [(expired, 100), (7, 2_000_000_000)] {
+        let values: Vec<String> = (0..n)
+            .map(|i| format!("('jti', 'j{valid_until}-{i}', {valid_until}, 0)"))
+            .collect();
+        for chunk in values.chunks(500) {
+            db.execute_unprepared(&format!(
+                "INSERT INTO revocation_events (kind, subject, valid_until, created_at) VALUES {}",
+                chunk.join(", ")
+            ))
+            .await
+            .unwrap();
+        }
+    }
+    let deleted = super::delete_in_batches::<revocation_event::Entity>(
+        &db,
+        revocation_event::Column::Seq,
+        Condition::all().add(revocation_event::Column::ValidUntil.lt(1_000)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted, expired as u64);
+    let left = revocation_event::Entity::find()
+        .filter(revocation_event::Column::ValidUntil.gt(1_000))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, 7);
+    assert_eq!(revocation_event::Entity::find().count(&db).await.unwrap(), 7);
+}

@@ -27,6 +27,7 @@ mod openapi;
 mod ops;
 mod procs;
 mod refresh;
+mod scale;
 mod token;
 mod transport;
 mod userinfo;
