@@ -38,7 +38,8 @@ MD="${MD:-$ROOT/BENCHMARKS.md}"
 LUA="$HERE/peer/post-form-basic.lua"
 log() { printf '\n== %s\n' "$*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
-[ "$(nproc)" -ge 2 ] || { echo "needs at least 2 CPUs (server on CPU 0, load on CPU 1)" >&2; exit 1; }
+NCPU="$(nproc)"
+[ "$NCPU" -ge 2 ] || { echo "needs at least 2 CPUs (server on CPU 0, load on CPU 1)" >&2; exit 1; }
 for t in wrk curl python3; do have "$t" || { echo "needs $t (apt-get install wrk curl python3)" >&2; exit 1; }; done
 
 WORKDIR="${WORKDIR:-$(mktemp -d /tmp/tessera-scale.XXXXXX)}"
@@ -193,7 +194,7 @@ run_db() { # run_db NAME DB_URL [SCHEMA]
 
 {
   echo "META tessera=$("$BIN" --version | awk '{print $2}') git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-  echo "META cpu=$(lscpu | sed -n 's/^Model name: *//p' | tr ' ' '_') cpus=$(nproc) date=$(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "META cpu=$(lscpu | sed -n 's/^Model name: *//p' | tr ' ' '_') cpus=$NCPU date=$(date -u +%Y-%m-%dT%H:%MZ)"
   echo "META settings=DURATION=${DURATION}s,CONNS=$CONNS,LOGIN_CONNS=$LOGIN_CONNS,clients=$CLIENTS,users=$USERS,revocations=$REVOCATIONS,families=$FAMILIES"
 } | tee -a "$RESULTS" >&2
 
