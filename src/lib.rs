@@ -44,6 +44,8 @@ pub mod keys;
 pub mod metrics;
 pub mod paging;
 pub mod params;
+#[cfg(test)]
+mod query_plans;
 pub mod refresh_families;
 pub mod revocation;
 pub mod scope;

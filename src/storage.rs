@@ -290,9 +290,6 @@ fn sqlite_path(url: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod plans;
-
-#[cfg(test)]
 mod tests {
     #[test]
     fn sqlite_paths() {

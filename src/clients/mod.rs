@@ -811,7 +811,7 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
 }
 
 /// The query of one [`ClientRegistry::page`]: `limit + 1` rows after the cursor, a range
-/// of `idx_clients_created` (tested with `EXPLAIN QUERY PLAN` in `storage::plans`).
+/// of `idx_clients_created` (tested with `EXPLAIN QUERY PLAN` in `query_plans`).
 pub(crate) fn page_query(cursor: Option<&str>, limit: u64) -> Result<sea_orm::Select<Clients>> {
     use sea_orm::{Condition, QuerySelect};
     let mut q = Clients::find()

@@ -35,7 +35,7 @@ async fn schema() -> DatabaseConnection {
     // One connection: an in-memory database is per connection.
     opts.max_connections(1).min_connections(1).sqlx_logging(false);
     let db = Database::connect(opts).await.expect("sqlite in memory");
-    super::migrate(&db).await.expect("migrations");
+    crate::storage::migrate(&db).await.expect("migrations");
     db
 }
 
@@ -177,7 +177,7 @@ async fn hot_queries_and_clean_ups_use_indexes() {
     .await;
 
     // Periodic clean-ups, one batch each.
-    use super::batch_delete;
+    use crate::storage::batch_delete;
     let cleanups: Vec<(&str, Statement)> = vec![
         (
             "expired refresh tokens",
@@ -254,7 +254,7 @@ async fn clean_ups_delete_every_expired_row_in_batches() {
     use sea_orm::{PaginatorTrait, QueryFilter as _};
     let db = schema().await;
     // 2.5 batches of expired entries and a few live ones.
-    let expired = (super::PURGE_BATCH * 5 / 2) as usize;
+    let expired = (crate::storage::PURGE_BATCH * 5 / 2) as usize;
     for (n, valid_until) in [(expired, 100), (7, 2_000_000_000)] {
         let values: Vec<String> = (0..n)
             .map(|i| format!("('jti', 'j{valid_until}-{i}', {valid_until}, 0)"))
@@ -268,7 +268,7 @@ async fn clean_ups_delete_every_expired_row_in_batches() {
             .unwrap();
         }
     }
-    let deleted = super::delete_in_batches::<revocation_event::Entity>(
+    let deleted = crate::storage::delete_in_batches::<revocation_event::Entity>(
         &db,
         revocation_event::Column::Seq,
         Condition::all().add(revocation_event::Column::ValidUntil.lt(1_000)),
