@@ -392,8 +392,17 @@ def main():
         chart(runs, calib, rows, out_png)
     except Exception as e:  # the table matters more than the picture
         print(f"chart not drawn: {e}", file=sys.stderr)
+    # The "Scale" section is bench/scale.sh's (between its markers): kept as it is.
+    kept = ""
+    try:
+        old = open(out_md, encoding="utf-8").read()
+        begin, end = "<!-- scale:begin (bench/scale.sh) -->", "<!-- scale:end -->"
+        if begin in old and end in old:
+            kept = "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+    except FileNotFoundError:
+        pass
     with open(out_md, "w", encoding="utf-8") as f:
-        f.write(markdown(meta, runs, calib, startup, rss, rows, chart_rel))
+        f.write(markdown(meta, runs, calib, startup, rss, rows, chart_rel).rstrip("\n") + "\n" + kept)
     print(f"\n{'case':<62} {'Tessera':>14} {'reference':>12} {'ratio':>8}  goal        met")
     for r in rows:
         met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")

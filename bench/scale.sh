@@ -102,12 +102,19 @@ start_server() { # start_server ENVFILE LOG
   echo "no answer from tessera" >&2; return 1
 }
 
-wrk_run() { # wrk_run LABEL PATH CONNS ENV=VAL... -> RESULT line
-  local label="$1" path="$2" conns="$3"; shift 3
+wrk_run() { # wrk_run LABEL PATH CONNS ENV=VAL... -> RESULT line, with the server's CPU per request
+  local label="$1" path="$2" conns="$3" t0 t1; shift 3
   env "$@" WRK_LABEL=warmup timeout $((WARMUP + 10)) wrk -t1 -c"$conns" -d"${WARMUP}s" -s "$LUA" "http://127.0.0.1:$PORT$path" >/dev/null 2>&1 || true
+  t0="$(cpu_ticks)"
   env "$@" WRK_LABEL="$label" timeout $((DURATION + 15)) wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s --latency -s "$LUA" \
     "http://127.0.0.1:$PORT$path" > "$WORKDIR/wrk-$label.log" 2>&1 || true
-  grep '^RESULT' "$WORKDIR/wrk-$label.log" | tee -a "$RESULTS" >&2 || record "RESULT label=$label FAILED"
+  t1="$(cpu_ticks)"
+  # Server CPU per request (µs): on a shared machine, the work per request even when the
+  # latency percentiles carry other processes' noise.
+  grep '^RESULT' "$WORKDIR/wrk-$label.log" | awk -v t="$(( t1 - t0 ))" -v hz="$HZ" \
+    '{ for (i = 1; i <= NF; i++) if ($i ~ /^reqs=/) { split($i, r, "="); n = r[2] }
+       printf "%s server_cpu_us_per_req=%.1f\n", $0, (n > 0 ? 1e6 * t / hz / n : 0) }' \
+    | tee -a "$RESULTS" >&2 || record "RESULT label=$label FAILED"
 }
 
 ttfb_ms() { # ttfb_ms URL CURL_ARGS... : median time to first byte of REPEAT requests, ms
@@ -188,6 +195,10 @@ run_db() { # run_db NAME DB_URL [SCHEMA]
   log "$db: seeding $CLIENTS clients, $USERS users, $REVOCATIONS revocations, $FAMILIES refresh families"
   seeded="$(tcli "$dir/env" dev seed --clients "$CLIENTS" --users "$USERS" --revocations "$REVOCATIONS" --families "$FAMILIES")"
   record "SEED db=$db $(echo "$seeded" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("secs=%.1f" % d["secs"])')"
+  # A database that grew over months has been vacuumed: do it now rather than let autovacuum
+  # (on the same two cores) run during the seeded measurement.
+  [ -z "${3:-}" ] || psql -q "$PG_URL" -c "SET search_path TO $3; VACUUM ANALYZE" >/dev/null
+  sleep 3
   DEEP_CURSOR="$(echo "$seeded" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seeded"]["deep_client_cursor"])')"
   measure "$db" seeded "$dir/env"
 }

@@ -10,8 +10,8 @@ use sea_orm::{
 
 use crate::{
     entities::{
-        authorization_code, browser_session, browser_session_family, refresh_family,
-        refresh_token, registry_version, revocation_event, user,
+        authorization_code, browser_session, browser_session_family, refresh_family, refresh_token,
+        registry_version, revocation_event, user,
     },
     paging,
 };
@@ -33,7 +33,9 @@ const GROWING: &[&str] = &[
 async fn schema() -> DatabaseConnection {
     let mut opts = ConnectOptions::new("sqlite::memory:");
     // One connection: an in-memory database is per connection.
-    opts.max_connections(1).min_connections(1).sqlx_logging(false);
+    opts.max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false);
     let db = Database::connect(opts).await.expect("sqlite in memory");
     crate::storage::migrate(&db).await.expect("migrations");
     db
@@ -57,14 +59,20 @@ async fn plan(db: &DatabaseConnection, stmt: Statement) -> Vec<String> {
 /// Asserts that `stmt` touches growing tables only through an index (or its primary key).
 /// `allow_scan_with_limit`: a `SCAN … USING INDEX` that reads the index in order and stops
 /// after the page (the first page of a listing) is accepted.
-async fn assert_indexed(db: &DatabaseConnection, what: &str, stmt: Statement, allow_ordered_scan: bool) {
+async fn assert_indexed(
+    db: &DatabaseConnection,
+    what: &str,
+    stmt: Statement,
+    allow_ordered_scan: bool,
+) {
     let lines = plan(db, stmt.clone()).await;
     assert!(!lines.is_empty(), "{what}: no plan");
     for line in &lines {
-        let scan_of_growing = GROWING.iter().any(|t| {
-            line == &format!("SCAN {t}") || line.starts_with(&format!("SCAN {t} "))
-        });
-        let ordered_index_scan = line.contains(" USING INDEX ") || line.contains(" USING COVERING INDEX ");
+        let scan_of_growing = GROWING
+            .iter()
+            .any(|t| line == &format!("SCAN {t}") || line.starts_with(&format!("SCAN {t} ")));
+        let ordered_index_scan =
+            line.contains(" USING INDEX ") || line.contains(" USING COVERING INDEX ");
         assert!(
             !scan_of_growing || (allow_ordered_scan && ordered_index_scan),
             "{what} scans a growing table: {line:?}\nSQL: {}\nplan: {lines:#?}",
@@ -152,7 +160,9 @@ async fn hot_queries_and_clean_ups_use_indexes() {
     assert_indexed(
         &db,
         "clients deep page",
-        crate::clients::page_query(Some(&deep), 50).unwrap().build(sqlite),
+        crate::clients::page_query(Some(&deep), 50)
+            .unwrap()
+            .build(sqlite),
         false,
     )
     .await;
@@ -282,5 +292,8 @@ async fn clean_ups_delete_every_expired_row_in_batches() {
         .await
         .unwrap();
     assert_eq!(left, 7);
-    assert_eq!(revocation_event::Entity::find().count(&db).await.unwrap(), 7);
+    assert_eq!(
+        revocation_event::Entity::find().count(&db).await.unwrap(),
+        7
+    );
 }

@@ -161,8 +161,7 @@ impl RefreshFamilies {
     /// Looks a refresh token, its family and their user up (one query) without spending it.
     pub async fn find(&self, token: &str) -> Result<Option<Found>> {
         Ok(
-            match find_query(&hash_secret_hex(token)).one(&self.db).await?
-            {
+            match find_query(&hash_secret_hex(token)).one(&self.db).await? {
                 Some((token, Some(family), user)) => Some(Found {
                     token,
                     family,

@@ -150,10 +150,7 @@ impl RevocationLog {
     /// Drops entries that can no longer affect any valid token.
     pub async fn purge(&self) -> Result<()> {
         let now = self.clock.now();
-        for (kind, before) in [
-            (KIND_JTI, now),
-            (KIND_SUB, now - self.subject_retention),
-        ] {
+        for (kind, before) in [(KIND_JTI, now), (KIND_SUB, now - self.subject_retention)] {
             delete_in_batches::<Events>(
                 &self.db,
                 revocation_event::Column::Seq,

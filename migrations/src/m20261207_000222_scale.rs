@@ -133,9 +133,18 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (name, table) in [
             ("idx_clients_created", Clients::Table.into_iden()),
-            ("idx_refresh_tokens_expires", RefreshTokens::Table.into_iden()),
-            ("idx_refresh_families_expires", RefreshFamilies::Table.into_iden()),
-            ("idx_revocation_events_expiry", RevocationEvents::Table.into_iden()),
+            (
+                "idx_refresh_tokens_expires",
+                RefreshTokens::Table.into_iden(),
+            ),
+            (
+                "idx_refresh_families_expires",
+                RefreshFamilies::Table.into_iden(),
+            ),
+            (
+                "idx_revocation_events_expiry",
+                RevocationEvents::Table.into_iden(),
+            ),
             (
                 "idx_browser_session_families_expires",
                 BrowserSessionFamilies::Table.into_iden(),

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait,
-    sea_query::Expr,
+    ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 

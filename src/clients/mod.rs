@@ -10,8 +10,7 @@ use std::{
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
-    sea_query::Expr,
+    QueryOrder, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::Serialize;
 
@@ -521,7 +520,10 @@ impl ClientRegistry {
     /// The version is read before the scopes: a change that lands in between is in the
     /// scopes already and bumps the version past the one returned, so the next call reads
     /// again (once too often, never once too few).
-    pub async fn scopes_if_changed(&self, known: Option<i64>) -> Result<Option<(i64, Vec<String>)>> {
+    pub async fn scopes_if_changed(
+        &self,
+        known: Option<i64>,
+    ) -> Result<Option<(i64, Vec<String>)>> {
         let version = self.version().await?;
         if known == Some(version) {
             return Ok(None);

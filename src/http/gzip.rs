@@ -25,12 +25,10 @@ pub fn accepts_gzip(accept_encoding: &str) -> bool {
             .iter()
             .any(|c| coding.eq_ignore_ascii_case(c));
         let weight_zero = parts.any(|p| {
-            p.trim()
-                .split_once('=')
-                .is_some_and(|(k, v)| {
-                    k.trim().eq_ignore_ascii_case("q")
-                        && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
-                })
+            p.trim().split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("q")
+                    && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+            })
         });
         named && !weight_zero
     })
@@ -53,9 +51,13 @@ pub async fn gzip_feed<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
     if !compressible {
         return Ok(resp);
     }
-    resp.headers_mut()
-        .append(header::VARY, header::HeaderValue::from_static("accept-encoding"));
-    if !wants || !resp.status().is_success() || resp.headers().contains_key(header::CONTENT_ENCODING)
+    resp.headers_mut().append(
+        header::VARY,
+        header::HeaderValue::from_static("accept-encoding"),
+    );
+    if !wants
+        || !resp.status().is_success()
+        || resp.headers().contains_key(header::CONTENT_ENCODING)
     {
         return Ok(resp);
     }

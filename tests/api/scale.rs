@@ -34,7 +34,9 @@ async fn advertised(app: &TestApp) -> Vec<String> {
 /// "Another instance": a registry of its own on a connection of its own to the same
 /// database (what a second `tessera serve` has).
 async fn other_instance(app: &TestApp) -> (ClientRegistry, sea_orm::DatabaseConnection) {
-    let db = tessera::storage::connect(&app.state.settings).await.unwrap();
+    let db = tessera::storage::connect(&app.state.settings)
+        .await
+        .unwrap();
     let clock: tessera::clock::SharedClock = std::sync::Arc::new(tessera::clock::SystemClock);
     (
         ClientRegistry::new(db.clone(), clock, std::time::Duration::from_secs(1)),
@@ -169,7 +171,12 @@ async fn feed_pages_by_limit_and_is_gzipped_when_accepted(backend: Backend) {
             .contains("accept-encoding")
     );
     let gz = r.bytes().await.unwrap();
-    assert!(gz.len() * 2 < plain.len(), "{} vs {}", gz.len(), plain.len());
+    assert!(
+        gz.len() * 2 < plain.len(),
+        "{} vs {}",
+        gz.len(),
+        plain.len()
+    );
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(&gz[..])
         .read_to_end(&mut json)
