@@ -24,6 +24,7 @@
 # Knobs: DURATION=6 WARMUP=1 CONNS=16 LOGIN_CONNS=4 REPEAT=21 CLIENTS=100000 USERS=1000000
 #        REVOCATIONS=100000 FAMILIES=100000 PG_URL=postgres://postgres@127.0.0.1:5432/test SKIP_PG=0
 #        TESSERA_BIN=<path> (else builds target/release; SKIP_BUILD=1 uses it as it is)
+#        DBS=sqlite|postgres (one of them only; default both)
 #        PORT=18500 WORKDIR=<mktemp> KEEP_WORKDIR=0 MD=BENCHMARKS.md (WRITE_MD=0: print only)
 set -euo pipefail
 
@@ -197,7 +198,7 @@ run_db() { # run_db NAME DB_URL [SCHEMA]
   record "SEED db=$db $(echo "$seeded" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("secs=%.1f" % d["secs"])')"
   # A database that grew over months has been vacuumed: do it now rather than let autovacuum
   # (on the same two cores) run during the seeded measurement.
-  [ -z "${3:-}" ] || psql -q "$PG_URL" -c "SET search_path TO $3; VACUUM ANALYZE" >/dev/null
+  [ -z "${3:-}" ] || psql -q "$PG_URL" -c "SET search_path TO $3" -c "VACUUM ANALYZE" >/dev/null
   sleep 3
   DEEP_CURSOR="$(echo "$seeded" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seeded"]["deep_client_cursor"])')"
   measure "$db" seeded "$dir/env"
@@ -209,8 +210,8 @@ run_db() { # run_db NAME DB_URL [SCHEMA]
   echo "META settings=DURATION=${DURATION}s,CONNS=$CONNS,LOGIN_CONNS=$LOGIN_CONNS,clients=$CLIENTS,users=$USERS,revocations=$REVOCATIONS,families=$FAMILIES"
 } | tee -a "$RESULTS" >&2
 
-run_db sqlite "sqlite://$WORKDIR/sqlite/tessera.db?mode=rwc"
-if [ "${SKIP_PG:-0}" != 1 ]; then
+[ "${DBS:-}" = postgres ] || run_db sqlite "sqlite://$WORKDIR/sqlite/tessera.db?mode=rwc"
+if [ "${SKIP_PG:-0}" != 1 ] && [ "${DBS:-}" != sqlite ]; then
   if psql -q "$PG_URL" -c 'select 1' >/dev/null 2>&1; then
     PG_SCHEMA="tessera_scale_$$"
     psql -q "$PG_URL" -c "CREATE SCHEMA $PG_SCHEMA" >/dev/null

@@ -21,8 +21,8 @@ pub const KIND_SUB: &str = "sub";
 /// Entries in one feed page unless the reader asks for another size: ~64 KB of JSON,
 /// which fits the default response cap of `tessera-verify` (64 KiB).
 pub const FEED_PAGE: u64 = 1000;
-/// The largest page a reader may ask for (`limit`): ~650 KB of JSON, ~10 ms of server
-/// CPU; a 100,000-entry first sync is then 10 requests (`docs/scale.md`).
+/// The largest page a reader may ask for (`limit`): ~500 KB of JSON; a 100,000-entry
+/// first sync is then 10 requests, ~0.25 s of server CPU with gzip (`docs/scale.md`).
 pub const FEED_MAX_PAGE: u64 = 10_000;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
