@@ -18,7 +18,8 @@
 #   argon2-bound), introspection req/s and p99, one feed page (1000) and a full first sync of the
 #   feed (server CPU from /proc/<pid>/stat, bytes on the wire with gzip, limit=1000 and 10000),
 #   admin client list first and deep page (median time to first byte of REPEAT requests),
-#   idle RSS (VmRSS 2 s after start) and peak RSS (VmHWM after the load), and, seeded, the memory a
+#   idle RSS (VmRSS 2 s after start), server CPU while idle for IDLE_S=10 s (the periodic work),
+#   server CPU per request of each load run, peak RSS (VmHWM after the load), and, seeded, the memory a
 #   tessera-verify verifier holds after syncing the feed (`tessera dev feed-memory`).
 #
 # Knobs: DURATION=6 WARMUP=1 CONNS=16 LOGIN_CONNS=4 REPEAT=21 CLIENTS=100000 USERS=1000000
@@ -151,11 +152,15 @@ PY
 }
 
 measure() { # measure DB PHASE ENVFILE
-  local db="$1" phase="$2" envf="$3" base="http://127.0.0.1:$PORT" tok cursor
+  local db="$1" phase="$2" envf="$3" base="http://127.0.0.1:$PORT" tok cursor t0 t1
   log "$db / $phase: measuring"
   start_server "$envf" "$WORKDIR/$db-serve.log"
   sleep 2
   record "RSS db=$db phase=$phase what=idle vmrss_kib=$(kib VmRSS)"
+  # Periodic work with no requests (key and discovery refresh every 2 s, the clean-ups):
+  # server CPU over IDLE_S seconds.
+  t0="$(cpu_ticks)"; sleep "${IDLE_S:-10}"; t1="$(cpu_ticks)"
+  record "IDLECPU db=$db phase=$phase secs=${IDLE_S:-10} server_cpu_ms=$(( (t1 - t0) * 1000 / HZ ))"
   wrk_run "$db-$phase-cc" /oauth/token "$CONNS" CLIENT_ID="$CC_ID" CLIENT_SECRET="$CC_SECRET" FORM_BODY='grant_type=client_credentials&scope=api%3Aread'
   wrk_run "$db-$phase-password" /oauth/token "$LOGIN_CONNS" CLIENT_ID="$PW_ID" CLIENT_SECRET="$PW_SECRET" \
     FORM_BODY='grant_type=password&username=alice&password=correct+horse+battery'
@@ -171,7 +176,7 @@ measure() { # measure DB PHASE ENVFILE
   record "ADMIN db=$db phase=$phase page=deep ms=$(ttfb_ms "$base/admin/v1/clients?limit=50&cursor=$cursor" -H "Authorization: Bearer $tok")"
   curl -sf -o /dev/null -H "Authorization: Bearer $tok" "$base/admin/v1/clients?limit=50&cursor=$cursor" || record "ADMIN deep page FAILED"
   if [ "$phase" = seeded ]; then
-    record "VERIFIER db=$db $(TESSERA_DEV_CLIENT_SECRET="$FEED_SECRET" "$BIN" dev feed-memory --issuer "$base" --client-id "$FEED_ID" \
+    record "VERIFIER db=$db $(TESSERA_DEV_CLIENT_SECRET="$FEED_SECRET" "$BIN" dev feed-memory --issuer "$base" --client-id="$FEED_ID" \
       | python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(f"{k}={v}" for k,v in d.items()))')"
   fi
   record "RSS db=$db phase=$phase what=peak vmhwm_kib=$(kib VmHWM)"

@@ -111,12 +111,14 @@ def main():
         dp_e, dp_s = one("ADMIN", db, "empty", page="deep"), one("ADMIN", db, "seeded", page="deep")
         row(db, "admin client list, deep keyset page (50)", num(dp_e.get("ms")), num(dp_s.get("ms")), unit=" ms")
         absolute(db, "admin deep page, seeded (time to first byte)", num(dp_s.get("ms")), 5, " ms")
+        ic_e, ic_s = one("IDLECPU", db, "empty"), one("IDLECPU", db, "seeded")
+        row(db, f"server CPU while idle for {ic_s.get('secs', '?')} s (periodic work)", num(ic_e.get("server_cpu_ms")), num(ic_s.get("server_cpu_ms")), unit=" ms", fmt="{:,.0f}")
         ri_e, ri_s = one("RSS", db, "empty", what="idle"), one("RSS", db, "seeded", what="idle")
         row(db, "idle RSS (VmRSS 2 s after start)", mib(ri_e.get("vmrss_kib")), mib(ri_s.get("vmrss_kib")), 1.2, unit=" MiB")
         rp_e, rp_s = one("RSS", db, "empty", what="peak"), one("RSS", db, "seeded", what="peak")
         row(db, "peak RSS (VmHWM after the load)", mib(rp_e.get("vmhwm_kib")), mib(rp_s.get("vmhwm_kib")), unit=" MiB")
         v = next((r for r in rows if r["kind"] == "VERIFIER" and r.get("db") == db), {})
-        if v:
+        if num(v.get("held_kib")) is not None and num(v.get("hwm_kib")) is not None:
             held = num(v.get("held_kib"))
             out.append(
                 f"| {db} | tessera-verify after its first sync: {v.get('revoked_jtis')} revoked jtis in {float(v.get('first_sync_ms', 0)):,.0f} ms | | "
