@@ -17,6 +17,7 @@ use crate::{
     browser_cookies::Sealer,
     clock::SharedClock,
     config::{Settings, parse_origins},
+    dpop::NonceKeys,
     error::{Error, Result},
     http::{self, AppState, cors::CorsPolicy, form::FormLimit, tls},
     keys::{Kek, KeyManager, Keyring, store},
@@ -72,6 +73,8 @@ impl App {
         // Browser cookies are sealed with a key derived from the KEK: every instance that
         // shares the KEK reads every session.
         let sealer = Sealer::from_kek(&kek)?;
+        // DPoP server nonces too: every instance sharing the KEK accepts every nonce.
+        let nonce_keys = NonceKeys::from_kek(&kek, settings.dpop_nonce_rotation.as_secs())?;
         let keys = Arc::new(KeyManager::new(
             db.clone(),
             kek,
@@ -88,6 +91,7 @@ impl App {
             keyring,
             Some(keys),
             sealer,
+            nonce_keys,
         )?);
         state.refresh_discovery().await?;
         Ok(App {
@@ -179,6 +183,7 @@ async fn refresh_loop(state: Arc<AppState>) {
                 .and(ctx.revocations.purge().await)
                 .and(ctx.codes.purge().await)
                 .and(ctx.accounts.purge_throttle().await)
+                .and(ctx.replay.purge().await.map(|_| ()))
             {
                 tracing::debug!(error = %e, "purge failed");
             }
