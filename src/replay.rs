@@ -211,6 +211,7 @@ impl ReplayRecords {
     /// transaction, with a yield in between), at most [`PURGE_ROUNDS`] statements per call.
     /// Returns how many rows went.
     pub async fn purge(&self) -> Result<u64> {
+        use sea_orm::sea_query::ExprTrait as _;
         let now = self.clock.now();
         if let Ok(mut recent) = self.recent.lock() {
             recent.retain(|_, exp| *exp >= now);

@@ -18,7 +18,7 @@ use tessera::{
 };
 
 use crate::support::{
-    Backend, PW, ServerHttp, TestApp, TestClient, claims, spawn, spawn_with, with_alice,
+    Backend, PW, TestApp, TestClient, claims, spawn, spawn_with, with_alice,
 };
 
 /// A client's DPoP key (P-256).
@@ -491,3 +491,4 @@ async fn d7_public_refresh_tokens_are_bound_to_the_key() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"], other.jkt());
 }
+
