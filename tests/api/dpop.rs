@@ -492,3 +492,90 @@ async fn d7_public_refresh_tokens_are_bound_to_the_key() {
     assert_eq!(claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"], other.jkt());
 }
 
+
+/// One in-process instance on `settings`; returns its HTTP base URL, its state and the
+/// sender that stops it.
+async fn instance(
+    settings: tessera::Settings,
+) -> (String, Arc<tessera::http::AppState>, tokio::sync::oneshot::Sender<()>) {
+    let app = tessera::App::build(settings, Arc::new(SystemClock)).await.expect("starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        app.run(async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (base, state, tx)
+}
+
+/// D1 and D6 across instances: two instances on one PostgreSQL schema with one KEK and
+/// one public issuer URL (the `htu` both expect). A proof accepted by A is refused by B
+/// (the replay record's primary key decides; B's recent set never saw it); many concurrent
+/// uses of one proof spread over both get exactly one token; a nonce handed out by A is
+/// accepted by B (no shared nonce state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TESSERA_TEST_POSTGRES_URL"]
+async fn d1_d6_replay_and_nonces_across_instances_postgres() {
+    let backend = Backend::postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::support::test_settings(&backend, dir.path()).await;
+    settings.issuer = "http://tessera.test".into();
+    settings.dpop_nonce = DpopNonceMode::Required;
+    let (a, state, _stop_a) = instance(settings.clone()).await;
+    let (b, _, _stop_b) = instance(settings).await;
+    let limits = RegistrationLimits {
+        max_token_ttl: std::time::Duration::from_secs(86400),
+    };
+    let c = state
+        .ctx
+        .clients
+        .create(
+            NewClient {
+                name: "svc".into(),
+                grant_types: vec!["client_credentials".into()],
+                scopes: vec!["orders:read".into()],
+                audiences: vec!["https://orders".into()],
+                ..Default::default()
+            },
+            limits,
+        )
+        .await
+        .unwrap();
+    let (id, secret) = (c.client.client_id, c.client_secret);
+    let http = reqwest::Client::new();
+    let post = |base: &str, proof: &str| {
+        http.post(format!("{base}/oauth/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(CC)
+            .header("DPoP", proof)
+            .send()
+    };
+    let key = ProofKey::new();
+    let htu = "http://tessera.test/oauth/token";
+    // A nonce from A, used at B.
+    let r = post(&a, &key.proof("POST", htu, json!({}))).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let proof = key.proof("POST", htu, json!({"nonce": nonce}));
+    let r = post(&b, &proof).await.unwrap();
+    assert_eq!(r.status(), 200, "B accepts A's nonce");
+    let r = post(&a, &proof).await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_dpop_proof", "A refuses the proof B accepted");
+    // One proof, 20 concurrent uses over both instances: exactly one token.
+    let proof = key.proof("POST", htu, json!({"nonce": nonce}));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| tokio::spawn(post(if i % 2 == 0 { &a } else { &b }, &proof)))
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap().status() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1, "exactly one of the concurrent uses gets a token");
+}
