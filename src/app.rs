@@ -147,11 +147,17 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     // Validated by Settings::validate; the policy is a no-op when the list is empty.
     let cors =
         CorsPolicy::new(parse_origins(&state.settings.cors_allowed_origins).unwrap_or_default());
+    let dpop_state = state.clone();
     Route::new()
         .at("/openapi.json", http::docs::openapi_json(state.clone()))
         .nest("/docs", http::docs::swagger_ui(state.clone()))
         .nest("/", api)
         .data(FormLimit(state.settings.max_form_bytes))
+        // DPoP-bound admin tokens: proof checked, then handed on as a bearer token.
+        .around(move |ep, req| {
+            let state = dpop_state.clone();
+            async move { http::admin::dpop_binding(&state, ep, req).await }
+        })
         // Inner first: admin errors become JSON before `response_hygiene` adds the common headers;
         // outermost, request id, access log and latency of every request.
         .around(http::admin::json_errors)

@@ -579,3 +579,51 @@ async fn d1_d6_replay_and_nonces_across_instances_postgres() {
     }
     assert_eq!(ok, 1, "exactly one of the concurrent uses gets a token");
 }
+
+/// D4, D5 at the admin API: a DPoP-bound admin token works as `DPoP` with a proof for the
+/// request (method and URL) by its key; as `Bearer`, with a proof of another request or a
+/// replayed proof, it is refused with a `DPoP` challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d4_d5_admin_api_takes_bound_tokens_only_with_their_proof() {
+    use tessera::admin::{ADMIN_AUDIENCE, SCOPE_ADMIN};
+    let app = spawn(Backend::Sqlite).await;
+    let admin = app.client(SCOPE_ADMIN, &[ADMIN_AUDIENCE], None).await;
+    let key = ProofKey::new();
+    let (s, _, body) = token_with(&app, &admin, CC, &[&key.proof("POST", &app.url("/oauth/token"), json!({}))]).await;
+    assert_eq!(s, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let url = app.url("/admin/v1/clients");
+    let get = |auth: String, proof: Option<String>| {
+        let mut req = app.http.get(&url).header("Authorization", auth);
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        req.send()
+    };
+    let proof = key.proof("GET", &url, json!({"ath": ath(&token)}));
+    let r = get(format!("DPoP {token}"), Some(proof.clone())).await.unwrap();
+    assert_eq!(r.status(), 200);
+    for (what, auth, proof) in [
+        ("as Bearer", format!("Bearer {token}"), None),
+        ("replayed proof", format!("DPoP {token}"), Some(proof)),
+        ("no proof", format!("DPoP {token}"), None),
+        (
+            "proof of another URL",
+            format!("DPoP {token}"),
+            Some(key.proof("GET", &app.url("/admin/v1/users"), json!({"ath": ath(&token)}))),
+        ),
+        (
+            "another key",
+            format!("DPoP {token}"),
+            Some(ProofKey::new().proof("GET", &url, json!({"ath": ath(&token)}))),
+        ),
+    ] {
+        let r = get(auth, proof).await.unwrap();
+        assert_eq!(r.status(), 401, "{what}");
+        let w = www_authenticate(r.headers());
+        assert!(w.starts_with("DPoP "), "{what}: {w}");
+    }
+    // An unbound admin token is still a bearer token.
+    let plain = app.access_token(&admin).await;
+    assert_eq!(get(format!("Bearer {plain}"), None).await.unwrap().status(), 200);
+}
