@@ -8,6 +8,7 @@
 //! - `server`: against the real Tessera server (V12, V13, real tokens, the CLI report).
 
 mod cache;
+mod dpop;
 mod fake;
 mod forge;
 mod middleware;
