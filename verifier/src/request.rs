@@ -183,7 +183,11 @@ impl RequestError {
     /// challenge (when bearer tokens are accepted) **and** a `DPoP` one.
     pub fn www_authenticate(&self, realm: Option<&str>) -> Vec<String> {
         let code = self.error_code();
-        let description = code.map(|_| self.public_message());
+        // `invalid_request` keeps its bare RFC 6750 form (as before DPoP support).
+        let description = match self {
+            RequestError::InvalidRequest { .. } => None,
+            _ => code.map(|_| self.public_message()),
+        };
         match self {
             RequestError::NoCredentials {
                 bearer_allowed: true,

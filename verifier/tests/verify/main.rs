@@ -9,6 +9,8 @@
 
 mod cache;
 mod dpop;
+mod dpop_interop;
+mod dpop_request;
 mod fake;
 mod forge;
 mod middleware;
