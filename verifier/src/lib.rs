@@ -38,10 +38,13 @@
 //! ([`tower::TesseraLayer`], for axum, tonic and hyper).
 
 mod claims;
+pub mod dpop;
 mod error;
 mod fetch;
 mod json;
 mod jwk;
+mod replay;
+mod request;
 mod revocation;
 mod token;
 mod verifier;
@@ -56,6 +59,7 @@ pub mod tower;
 pub use claims::{Claims, decode_unverified};
 pub use error::{Error, Escaped, Part, VerifyError};
 pub use jwk::Alg;
+pub use request::{RequestError, RequestParts, Scheme};
 pub use revocation::RevocationFeed;
 pub use verifier::{Given, MAX_LEEWAY, Missing, Stats, Verifier, VerifierBuilder};
 
