@@ -27,9 +27,9 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 /// The UserInfo endpoint's path.
 pub const USERINFO_PATH: &str = "/userinfo";
 
-/// `dpop_signing_alg_values_supported` and the `algs` of a `WWW-Authenticate: DPoP`.
+/// `dpop_signing_alg_values_supported`: the `algs` of a `WWW-Authenticate: DPoP`.
 pub fn algs() -> Vec<&'static str> {
-    ProofAlg::ALL.iter().map(|a| a.as_str()).collect()
+    ProofAlg::all_names().split(' ').collect()
 }
 
 /// The bare `DPoP` challenge, offered beside `Bearer` when no token was sent (§7.1).
