@@ -373,7 +373,9 @@ impl Settings {
         if !(1..=1000).contains(&self.replay_batch_max) {
             return Err("replay_batch_max must be between 1 and 1000".into());
         }
-        if self.replay_queue_max == 0 || self.replay_recent_capacity == 0 || self.replay_purge_batch == 0
+        if self.replay_queue_max == 0
+            || self.replay_recent_capacity == 0
+            || self.replay_purge_batch == 0
         {
             return Err(
                 "replay_queue_max, replay_recent_capacity and replay_purge_batch must be positive"

@@ -94,9 +94,16 @@ impl RefreshFamilies {
             .transpose()
             .map_err(|e| Error::Corrupt(format!("audience: {e}")))?;
         let bound = dpop_jkt.filter(|_| client.is_public()).map(str::to_string);
-        self.start(user_id, &client.client_id, scope, audience, auth_time, bound)
-            .await
-            .map(Some)
+        self.start(
+            user_id,
+            &client.client_id,
+            scope,
+            audience,
+            auth_time,
+            bound,
+        )
+        .await
+        .map(Some)
     }
 
     /// Starts a family at login and returns its first refresh token.

@@ -198,11 +198,7 @@ impl ReplayRecords {
     fn writer(&self) -> &mpsc::Sender<Pending> {
         self.writer.get_or_init(|| {
             let (tx, rx) = mpsc::channel(self.limits.queue_max);
-            tokio::spawn(write_batches(
-                self.db.clone(),
-                rx,
-                self.limits.batch_max,
-            ));
+            tokio::spawn(write_batches(self.db.clone(), rx, self.limits.batch_max));
             tx
         })
     }
@@ -315,7 +311,9 @@ mod tests {
             database_url: format!("sqlite://{}/replay.db?mode=rwc", dir.path().display()),
             ..Settings::default()
         };
-        crate::storage::connect_and_migrate(&settings).await.unwrap()
+        crate::storage::connect_and_migrate(&settings)
+            .await
+            .unwrap()
     }
 
     async fn count(db: &DatabaseConnection) -> i64 {

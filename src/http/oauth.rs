@@ -399,9 +399,8 @@ impl OAuthApi {
                 nonce,
             )),
             Err(e) => {
-                let nonce = nonce.or_else(|| {
-                    matches!(e, OAuthError::UseDpopNonce).then(|| ctx.dpop.nonce())
-                });
+                let nonce = nonce
+                    .or_else(|| matches!(e, OAuthError::UseDpopNonce).then(|| ctx.dpop.nonce()));
                 let failure = OAuthFailure::from(e);
                 Err(match nonce {
                     Some(n) => failure.with_dpop_nonce(n),

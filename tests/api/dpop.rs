@@ -17,9 +17,7 @@ use tessera::{
     config::DpopNonceMode,
 };
 
-use crate::support::{
-    Backend, PW, TestApp, TestClient, claims, spawn, spawn_with, with_alice,
-};
+use crate::support::{Backend, PW, TestApp, TestClient, claims, spawn, spawn_with, with_alice};
 
 /// A client's DPoP key (P-256).
 pub struct ProofKey {
@@ -31,10 +29,11 @@ pub struct ProofKey {
 
 impl ProofKey {
     pub fn new() -> Self {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .unwrap()
-            .as_ref()
-            .to_vec();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap()
+                .as_ref()
+                .to_vec();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).unwrap();
         let point = pair.public_key().as_ref();
         let jwk = json!({
@@ -77,7 +76,10 @@ impl ProofKey {
             B64.encode(serde_json::to_vec(header).unwrap()),
             B64.encode(serde_json::to_vec(claims).unwrap())
         );
-        let sig = self.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
         format!("{input}.{}", B64.encode(sig.as_ref()))
     }
 }
@@ -90,7 +92,10 @@ fn random_jti() -> String {
 
 /// `b64url(SHA-256(token))`, computed here (not with Tessera's code).
 fn ath(token: &str) -> String {
-    B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()))
+    B64.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 /// POST /oauth/token with Basic auth, a form and these `DPoP` headers.
@@ -162,17 +167,29 @@ async fn a_valid_proof_binds_the_token_to_its_key() {
     let (s, h, body) = token_with(&app, &c, CC, &[&key.proof("POST", &url, json!({}))]).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["token_type"], "DPoP");
-    assert!(h.get("dpop-nonce").is_some(), "a DPoP answer carries a nonce");
+    assert!(
+        h.get("dpop-nonce").is_some(),
+        "a DPoP answer carries a nonce"
+    );
     let token = body["access_token"].as_str().unwrap();
     assert_eq!(claims(token)["cnf"]["jkt"], key.jkt());
     let i = app.introspect(&c, token).await;
-    assert_eq!((i["active"].as_bool(), i["token_type"].as_str()), (Some(true), Some("DPoP")));
+    assert_eq!(
+        (i["active"].as_bool(), i["token_type"].as_str()),
+        (Some(true), Some("DPoP"))
+    );
     assert_eq!(i["cnf"]["jkt"], key.jkt());
 
     let (s, _, plain) = token_with(&app, &c, CC, &[]).await;
     assert_eq!((s, plain["token_type"].as_str()), (200, Some("Bearer")));
-    assert!(claims(plain["access_token"].as_str().unwrap()).get("cnf").is_none());
-    let i = app.introspect(&c, plain["access_token"].as_str().unwrap()).await;
+    assert!(
+        claims(plain["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none()
+    );
+    let i = app
+        .introspect(&c, plain["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(i["token_type"], "Bearer");
     assert!(i.get("cnf").is_none());
 
@@ -202,7 +219,11 @@ async fn d1_replayed_proof_is_refused_at_the_token_endpoint() {
     let (s, _, _) = token_with(&app, &c, CC, &[&proof]).await;
     assert_eq!(s, 200);
     let (s, _, body) = token_with(&app, &c, CC, &[&proof]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{body}");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
 }
 
 /// D2: wrong `htm`, `htu` with a query, a fragment, another host or path; stale or future
@@ -216,55 +237,96 @@ async fn d2_d3_malformed_or_foreign_proofs_are_refused() {
     let url = app.url("/oauth/token");
     let now = SystemClock.now();
     let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk});
-    let claims_now = |htm: &str, htu: &str, iat: i64| {
-        json!({"jti": random_jti(), "htm": htm, "htu": htu, "iat": iat})
-    };
+    let claims_now = |htm: &str, htu: &str, iat: i64| json!({"jti": random_jti(), "htm": htm, "htu": htu, "iat": iat});
     let other_host = url.replace("127.0.0.1", "localhost");
     let mut bad: Vec<(&str, String)> = vec![
         ("htm GET", key.raw(&header, &claims_now("GET", &url, now))),
-        ("htu with query", key.raw(&header, &claims_now("POST", &format!("{url}?a=b"), now))),
-        ("htu with fragment", key.raw(&header, &claims_now("POST", &format!("{url}#f"), now))),
-        ("other host", key.raw(&header, &claims_now("POST", &other_host, now))),
-        ("other path", key.raw(&header, &claims_now("POST", &app.url("/oauth/revoke"), now))),
-        ("stale iat", key.raw(&header, &claims_now("POST", &url, now - 600))),
-        ("future iat", key.raw(&header, &claims_now("POST", &url, now + 600))),
+        (
+            "htu with query",
+            key.raw(&header, &claims_now("POST", &format!("{url}?a=b"), now)),
+        ),
+        (
+            "htu with fragment",
+            key.raw(&header, &claims_now("POST", &format!("{url}#f"), now)),
+        ),
+        (
+            "other host",
+            key.raw(&header, &claims_now("POST", &other_host, now)),
+        ),
+        (
+            "other path",
+            key.raw(&header, &claims_now("POST", &app.url("/oauth/revoke"), now)),
+        ),
+        (
+            "stale iat",
+            key.raw(&header, &claims_now("POST", &url, now - 600)),
+        ),
+        (
+            "future iat",
+            key.raw(&header, &claims_now("POST", &url, now + 600)),
+        ),
     ];
     // D3: a private key member in the jwk (the signature is still valid).
     let mut private = key.jwk.clone();
     private["d"] = json!(B64.encode([7u8; 32]));
     bad.push((
         "jwk with d",
-        key.raw(&json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": private}), &claims_now("POST", &url, now)),
+        key.raw(
+            &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": private}),
+            &claims_now("POST", &url, now),
+        ),
     ));
     bad.push((
         "typ JWT",
-        key.raw(&json!({"typ": "JWT", "alg": "ES256", "jwk": key.jwk}), &claims_now("POST", &url, now)),
+        key.raw(
+            &json!({"typ": "JWT", "alg": "ES256", "jwk": key.jwk}),
+            &claims_now("POST", &url, now),
+        ),
     ));
     let unsigned = format!(
         "{}.{}.",
-        B64.encode(serde_json::to_vec(&json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.jwk})).unwrap()),
+        B64.encode(
+            serde_json::to_vec(&json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.jwk})).unwrap()
+        ),
         B64.encode(serde_json::to_vec(&claims_now("POST", &url, now)).unwrap())
     );
     bad.push(("alg none", unsigned));
     // HS256 "keyed" with the public JWK's x coordinate.
     let hs_input = format!(
         "{}.{}",
-        B64.encode(serde_json::to_vec(&json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": key.jwk})).unwrap()),
+        B64.encode(
+            serde_json::to_vec(&json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": key.jwk}))
+                .unwrap()
+        ),
         B64.encode(serde_json::to_vec(&claims_now("POST", &url, now)).unwrap())
     );
     let mac = aws_lc_rs::hmac::sign(
-        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.jwk["x"].as_str().unwrap().as_bytes()),
+        &aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            key.jwk["x"].as_str().unwrap().as_bytes(),
+        ),
         hs_input.as_bytes(),
     );
     bad.push(("HS256", format!("{hs_input}.{}", B64.encode(mac.as_ref()))));
     bad.push(("garbage", "not-a-jws".into()));
     for (what, proof) in &bad {
         let (s, _, body) = token_with(&app, &c, CC, &[proof]).await;
-        assert_eq!((s, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{what}: {body}");
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_dpop_proof")),
+            "{what}: {body}"
+        );
     }
-    let (a, b) = (key.proof("POST", &url, json!({})), key.proof("POST", &url, json!({})));
+    let (a, b) = (
+        key.proof("POST", &url, json!({})),
+        key.proof("POST", &url, json!({})),
+    );
     let (s, _, body) = token_with(&app, &c, CC, &[&a, &b]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "two DPoP headers");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "two DPoP headers"
+    );
 }
 
 /// D4 and D5 at /userinfo: a bound token is accepted only as `DPoP` with a fresh proof by
@@ -282,8 +344,18 @@ async fn d1_d4_d5_userinfo_accepts_a_bound_token_only_with_its_proof() {
         ("password", PW),
         ("scope", "openid"),
     ];
-    let (s, _, body) = token_with(&app, &c, &login, &[&key.proof("POST", &token_url, json!({}))]).await;
-    assert_eq!((s, body["token_type"].as_str()), (200, Some("DPoP")), "{body}");
+    let (s, _, body) = token_with(
+        &app,
+        &c,
+        &login,
+        &[&key.proof("POST", &token_url, json!({}))],
+    )
+    .await;
+    assert_eq!(
+        (s, body["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{body}"
+    );
     let token = body["access_token"].as_str().unwrap().to_string();
     let ui = app.url("/userinfo");
     let good = key.proof("GET", &ui, json!({"ath": ath(&token)}));
@@ -292,11 +364,17 @@ async fn d1_d4_d5_userinfo_accepts_a_bound_token_only_with_its_proof() {
     // D1: the same proof again.
     let (s, h) = userinfo_with(&app, &format!("DPoP {token}"), &[&good]).await;
     assert_eq!(s, 401);
-    assert!(www_authenticate(&h).contains(r#"error="invalid_dpop_proof""#), "{h:?}");
+    assert!(
+        www_authenticate(&h).contains(r#"error="invalid_dpop_proof""#),
+        "{h:?}"
+    );
     // D4: as Bearer (with or without a proof), or as DPoP without a proof.
     for (auth, proofs) in [
         (format!("Bearer {token}"), vec![]),
-        (format!("Bearer {token}"), vec![key.proof("GET", &ui, json!({"ath": ath(&token)}))]),
+        (
+            format!("Bearer {token}"),
+            vec![key.proof("GET", &ui, json!({"ath": ath(&token)}))],
+        ),
         (format!("DPoP {token}"), vec![]),
     ] {
         let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
@@ -310,20 +388,39 @@ async fn d1_d4_d5_userinfo_accepts_a_bound_token_only_with_its_proof() {
     // D5: another key, no ath, another token's ath.
     let other = ProofKey::new();
     for (what, proof) in [
-        ("other key", other.proof("GET", &ui, json!({"ath": ath(&token)}))),
+        (
+            "other key",
+            other.proof("GET", &ui, json!({"ath": ath(&token)})),
+        ),
         ("no ath", key.proof("GET", &ui, json!({}))),
-        ("other ath", key.proof("GET", &ui, json!({"ath": ath("another token")}))),
+        (
+            "other ath",
+            key.proof("GET", &ui, json!({"ath": ath("another token")})),
+        ),
     ] {
         let (s, h) = userinfo_with(&app, &format!("DPoP {token}"), &[&proof]).await;
         assert_eq!(s, 401, "{what}");
-        assert!(www_authenticate(&h).contains(r#"error="invalid_dpop_proof""#), "{what}: {h:?}");
+        assert!(
+            www_authenticate(&h).contains(r#"error="invalid_dpop_proof""#),
+            "{what}: {h:?}"
+        );
     }
     // A bearer token stays a bearer token: accepted as Bearer, refused as DPoP.
     let plain = app.login(&c, "alice", PW, "openid").await;
     let bearer = plain["access_token"].as_str().unwrap();
-    assert_eq!(userinfo_with(&app, &format!("Bearer {bearer}"), &[]).await.0, 200);
+    assert_eq!(
+        userinfo_with(&app, &format!("Bearer {bearer}"), &[])
+            .await
+            .0,
+        200
+    );
     let proof = key.proof("GET", &ui, json!({"ath": ath(bearer)}));
-    assert_eq!(userinfo_with(&app, &format!("DPoP {bearer}"), &[&proof]).await.0, 401);
+    assert_eq!(
+        userinfo_with(&app, &format!("DPoP {bearer}"), &[&proof])
+            .await
+            .0,
+        401
+    );
 }
 
 /// D6: with `dpop_nonce = "required"`, a proof without a nonce or with a stale one is
@@ -351,18 +448,41 @@ async fn d6_nonce_required_and_missing_or_stale() {
         for (k, v) in claims.as_object().unwrap() {
             c[k] = v.clone();
         }
-        key.raw(&json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk}), &c)
+        key.raw(
+            &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk}),
+            &c,
+        )
     };
     let (s, h, body) = token_with(&app, &c, CC, &[&proof_at(None, "POST", &url, json!({}))]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("use_dpop_nonce")), "{body}");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("use_dpop_nonce")),
+        "{body}"
+    );
     let nonce = h["dpop-nonce"].to_str().unwrap().to_string();
-    let (s, h, body) = token_with(&app, &c, CC, &[&proof_at(Some(&nonce), "POST", &url, json!({}))]).await;
+    let (s, h, body) = token_with(
+        &app,
+        &c,
+        CC,
+        &[&proof_at(Some(&nonce), "POST", &url, json!({}))],
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     assert!(h.get("dpop-nonce").is_some());
     // Two rotation intervals later the nonce is stale.
     clock.advance(2 * 300 + 1);
-    let (s, h, body) = token_with(&app, &c, CC, &[&proof_at(Some(&nonce), "POST", &url, json!({}))]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("use_dpop_nonce")), "stale: {body}");
+    let (s, h, body) = token_with(
+        &app,
+        &c,
+        CC,
+        &[&proof_at(Some(&nonce), "POST", &url, json!({}))],
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("use_dpop_nonce")),
+        "stale: {body}"
+    );
     let fresh = h["dpop-nonce"].to_str().unwrap().to_string();
     assert_ne!(fresh, nonce);
     // /userinfo: 401 use_dpop_nonce with a nonce, then 200 with it.
@@ -372,15 +492,34 @@ async fn d6_nonce_required_and_missing_or_stale() {
         ("password", PW),
         ("scope", "openid"),
     ];
-    let (s, _, body) = token_with(&app, &c, &login, &[&proof_at(Some(&fresh), "POST", &url, json!({}))]).await;
+    let (s, _, body) = token_with(
+        &app,
+        &c,
+        &login,
+        &[&proof_at(Some(&fresh), "POST", &url, json!({}))],
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     let token = body["access_token"].as_str().unwrap();
     let ui = app.url("/userinfo");
-    let (s, h) = userinfo_with(&app, &format!("DPoP {token}"), &[&proof_at(None, "GET", &ui, json!({"ath": ath(token)}))]).await;
+    let (s, h) = userinfo_with(
+        &app,
+        &format!("DPoP {token}"),
+        &[&proof_at(None, "GET", &ui, json!({"ath": ath(token)}))],
+    )
+    .await;
     assert_eq!(s, 401);
-    assert!(www_authenticate(&h).contains(r#"error="use_dpop_nonce""#), "{h:?}");
+    assert!(
+        www_authenticate(&h).contains(r#"error="use_dpop_nonce""#),
+        "{h:?}"
+    );
     let n = h["dpop-nonce"].to_str().unwrap().to_string();
-    let (s, _) = userinfo_with(&app, &format!("DPoP {token}"), &[&proof_at(Some(&n), "GET", &ui, json!({"ath": ath(token)}))]).await;
+    let (s, _) = userinfo_with(
+        &app,
+        &format!("DPoP {token}"),
+        &[&proof_at(Some(&n), "GET", &ui, json!({"ath": ath(token)}))],
+    )
+    .await;
     assert_eq!(s, 200);
 }
 
@@ -403,14 +542,32 @@ async fn d6_per_client_nonce_and_bound_clients_must_send_proofs() {
     )
     .await;
     let (s, _, body) = token_with(&app, &strict, CC, &[]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{body}");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
     let key = ProofKey::new();
     let url = app.url("/oauth/token");
     let (s, h, body) = token_with(&app, &strict, CC, &[&key.proof("POST", &url, json!({}))]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("use_dpop_nonce")), "{body}");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("use_dpop_nonce")),
+        "{body}"
+    );
     let nonce = h["dpop-nonce"].to_str().unwrap();
-    let (s, _, body) = token_with(&app, &strict, CC, &[&key.proof("POST", &url, json!({"nonce": nonce}))]).await;
-    assert_eq!((s, body["token_type"].as_str()), (200, Some("DPoP")), "{body}");
+    let (s, _, body) = token_with(
+        &app,
+        &strict,
+        CC,
+        &[&key.proof("POST", &url, json!({"nonce": nonce}))],
+    )
+    .await;
+    assert_eq!(
+        (s, body["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{body}"
+    );
     // Other clients are not asked for nonces.
     let relaxed = app.client("orders:read", &["https://orders"], None).await;
     let (s, _, _) = token_with(&app, &relaxed, CC, &[&key.proof("POST", &url, json!({}))]).await;
@@ -442,15 +599,32 @@ async fn d7_public_refresh_tokens_are_bound_to_the_key() {
     .await;
     let ctx = &app.state.ctx;
     let client = ctx.clients.get(&public.id).await.unwrap().unwrap();
-    let user = ctx.accounts.users().find_by_username("alice").await.unwrap().unwrap();
+    let user = ctx
+        .accounts
+        .users()
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
     let (rt, _) = ctx
         .refresh_families
-        .start_if_allowed(&client, &user.id, "openid", None, SystemClock.now(), Some(&key.jkt()))
+        .start_if_allowed(
+            &client,
+            &user.id,
+            "openid",
+            None,
+            SystemClock.now(),
+            Some(&key.jkt()),
+        )
         .await
         .unwrap()
         .unwrap();
     let refresh = |rt: String| {
-        [("grant_type", "refresh_token".to_string()), ("refresh_token", rt), ("client_id", public.id.clone())]
+        [
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", rt),
+            ("client_id", public.id.clone()),
+        ]
     };
     let public_post = |form: [(&'static str, String); 3], proofs: Vec<String>| {
         let app = &app;
@@ -464,13 +638,36 @@ async fn d7_public_refresh_tokens_are_bound_to_the_key() {
         }
     };
     let other = ProofKey::new();
-    let (s, body) = public_post(refresh(rt.clone()), vec![other.proof("POST", &url, json!({}))]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "another key: {body}");
+    let (s, body) = public_post(
+        refresh(rt.clone()),
+        vec![other.proof("POST", &url, json!({}))],
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "another key: {body}"
+    );
     let (s, body) = public_post(refresh(rt.clone()), vec![]).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "no proof: {body}");
-    let (s, body) = public_post(refresh(rt.clone()), vec![key.proof("POST", &url, json!({}))]).await;
-    assert_eq!((s, body["token_type"].as_str()), (200, Some("DPoP")), "the right key: {body}");
-    assert_eq!(claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"], key.jkt());
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "no proof: {body}"
+    );
+    let (s, body) = public_post(
+        refresh(rt.clone()),
+        vec![key.proof("POST", &url, json!({}))],
+    )
+    .await;
+    assert_eq!(
+        (s, body["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "the right key: {body}"
+    );
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        key.jkt()
+    );
 
     // Confidential: a DPoP login, then a refresh with another key is fine (§5).
     let login = [
@@ -490,16 +687,24 @@ async fn d7_public_refresh_tokens_are_bound_to_the_key() {
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"], other.jkt());
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        other.jkt()
+    );
 }
-
 
 /// One in-process instance on `settings`; returns its HTTP base URL, its state and the
 /// sender that stops it.
 async fn instance(
     settings: tessera::Settings,
-) -> (String, Arc<tessera::http::AppState>, tokio::sync::oneshot::Sender<()>) {
-    let app = tessera::App::build(settings, Arc::new(SystemClock)).await.expect("starts");
+) -> (
+    String,
+    Arc<tessera::http::AppState>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let app = tessera::App::build(settings, Arc::new(SystemClock))
+        .await
+        .expect("starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -566,7 +771,10 @@ async fn d1_d6_replay_and_nonces_across_instances_postgres() {
     assert_eq!(r.status(), 200, "B accepts A's nonce");
     let r = post(&a, &proof).await.unwrap();
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_dpop_proof", "A refuses the proof B accepted");
+    assert_eq!(
+        body["error"], "invalid_dpop_proof",
+        "A refuses the proof B accepted"
+    );
     // One proof, 20 concurrent uses over both instances: exactly one token.
     let proof = key.proof("POST", htu, json!({"nonce": nonce}));
     let tasks: Vec<_> = (0..20)
@@ -590,7 +798,13 @@ async fn d4_d5_admin_api_takes_bound_tokens_only_with_their_proof() {
     let app = spawn(Backend::Sqlite).await;
     let admin = app.client(SCOPE_ADMIN, &[ADMIN_AUDIENCE], None).await;
     let key = ProofKey::new();
-    let (s, _, body) = token_with(&app, &admin, CC, &[&key.proof("POST", &app.url("/oauth/token"), json!({}))]).await;
+    let (s, _, body) = token_with(
+        &app,
+        &admin,
+        CC,
+        &[&key.proof("POST", &app.url("/oauth/token"), json!({}))],
+    )
+    .await;
     assert_eq!(s, 200, "{body}");
     let token = body["access_token"].as_str().unwrap().to_string();
     let url = app.url("/admin/v1/clients");
@@ -602,7 +816,9 @@ async fn d4_d5_admin_api_takes_bound_tokens_only_with_their_proof() {
         req.send()
     };
     let proof = key.proof("GET", &url, json!({"ath": ath(&token)}));
-    let r = get(format!("DPoP {token}"), Some(proof.clone())).await.unwrap();
+    let r = get(format!("DPoP {token}"), Some(proof.clone()))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     for (what, auth, proof) in [
         ("as Bearer", format!("Bearer {token}"), None),
@@ -611,7 +827,11 @@ async fn d4_d5_admin_api_takes_bound_tokens_only_with_their_proof() {
         (
             "proof of another URL",
             format!("DPoP {token}"),
-            Some(key.proof("GET", &app.url("/admin/v1/users"), json!({"ath": ath(&token)}))),
+            Some(key.proof(
+                "GET",
+                &app.url("/admin/v1/users"),
+                json!({"ath": ath(&token)}),
+            )),
         ),
         (
             "another key",
@@ -626,5 +846,8 @@ async fn d4_d5_admin_api_takes_bound_tokens_only_with_their_proof() {
     }
     // An unbound admin token is still a bearer token.
     let plain = app.access_token(&admin).await;
-    assert_eq!(get(format!("Bearer {plain}"), None).await.unwrap().status(), 200);
+    assert_eq!(
+        get(format!("Bearer {plain}"), None).await.unwrap().status(),
+        200
+    );
 }

@@ -104,12 +104,10 @@ pub async fn dpop_binding<E: Endpoint>(
     let Some(authorization) = authorization else {
         return next.call(req).await.map(IntoResponse::into_response);
     };
-    let (scheme, token) = authorization
-        .trim()
-        .split_once(' ')
-        .unwrap_or(("", ""));
+    let (scheme, token) = authorization.trim().split_once(' ').unwrap_or(("", ""));
     let dpop_scheme = scheme.eq_ignore_ascii_case("dpop");
-    if !dpop_scheme && !(scheme.eq_ignore_ascii_case("bearer") && claims_name_cnf(token)) {
+    let bound_as_bearer = scheme.eq_ignore_ascii_case("bearer") && claims_name_cnf(token);
+    if !(dpop_scheme || bound_as_bearer) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
     let proofs: Vec<String> = req
