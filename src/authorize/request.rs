@@ -219,6 +219,7 @@ fn check_response_parameters(params: &Params, client: &Client, back: &Back) -> R
         "prompt",
         "max_age",
         "response_mode",
+        "dpop_jkt",
     ] {
         if params.single(name).is_err() {
             return Err(back.refuse("invalid_request", "a parameter is repeated"));

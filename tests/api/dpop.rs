@@ -84,14 +84,14 @@ impl ProofKey {
     }
 }
 
-fn random_jti() -> String {
+pub fn random_jti() -> String {
     let mut b = [0u8; 16];
     aws_lc_rs::rand::fill(&mut b).unwrap();
     B64.encode(b)
 }
 
 /// `b64url(SHA-256(token))`, computed here (not with Tessera's code).
-fn ath(token: &str) -> String {
+pub fn ath(token: &str) -> String {
     B64.encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         token.as_bytes(),
