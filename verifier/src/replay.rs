@@ -6,7 +6,8 @@
 //! forgets an entry that is still live: when it is full, expired entries are evicted, and
 //! if none has expired the request is **refused** (HTTP 503) rather than accepting a proof
 //! that might be a replay. Size it for the peak DPoP request rate times the window
-//! (`max_age + 2 × leeway`); each entry costs about 60 bytes.
+//! (`max_age + leeway` for fresh proofs, at most `max_age + 2 × leeway`); each entry costs
+//! about 100 bytes (map and expiry heap).
 
 use std::{
     cmp::Reverse,

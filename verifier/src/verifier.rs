@@ -531,7 +531,7 @@ impl<I, A> VerifierBuilder<I, A> {
     }
 
     /// DPoP replay cache size: how many proof `jti`s are remembered at most. Default
-    /// 262 144 (about 16 MiB when full). Entries are evicted only once expired; when the
+    /// 262 144 (about 25 MiB when full). Entries are evicted only once expired; when the
     /// cache is full of live entries, DPoP requests are refused with 503 until some
     /// expire (never accepted unchecked). Size it for the peak DPoP request rate times
     /// `dpop_max_age + 2 × leeway`.

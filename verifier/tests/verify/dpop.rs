@@ -416,3 +416,29 @@ fn fresh_keys_of_each_type_round_trip() {
         assert_eq!(v.jkt, k.jkt());
     }
 }
+
+#[test]
+fn every_single_character_change_of_a_valid_proof_is_refused() {
+    for key in [pk_es(), pk_ed()] {
+        let p = key.proof("GET", URL, NOW, None);
+        assert!(check(&p).is_ok());
+        let bytes = p.as_bytes();
+        for i in 0..bytes.len() {
+            for replacement in [b'A', b'_', b'.', b'='] {
+                if bytes[i] == replacement {
+                    continue;
+                }
+                let mut m = bytes.to_vec();
+                m[i] = replacement;
+                let m = String::from_utf8(m).unwrap();
+                // Changing the last character of a segment may only flip unused bits, which
+                // canonical base64url refuses; any accepted change would be a bug.
+                assert!(check(&m).is_err(), "{} accepted a change at {i}", key.alg());
+            }
+        }
+        // Truncations never panic and are refused.
+        for n in 0..p.len() {
+            assert!(check(&p[..n]).is_err());
+        }
+    }
+}

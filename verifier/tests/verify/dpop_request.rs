@@ -250,8 +250,11 @@ async fn d5_proof_by_another_key_or_without_matching_ath_is_refused() {
             .unwrap_err(),
         RequestError::InvalidProof(ProofError::MissingAth)
     );
-    let t2 = bound_token(pk_es()).replace("alice", "alice");
-    let wrong_ath = pk_es().proof("GET", URL, T0, Some(&format!("{t2}x")));
+    // A proof made for another token of the same key.
+    let mut c2 = bound_claims(T0, &pk_es().jkt());
+    c2["jti"] = "jti-2".into();
+    let t2 = es().token(&c2);
+    let wrong_ath = pk_es().proof("GET", URL, T0, Some(&t2));
     assert_eq!(
         v.verify_request(&parts(&auth, Some(&wrong_ath)))
             .await
