@@ -19,7 +19,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Mutex, OnceLock},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use aws_lc_rs::digest;
@@ -113,6 +116,8 @@ pub struct ReplayRecords {
     recent: Mutex<HashMap<[u8; 32], i64>>,
     /// The writer task's queue, started on first use (inside the runtime).
     writer: OnceLock<mpsc::Sender<Pending>>,
+    /// Insert statements the writer has run (each carries one batch).
+    statements: Arc<AtomicU64>,
 }
 
 impl ReplayRecords {
@@ -128,7 +133,14 @@ impl ReplayRecords {
             },
             recent: Mutex::new(HashMap::new()),
             writer: OnceLock::new(),
+            statements: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many insert statements the writer has run so far: under concurrency far fewer
+    /// than the records written (group commit).
+    pub fn statements_written(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Records `jti` of `purpose` within `scope`, valid until `expires_at` (Unix seconds):
@@ -198,7 +210,12 @@ impl ReplayRecords {
     fn writer(&self) -> &mpsc::Sender<Pending> {
         self.writer.get_or_init(|| {
             let (tx, rx) = mpsc::channel(self.limits.queue_max);
-            tokio::spawn(write_batches(self.db.clone(), rx, self.limits.batch_max));
+            tokio::spawn(write_batches(
+                self.db.clone(),
+                rx,
+                self.limits.batch_max,
+                self.statements.clone(),
+            ));
             tx
         })
     }
@@ -242,9 +259,15 @@ impl ReplayRecords {
 
 /// The writer: everything waiting (up to `batch_max`) goes into one statement; each caller
 /// learns whether its row was the one inserted.
-async fn write_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Pending>, batch_max: usize) {
+async fn write_batches(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Pending>,
+    batch_max: usize,
+    statements: Arc<AtomicU64>,
+) {
     let mut batch = Vec::with_capacity(batch_max);
     while rx.recv_many(&mut batch, batch_max).await > 0 {
+        statements.fetch_add(1, Ordering::Relaxed);
         match insert_batch(&db, &batch).await {
             Ok(mut inserted) => {
                 for p in batch.drain(..) {
@@ -377,6 +400,38 @@ mod tests {
                 .await
                 .unwrap(),
             Recorded::Fresh
+        );
+    }
+
+    /// Group commit: 200 concurrent distinct records share a few statements (batches of at
+    /// most 64), and each caller still learns its own answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_records_share_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir).await;
+        let r = Arc::new(ReplayRecords::new(
+            db.clone(),
+            Arc::new(FakeClock::new(1_000)),
+            LIMITS,
+        ));
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let r = r.clone();
+                tokio::spawn(async move {
+                    r.record_once(Purpose::DpopProof, "k", &format!("j{i}"), 2_000)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Recorded::Fresh);
+        }
+        assert_eq!(count(&db).await, 200);
+        let statements = r.statements_written();
+        assert!(
+            (4..200).contains(&statements),
+            "200 records in {statements} statements"
         );
     }
 
