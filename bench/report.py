@@ -104,6 +104,9 @@ def goals(runs, calib, startup, rss):
     ratio_row("client_credentials RS256 / openssl rsa2048 sign", rps("tessera-cc-rs256"), "req/s",
               "openssl speed rsa2048 (sign/s, CPU 0)", rs_ssl, ">=", 0.90,
               cpu_ratio("tessera-cc-rs256", ref_value=rs_ssl))
+    ratio_row("client_credentials ES256 with DPoP / without", rps("tessera-cc-es256-dpop"), "req/s",
+              "the plain ES256 case, same run (req/s)", rps("tessera-cc-es256"), ">=", 0.45,
+              cpu_ratio("tessera-cc-es256-dpop", "tessera-cc-es256"))
     ratio_row("JWKS GET / nginx, same bytes", rps("tessera-jwks"), "req/s",
               "nginx 1 worker (req/s)", rps("nginx-jwks"), ">=", 0.90, cpu_ratio("tessera-jwks", "nginx-jwks"))
     ratio_row("client_credentials ES256 / node-oidc-provider", rps("tessera-cc-es256"), "req/s",

@@ -21,6 +21,7 @@
 # Cases (goal):
 #   client_credentials ES256 / `openssl speed ecdsap256` sign/s on CPU 0      (>= 0.60)
 #   client_credentials RS256 / `openssl speed rsa2048` sign/s on CPU 0        (>= 0.90)
+#   client_credentials ES256 with an ES256 DPoP proof / the plain ES256 case  (>= 0.45)
 #   JWKS GET / nginx serving the same bytes, same pinning                      (>= 0.90)
 #   client_credentials ES256 / RS256 / node-oidc-provider, same pinning        (>= 10x / >= 1.7x)
 #   refresh grant (a DB write each) on SQLite and PostgreSQL: req/s, p99       (SQLite >= 3000/s)
@@ -32,6 +33,8 @@
 # Knobs (environment, defaults):
 #   DURATION=6 WARMUP=1 CONNS=16 (wrk connections) LOGIN_CONNS=100 STARTS=3
 #   REFRESH_POOL=48 (refresh tokens in circulation; keep it above CONNS)
+#   DPOP_POOL=200000 (pre-generated DPoP proofs for the measured DPoP run; keep it above
+#          rate x DURATION, unused ones are simply left)
 #   NICE=0 (e.g. -10 on a box shared with niced compiles; needs root)
 #   QUIET_MAX_PCT=15 QUIET_WAIT_S=10
 #   PG_URL=postgres://postgres@127.0.0.1:5432/test   (a schema tessera_bench_<pid> is created and
@@ -51,6 +54,7 @@ WARMUP="${WARMUP:-1}"
 CONNS="${CONNS:-16}"
 LOGIN_CONNS="${LOGIN_CONNS:-100}"
 REFRESH_POOL="${REFRESH_POOL:-48}"
+DPOP_POOL="${DPOP_POOL:-200000}"
 STARTS="${STARTS:-3}"
 NICE="${NICE:-0}"
 PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
@@ -347,6 +351,12 @@ if want cc; then
   log "client_credentials"
   calib cc-es256
   wrk_run tessera-cc-es256 "$BASE/oauth/token" CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY"
+  # The same grant with an ES256 DPoP proof per request: one more P-256 verification and a
+  # replay record (group-committed). Proofs are single use and made just before each run.
+  node "$HERE/dpop_proofs.mjs" $((DPOP_POOL / 5)) "$BASE/oauth/token" > "$WORKDIR/dpop-warm.txt"
+  node "$HERE/dpop_proofs.mjs" "$DPOP_POOL" "$BASE/oauth/token" > "$WORKDIR/dpop.txt"
+  WARM_ENV="DPOP_PROOFS_FILE=$WORKDIR/dpop-warm.txt" WRK_SCRIPT="$HERE/dpop.lua" wrk_run tessera-cc-es256-dpop "$BASE/oauth/token" \
+    CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY" DPOP_PROOFS_FILE="$WORKDIR/dpop.txt"
   calib cc-rs256
   wrk_run tessera-cc-rs256 "$BASE/oauth/token" CLIENT_ID="$(cid s-cc-rs256)" CLIENT_SECRET="$(csecret s-cc-rs256)" FORM_BODY="$CC_BODY"
 fi

@@ -80,6 +80,7 @@ fn bench(c: &mut Criterion) {
                 client_id: "Yq0d2kOZcR3Kq8bU3mJ0Hg",
                 scope: Some("api:read"),
                 roles: None,
+                cnf: None,
                 extra: None,
             };
             serde_json::to_vec(&claims).unwrap()
@@ -105,6 +106,7 @@ fn bench(c: &mut Criterion) {
                         alg,
                         roles: None,
                         extra: None,
+                        dpop_jkt: None,
                     })
                     .unwrap()
             })
@@ -135,6 +137,7 @@ fn bench(c: &mut Criterion) {
             clock.clone(),
             Arc::new(tessera::keys::Keyring::new()),
             Sealer::random().unwrap(),
+            tessera::dpop::NonceKeys::random(60).unwrap(),
         )
         .unwrap()
     });
@@ -170,7 +173,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(async {
                     let params = Params::parse(black_box(FORM)).unwrap();
-                    let res = grants::token(&ctx, Some(&basic), &params, None)
+                    let res = grants::token(&ctx, Some(&basic), &params, None, &[])
                         .await
                         .unwrap();
                     serde_json::to_vec(&res).unwrap()

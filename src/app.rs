@@ -17,6 +17,7 @@ use crate::{
     browser_cookies::Sealer,
     clock::SharedClock,
     config::{Settings, parse_origins},
+    dpop::NonceKeys,
     error::{Error, Result},
     http::{self, AppState, cors::CorsPolicy, form::FormLimit, tls},
     keys::{Kek, KeyManager, Keyring, store},
@@ -72,6 +73,8 @@ impl App {
         // Browser cookies are sealed with a key derived from the KEK: every instance that
         // shares the KEK reads every session.
         let sealer = Sealer::from_kek(&kek)?;
+        // DPoP server nonces too: every instance sharing the KEK accepts every nonce.
+        let nonce_keys = NonceKeys::from_kek(&kek, settings.dpop_nonce_rotation.as_secs())?;
         let keys = Arc::new(KeyManager::new(
             db.clone(),
             kek,
@@ -88,6 +91,7 @@ impl App {
             keyring,
             Some(keys),
             sealer,
+            nonce_keys,
         )?);
         state.refresh_discovery().await?;
         Ok(App {
@@ -143,11 +147,17 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     // Validated by Settings::validate; the policy is a no-op when the list is empty.
     let cors =
         CorsPolicy::new(parse_origins(&state.settings.cors_allowed_origins).unwrap_or_default());
+    let dpop_state = state.clone();
     Route::new()
         .at("/openapi.json", http::docs::openapi_json(state.clone()))
         .nest("/docs", http::docs::swagger_ui(state.clone()))
         .nest("/", api)
         .data(FormLimit(state.settings.max_form_bytes))
+        // DPoP-bound admin tokens: proof checked, then handed on as a bearer token.
+        .around(move |ep, req| {
+            let state = dpop_state.clone();
+            async move { http::admin::dpop_binding(&state, ep, req).await }
+        })
         // Inner first: admin errors become JSON before `response_hygiene` adds the common headers;
         // outermost, request id, access log and latency of every request.
         .around(http::admin::json_errors)
@@ -181,6 +191,7 @@ async fn refresh_loop(state: Arc<AppState>) {
                 .and(ctx.codes.purge().await)
                 .and(ctx.browser_sessions.purge().await)
                 .and(ctx.accounts.purge_throttle().await)
+                .and(ctx.replay.purge().await.map(|_| ()))
             {
                 tracing::debug!(error = %e, "purge failed");
             }

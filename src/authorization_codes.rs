@@ -38,6 +38,8 @@ pub struct NewCode<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub session_id: &'a str,
+    /// RFC 9449 §10 `dpop_jkt`: the code is bound to this DPoP key.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// The outcome of presenting a code.
@@ -82,6 +84,7 @@ impl CodeStore {
             family_id: Set(None),
             access_jti: Set(None),
             access_exp: Set(None),
+            dpop_jkt: Set(c.dpop_jkt.map(str::to_string)),
         }
         .insert(&self.db)
         .await?;

@@ -174,10 +174,46 @@ pub struct Settings {
     /// exactly `scheme://host[:port]`, e.g. `https://app.example.com`. Only GET and POST with
     /// `Authorization`/`Content-Type`, no credentials. Default: empty = no CORS headers.
     pub cors_allowed_origins: String,
+    // --- DPoP (RFC 9449; docs/dpop.md) and replay records (src/replay.rs) ---
+    /// How old a DPoP proof may be: its `iat` must lie within this (plus `clock_leeway`)
+    /// before now, and at most `clock_leeway` after. Its `jti` is remembered this long.
+    /// Default `60s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub dpop_proof_max_age: Duration,
+    /// Server nonces in DPoP proofs (§8): `off` (only clients registered with
+    /// `dpop_nonce_required` need one) or `required` (every DPoP proof, at the token endpoint
+    /// and at `/userinfo`). Default `off`.
+    pub dpop_nonce: DpopNonceMode,
+    /// How often the server nonce changes; the current and the previous one are accepted,
+    /// so a nonce lives between one and two intervals. Default `5m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub dpop_nonce_rotation: Duration,
+    /// Most replay records (DPoP proof `jti`s) written by one database statement: the
+    /// writer takes every record waiting, up to this many (group commit). Default 256.
+    pub replay_batch_max: usize,
+    /// Most replay records waiting for the writer; further requests wait for room.
+    /// Default 8192.
+    pub replay_queue_max: usize,
+    /// Recent replay records remembered in memory per instance, so a replay on the same
+    /// instance is refused without a database round trip. Default 100000.
+    pub replay_recent_capacity: usize,
+    /// Expired replay records deleted per statement by the periodic clean-up (short
+    /// transactions: SQLite's writer is never held long). Default 1000.
+    pub replay_purge_batch: u64,
     /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
     pub log: String,
     /// Log format: `text` or `json`. Default `text`.
     pub log_format: LogFormat,
+}
+
+/// The `dpop_nonce` setting.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DpopNonceMode {
+    /// Nonces only for clients registered with `dpop_nonce_required`.
+    Off,
+    /// Every DPoP proof must carry a current server nonce.
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -239,6 +275,13 @@ impl Default for Settings {
             tls_cert_file: None,
             tls_key_file: None,
             cors_allowed_origins: String::new(),
+            dpop_proof_max_age: Duration::from_secs(60),
+            dpop_nonce: DpopNonceMode::Off,
+            dpop_nonce_rotation: Duration::from_secs(300),
+            replay_batch_max: 256,
+            replay_queue_max: 8192,
+            replay_recent_capacity: 100_000,
+            replay_purge_batch: 1000,
             log: "info".into(),
             log_format: LogFormat::Text,
         }
@@ -319,6 +362,25 @@ impl Settings {
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return Err("tls_cert_file and tls_key_file must be set together".into());
+        }
+        if self.dpop_proof_max_age.is_zero() || self.dpop_proof_max_age > Duration::from_secs(3600)
+        {
+            return Err("dpop_proof_max_age must be between 1s and 1h".into());
+        }
+        if self.dpop_nonce_rotation < Duration::from_secs(10) {
+            return Err("dpop_nonce_rotation must be at least 10s".into());
+        }
+        if !(1..=1000).contains(&self.replay_batch_max) {
+            return Err("replay_batch_max must be between 1 and 1000".into());
+        }
+        if self.replay_queue_max == 0
+            || self.replay_recent_capacity == 0
+            || self.replay_purge_batch == 0
+        {
+            return Err(
+                "replay_queue_max, replay_recent_capacity and replay_purge_batch must be positive"
+                    .into(),
+            );
         }
         parse_origins(&self.cors_allowed_origins)?;
         crate::ip_net::parse_list(&self.trusted_proxies)?;

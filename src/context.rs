@@ -16,9 +16,11 @@ use crate::{
     clients::{Client, ClientRegistry},
     clock::SharedClock,
     config::Settings,
+    dpop::{Dpop, NonceKeys},
     error::Result,
     keys::{Alg, Keyring},
     refresh_families::RefreshFamilies,
+    replay::{ReplayLimits, ReplayRecords},
     revocation::RevocationLog,
     token_rate_limits::TokenRateLimits,
     tokens::TokenIssuer,
@@ -47,6 +49,10 @@ pub struct Context {
     pub browser_sessions: Arc<BrowserSessionRecords>,
     /// Token-endpoint rate limits (per IP, per client).
     pub rate_limits: TokenRateLimits,
+    /// Single-use values (DPoP proof `jti`s) recorded across instances.
+    pub replay: Arc<ReplayRecords>,
+    /// DPoP proofs, server nonces and key binding (RFC 9449).
+    pub dpop: Dpop,
 }
 
 impl Context {
@@ -56,7 +62,19 @@ impl Context {
         clock: SharedClock,
         keyring: Arc<Keyring>,
         sealer: Sealer,
+        nonce_keys: NonceKeys,
     ) -> Result<Self> {
+        let replay = Arc::new(ReplayRecords::new(
+            db.clone(),
+            clock.clone(),
+            ReplayLimits {
+                batch_max: settings.replay_batch_max,
+                queue_max: settings.replay_queue_max,
+                recent_capacity: settings.replay_recent_capacity,
+                purge_batch: settings.replay_purge_batch,
+            },
+        ));
+        let dpop = Dpop::new(&settings, nonce_keys, replay.clone(), clock.clone());
         let refresh_families = Arc::new(RefreshFamilies::new(
             db.clone(),
             clock.clone(),
@@ -106,6 +124,8 @@ impl Context {
             ),
             refresh_families,
             revocations,
+            replay,
+            dpop,
             sealer,
             browser_sessions,
             keyring,

@@ -30,6 +30,13 @@ pub enum OAuthError {
     /// RFC 8707: the requested resource is not one this client may get tokens for.
     #[error("invalid_target: {0}")]
     InvalidTarget(Cow<'static, str>),
+    /// RFC 9449 §5: the `DPoP` proof is missing (for a client that must send one),
+    /// repeated, malformed, of another request, stale or replayed.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(Cow<'static, str>),
+    /// RFC 9449 §8: the proof must carry the server nonce sent in `DPoP-Nonce`.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce,
     /// Too many failed logins, or a token-endpoint rate limit: wait `retry_after` seconds (429).
     #[error("slow_down")]
     SlowDown { retry_after: u64 },
@@ -62,6 +69,8 @@ impl OAuthError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::SlowDown { .. } => "slow_down",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
@@ -74,7 +83,11 @@ impl OAuthError {
             Self::InvalidRequest(m)
             | Self::InvalidGrant(m)
             | Self::InvalidScope(m)
-            | Self::InvalidTarget(m) => m.clone(),
+            | Self::InvalidTarget(m)
+            | Self::InvalidDpopProof(m) => m.clone(),
+            Self::UseDpopNonce => {
+                "the DPoP proof must carry the server nonce given in the DPoP-Nonce header".into()
+            }
             Self::InvalidClient => "client authentication failed".into(),
             Self::UnauthorizedClient => "the client is not allowed to use this grant type".into(),
             Self::UnsupportedGrantType => "the grant type is not supported".into(),
@@ -124,6 +137,10 @@ pub enum Error {
     Corrupt(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A dependency could not do its part right now (e.g. the replay-record writer's
+    /// database is unreachable): a 503, like [`Error::Db`] when the database is down.
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
 }
 
 /// The input field a validation error is about, named once here so that the admin API
@@ -205,7 +222,7 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Db(e) => db_unreachable(e),
-            Error::NoSigningKey(_) => true,
+            Error::NoSigningKey(_) | Error::Unavailable(_) => true,
             _ => false,
         }
     }

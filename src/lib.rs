@@ -14,7 +14,9 @@
 //!   [`refresh_families`]: rotating refresh tokens;
 //! - [`scope`]: scope and audience rules; [`secrets`]: random values and secret hashing;
 //!   [`params`]: strict form parameters; [`token_rate_limits`]: token-endpoint limits;
-//!   [`ip_net`]: IP networks of the `trusted_proxies` setting;
+//!   [`ip_net`]: IP networks of the `trusted_proxies` setting; [`replay`]: single-use
+//!   values (DPoP proof and client assertion `jti`s) across instances; [`dpop`]: DPoP
+//!   (RFC 9449) proofs, server nonces and key-bound tokens;
 //! - [`keys`]: signing keys, their lifecycle, sealing, the keyring and JWKS;
 //!   [`tokens`]: signing and verifying our own tokens;
 //! - [`admin`]: who may use the admin API, and the audit log;
@@ -35,6 +37,7 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod dpop;
 pub mod entities;
 pub mod error;
 pub mod grants;
@@ -47,6 +50,7 @@ pub mod params;
 #[cfg(test)]
 mod query_plans;
 pub mod refresh_families;
+pub mod replay;
 pub mod revocation;
 pub mod scope;
 pub mod secrets;

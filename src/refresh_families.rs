@@ -91,7 +91,9 @@ impl RefreshFamilies {
     /// Starts a family at sign-in when `client` is registered for the refresh grant, and
     /// returns its first refresh token; `None` for a client that may not refresh.
     /// `audience` is the audience the sign-in chose with `resource`, if it chose one: the
-    /// family's refreshes stay within it ([`granted_audience`]).
+    /// family's refreshes stay within it ([`granted_audience`]). `dpop_jkt` is the key of
+    /// the DPoP proof of the sign-in, if any: a public client's family is bound to it (RFC
+    /// 9449 §5), a confidential client's is not (it authenticates on every refresh).
     pub async fn start_if_allowed(
         &self,
         client: &Client,
@@ -99,6 +101,7 @@ impl RefreshFamilies {
         scope: &str,
         audience: Option<&[String]>,
         auth_time: i64,
+        dpop_jkt: Option<&str>,
     ) -> Result<Option<(String, Family)>> {
         if !client.allows(GrantType::RefreshToken) {
             return Ok(None);
@@ -107,9 +110,17 @@ impl RefreshFamilies {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| Error::Corrupt(format!("audience: {e}")))?;
-        self.start(user_id, &client.client_id, scope, audience, auth_time)
-            .await
-            .map(Some)
+        let bound = dpop_jkt.filter(|_| client.is_public()).map(str::to_string);
+        self.start(
+            user_id,
+            &client.client_id,
+            scope,
+            audience,
+            auth_time,
+            bound,
+        )
+        .await
+        .map(Some)
     }
 
     /// Starts a family at login and returns its first refresh token.
@@ -120,6 +131,7 @@ impl RefreshFamilies {
         scope: &str,
         audience: Option<String>,
         auth_time: i64,
+        dpop_jkt: Option<String>,
     ) -> Result<(String, Family)> {
         let now = self.clock.now();
         let family = Family {
@@ -132,6 +144,7 @@ impl RefreshFamilies {
             expires_at: now + self.max_ttl,
             revoked_at: None,
             audience,
+            dpop_jkt,
         };
         // Family first, then its token, each one statement (no transaction): stopping in
         // between leaves a family without tokens, which nothing can use and purge removes.

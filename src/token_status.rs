@@ -9,6 +9,7 @@ use crate::{
     accounts::User,
     clients::Client,
     context::Context,
+    dpop::{ProofRefused, single_proof},
     error::{OAuthError, Result},
     scope,
     tokens::verify::{VerifiedAccess, verify_access},
@@ -42,6 +43,9 @@ pub struct Introspection {
     pub jti: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// RFC 9449 §6.2: the confirmation of a DPoP-bound token, `{"jkt": ...}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<serde_json::Value>,
 }
 
 impl Introspection {
@@ -128,12 +132,16 @@ pub async fn introspect(
     let Some((c, user)) = active_access_token(ctx, token).await? else {
         return Ok(Introspection::inactive());
     };
+    let cnf = c.jkt().map(|jkt| serde_json::json!({ "jkt": jkt }));
+    // RFC 9449 §6.2: `DPoP` for a bound token.
+    let token_type = crate::grants::token_type(c.jkt()).to_string();
     Ok(Introspection {
         active: true,
+        cnf,
         scope: c.scope,
         client_id: Some(c.client_id),
         username: user.map(|u| u.username),
-        token_type: Some("Bearer".into()),
+        token_type: Some(token_type),
         exp: Some(c.exp),
         iat: Some(c.iat),
         nbf: c.nbf,
@@ -145,40 +153,114 @@ pub async fn introspect(
     })
 }
 
-/// RFC 6750 errors of the UserInfo endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// RFC 6750 and RFC 9449 §7.1 errors of the UserInfo endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BearerError {
     /// No token: 401 without an error code.
     Missing,
     /// 401 `invalid_token`.
     InvalidToken,
+    /// 401 `invalid_token` with a `DPoP` challenge: a DPoP-bound token sent as `Bearer`, or
+    /// without a proof (no downgrade, D4), or a bearer token sent with the DPoP scheme.
+    DpopRequired,
+    /// 401 `invalid_dpop_proof` (D1, D2, D3, D5): the proof is invalid, of another request,
+    /// of another key than the token's, without the token's `ath`, or replayed.
+    InvalidDpopProof(String),
+    /// 401 `use_dpop_nonce` with a fresh `DPoP-Nonce` (D6).
+    UseDpopNonce,
     /// 403 `insufficient_scope`.
     InsufficientScope,
     /// 503.
     Unavailable,
 }
 
-/// OIDC UserInfo: claims about the user behind an active access token with `openid`.
-pub async fn userinfo(
+impl From<ProofRefused> for BearerError {
+    fn from(r: ProofRefused) -> Self {
+        match r {
+            ProofRefused::Invalid(m) => BearerError::InvalidDpopProof(m),
+            ProofRefused::UseNonce => BearerError::UseDpopNonce,
+            ProofRefused::Unavailable(_) => BearerError::Unavailable,
+        }
+    }
+}
+
+/// A request to a protected resource of ours: its `Authorization` header, its `DPoP`
+/// headers, and the method and path it was made with (the proof's `htm` and `htu`).
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceRequest<'a> {
+    pub authorization: Option<&'a str>,
+    pub dpop_proofs: &'a [&'a str],
+    pub method: &'a str,
+    /// Path of the endpoint; its external URL is the issuer followed by it.
+    pub path: &'a str,
+}
+
+/// The active access token of a resource request (RFC 6750 `Bearer` or RFC 9449 `DPoP`
+/// scheme). A DPoP-bound token is accepted only with the `DPoP` scheme and a proof, for
+/// this request, by the token's key, with the token's `ath`, fresh, with the server nonce
+/// when nonces are required, never seen before.
+pub async fn resource_token(
     ctx: &Context,
-    authorization: Option<&str>,
-) -> Result<serde_json::Value, BearerError> {
-    let token = match authorization.map(str::trim) {
+    req: &ResourceRequest<'_>,
+) -> Result<(VerifiedAccess, Option<User>), BearerError> {
+    let (dpop_scheme, token) = match req.authorization.map(str::trim) {
         None | Some("") => return Err(BearerError::Missing),
         Some(h) => match h.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-                t.trim()
+            Some((scheme, t)) if !t.trim().is_empty() => {
+                if scheme.eq_ignore_ascii_case("bearer") {
+                    (false, t.trim())
+                } else if scheme.eq_ignore_ascii_case("dpop") {
+                    (true, t.trim())
+                } else {
+                    return Err(BearerError::InvalidToken);
+                }
             }
             _ => return Err(BearerError::InvalidToken),
         },
     };
+    let proof = single_proof(req.dpop_proofs)?;
     let active = active_access_token(ctx, token).await.map_err(|e| {
-        tracing::warn!(error = %e, "userinfo failed");
+        tracing::warn!(error = %e, "resource token check failed");
         BearerError::Unavailable
     })?;
     let Some((claims, user)) = active else {
         return Err(BearerError::InvalidToken);
     };
+    match (claims.jkt(), dpop_scheme) {
+        // A bearer token is used as one (a stray DPoP header is ignored, RFC 9449 §7.2).
+        (None, false) => return Ok((claims, user)),
+        (Some(_), false) | (None, true) => return Err(BearerError::DpopRequired),
+        (Some(_), true) => {}
+    }
+    let Some(proof) = proof else {
+        return Err(BearerError::DpopRequired);
+    };
+    let url = ctx.dpop.endpoint_url(req.path);
+    let verified = ctx
+        .dpop
+        .accept_proof(
+            proof,
+            req.method,
+            &url,
+            Some(token),
+            ctx.dpop.nonce_always(),
+        )
+        .await?;
+    if Some(verified.jkt.as_str()) != claims.jkt() {
+        tracing::info!("DPoP proof signed by another key than the token's");
+        return Err(BearerError::InvalidDpopProof(
+            "the DPoP proof key is not the key the access token is bound to".into(),
+        ));
+    }
+    Ok((claims, user))
+}
+
+/// OIDC UserInfo: claims about the user behind an active access token with `openid`.
+pub async fn userinfo(
+    ctx: &Context,
+    req: &ResourceRequest<'_>,
+) -> Result<serde_json::Value, BearerError> {
+    let (claims, user) = resource_token(ctx, req).await?;
     let Some(user) = user else {
         return Err(BearerError::InsufficientScope);
     };

@@ -14,6 +14,8 @@ mod m20261123_000004_authorization_code;
 mod m20261206_000001_refresh_family_audience;
 mod m20261206_000002_browser_sessions;
 mod m20261206_000003_login_failures;
+mod m20261207_000101_replay_records;
+mod m20261207_000102_dpop_bindings;
 mod m20261207_000222_scale;
 
 pub struct Migrator;
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_refresh_family_audience::Migration),
             Box::new(m20261206_000002_browser_sessions::Migration),
             Box::new(m20261206_000003_login_failures::Migration),
+            Box::new(m20261207_000101_replay_records::Migration),
+            Box::new(m20261207_000102_dpop_bindings::Migration),
             Box::new(m20261207_000222_scale::Migration),
         ]
     }

@@ -38,7 +38,9 @@ pub fn client_detail(c: &Client) -> serde_json::Value {
            "audiences": c.audiences, "token_ttl": c.token_ttl, "alg": c.alg.map(|a| a.as_str()),
            "redirect_uris": c.redirect_uris,
            "post_logout_redirect_uris": c.post_logout_redirect_uris,
-           "token_endpoint_auth_method": c.token_endpoint_auth_method})
+           "token_endpoint_auth_method": c.token_endpoint_auth_method,
+           "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+           "dpop_nonce_required": c.dpop_nonce_required})
 }
 
 /// The actor of changes made with the command line: `cli:<os user>`, the user from

@@ -111,7 +111,11 @@ impl AdminAuth {
         let Some(verifier) = self.verifier(ctx) else {
             return Ok(Err(Denied::Unauthenticated));
         };
-        let claims = match verifier.1.verify(token).await {
+        // DPoP-bound admin tokens (RFC 9449): the binding — a proof for this request by the
+        // `cnf.jkt` key, recorded once in the replay records shared by every instance, and
+        // never a bound token as `Bearer` — is checked for every `/admin/` request by
+        // `http::admin::dpop_binding` before any handler runs; here the token itself.
+        let claims = match verifier.1.verify_ignoring_binding(token).await {
             Ok(c) => c,
             Err(why) => {
                 tracing::info!(reason = %why, "admin token refused");

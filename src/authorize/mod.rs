@@ -154,6 +154,7 @@ async fn issue_code(ctx: &Context, req: &AuthRequest, mut session: BrowserSessio
             nonce: req.nonce.as_deref(),
             auth_time: session.auth_time,
             session_id: &session.sid,
+            dpop_jkt: req.dpop_jkt.as_deref(),
         })
         .await;
     let (code, sealed) = match (code, ctx.sealer.seal(Purpose::Session, &session)) {

@@ -31,6 +31,9 @@ pub struct AuthRequest {
     pub no_prompt: bool,
     /// `max_age`: a session authenticated longer ago than this must log in again.
     pub max_age: Option<i64>,
+    /// RFC 9449 §10 `dpop_jkt`: the code will be bound to this DPoP key thumbprint.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a request was refused.
@@ -99,6 +102,7 @@ pub async fn validate(
     }
     let (force_login, no_prompt) = prompt(params, &back)?;
     let max_age = max_age(params, &back)?;
+    let dpop_jkt = dpop_jkt(params, &back)?;
     Ok((
         AuthRequest {
             client_id: client.client_id.clone(),
@@ -110,9 +114,31 @@ pub async fn validate(
             force_login,
             no_prompt,
             max_age,
+            dpop_jkt,
         },
         client,
     ))
+}
+
+/// RFC 9449 §10 `dpop_jkt`: a base64url SHA-256 thumbprint (43 characters), if given.
+fn dpop_jkt(params: &Params, back: &Back) -> Result<Option<String>, Refusal> {
+    let jkt = params
+        .single("dpop_jkt")
+        .map_err(|_| back.refuse("invalid_request", "dpop_jkt is repeated"))?;
+    match jkt {
+        None => Ok(None),
+        Some(j)
+            if j.len() == 43
+                && j.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(Some(j.to_string()))
+        }
+        Some(_) => Err(back.refuse(
+            "invalid_request",
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+        )),
+    }
 }
 
 /// The client and the redirect URI to use, both known good, or a page.
@@ -193,6 +219,7 @@ fn check_response_parameters(params: &Params, client: &Client, back: &Back) -> R
         "prompt",
         "max_age",
         "response_mode",
+        "dpop_jkt",
     ] {
         if params.single(name).is_err() {
             return Err(back.refuse("invalid_request", "a parameter is repeated"));

@@ -200,6 +200,14 @@ pub struct CreateClient {
     /// (`token_endpoint_auth_method=none`); authorization_code and refresh_token grants only.
     #[arg(long)]
     pub public: bool,
+    /// DPoP (RFC 9449 §5.2): the client must send a DPoP proof at the token endpoint, so
+    /// all its access tokens are bound to its key (`dpop_bound_access_tokens`).
+    #[arg(long)]
+    pub dpop_bound: bool,
+    /// DPoP (RFC 9449 §8): the client's proofs must carry a server nonce
+    /// (`dpop_nonce_required`), also when the `dpop_nonce` setting is `off`.
+    #[arg(long)]
+    pub dpop_nonce_required: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -337,6 +345,8 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                         redirect_uris: c.redirect_uris,
                         post_logout_redirect_uris: c.post_logout_redirect_uris,
                         public: c.public,
+                        dpop_bound_access_tokens: c.dpop_bound,
+                        dpop_nonce_required: c.dpop_nonce_required,
                     },
                     RegistrationLimits {
                         max_token_ttl: settings.max_access_token_ttl,
@@ -406,6 +416,7 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
         clock,
         std::sync::Arc::new(Keyring::new()),
         Sealer::random()?,
+        crate::dpop::NonceKeys::random(60)?,
     )?;
     let accounts = &ctx.accounts;
     let store = accounts.users();

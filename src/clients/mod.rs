@@ -85,6 +85,12 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// `client_secret_basic` (confidential) or `none` (public: PKCE only, no secret).
     pub token_endpoint_auth_method: &'static str,
+    /// RFC 9449 §5.2: the client must send a DPoP proof at the token endpoint (its access
+    /// tokens are always DPoP-bound).
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9449 §8: the client's DPoP proofs must carry a server nonce (also when the
+    /// `dpop_nonce` setting is `off`).
+    pub dpop_nonce_required: bool,
     pub created_at: i64,
 }
 
@@ -126,6 +132,8 @@ impl Client {
             } else {
                 AUTH_METHOD_SECRET
             },
+            dpop_bound_access_tokens: m.dpop_bound_access_tokens,
+            dpop_nonce_required: m.dpop_nonce_required,
             client_id: m.client_id,
             name: m.name,
             secret_hash: hash,
@@ -150,6 +158,10 @@ pub struct NewClient {
     /// A public client (SPA, mobile app): no secret, PKCE only; may use only the
     /// `authorization_code` and `refresh_token` grants.
     pub public: bool,
+    /// RFC 9449 §5.2: DPoP proofs required at the token endpoint.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9449 §8: server nonces required in the client's DPoP proofs.
+    pub dpop_nonce_required: bool,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is. For the optional
@@ -164,6 +176,8 @@ pub struct ClientUpdate {
     pub alg: Option<Option<Alg>>,
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub dpop_bound_access_tokens: Option<bool>,
+    pub dpop_nonce_required: Option<bool>,
 }
 
 /// `token_endpoint_auth_method` of confidential clients (Basic or post).
@@ -374,6 +388,8 @@ impl ClientRegistry {
             audiences: Set(validated.audiences.join(" ")),
             token_ttl: Set(validated.token_ttl.map(|d| d.as_secs() as i64)),
             alg: Set(validated.alg.map(|a| a.as_str().to_string())),
+            dpop_bound_access_tokens: Set(validated.dpop_bound_access_tokens),
+            dpop_nonce_required: Set(validated.dpop_nonce_required),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -469,6 +485,8 @@ impl ClientRegistry {
                 alg: Set(v.alg.map(|a| a.as_str().to_string())),
                 redirect_uris: Set(v.redirect_uris.join(" ")),
                 post_logout_redirect_uris: Set(v.post_logout_redirect_uris.join(" ")),
+                dpop_bound_access_tokens: Set(v.dpop_bound_access_tokens),
+                dpop_nonce_required: Set(v.dpop_nonce_required),
                 updated_at: Set(self.clock.now()),
                 ..Default::default()
             };
@@ -692,6 +710,12 @@ fn merge(current: &Client, changes: ClientUpdate) -> NewClient {
             .post_logout_redirect_uris
             .unwrap_or(current.post_logout_redirect_uris),
         public: current.secret_hash.is_none(),
+        dpop_bound_access_tokens: changes
+            .dpop_bound_access_tokens
+            .unwrap_or(current.dpop_bound_access_tokens),
+        dpop_nonce_required: changes
+            .dpop_nonce_required
+            .unwrap_or(current.dpop_nonce_required),
     }
 }
 
@@ -705,6 +729,8 @@ struct Validated {
     redirect_uris: Vec<String>,
     post_logout_redirect_uris: Vec<String>,
     public: bool,
+    dpop_bound_access_tokens: bool,
+    dpop_nonce_required: bool,
 }
 
 /// Refuses control characters (NUL, newlines, tabs, escapes, C1 controls) in every
@@ -809,6 +835,8 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         redirect_uris: redirect.redirect_uris,
         post_logout_redirect_uris: redirect.post_logout_redirect_uris,
         public: new.public,
+        dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+        dpop_nonce_required: new.dpop_nonce_required,
     })
 }
 

@@ -23,6 +23,9 @@ pub struct Model {
     pub family_id: Option<String>,
     pub access_jti: Option<String>,
     pub access_exp: Option<i64>,
+    /// RFC 9449 §10: the `dpop_jkt` of the authorization request; the exchange must
+    /// present a DPoP proof with this key.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

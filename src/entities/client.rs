@@ -22,6 +22,10 @@ pub struct Model {
     pub post_logout_redirect_uris: String,
     /// `client_secret_basic` (confidential) or `none` (public client, PKCE only).
     pub token_endpoint_auth_method: String,
+    /// RFC 9449 §5.2: the client must send a DPoP proof at the token endpoint.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9449 §8: the client's DPoP proofs must carry a server nonce.
+    pub dpop_nonce_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -18,6 +18,9 @@ pub struct Model {
     /// The audience granted at login when it chose one with `resource` (RFC 8707), as a
     /// JSON array; refreshes stay within it. `None`: the client's registered audiences.
     pub audience: Option<String>,
+    /// RFC 9449 §5: the DPoP key a public client's refresh tokens are bound to; a refresh
+    /// must present a proof with it. `None`: not bound.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

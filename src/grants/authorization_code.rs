@@ -21,6 +21,7 @@ pub async fn handle(
     code_verifier: &str,
     redirect_uri: Option<&str>,
     resources: &[String],
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let audience = scope::audience(&client.audiences, resources)?;
     let row = match ctx.codes.redeem(code).await? {
@@ -49,6 +50,14 @@ pub async fn handle(
             "the code_verifier does not match the code_challenge".into(),
         ));
     }
+    // RFC 9449 §10: a code bound with `dpop_jkt` is redeemed only with that key's proof.
+    if let Some(bound) = row.dpop_jkt.as_deref()
+        && dpop_jkt != Some(bound)
+    {
+        return Err(OAuthError::InvalidGrant(
+            "the authorization code is bound to another DPoP key (dpop_jkt)".into(),
+        ));
+    }
     let user = match ctx.accounts.users().get(&row.user_id).await? {
         Some(u) if !u.disabled && u.not_before.is_none_or(|nb| row.auth_time >= nb) => u,
         _ => return Err(OAuthError::InvalidGrant(REFUSED.into())),
@@ -57,7 +66,14 @@ pub async fn handle(
     let chosen_audience = (!resources.is_empty()).then_some(audience.as_slice());
     let family = ctx
         .refresh_families
-        .start_if_allowed(client, &user.id, &row.scope, chosen_audience, row.auth_time)
+        .start_if_allowed(
+            client,
+            &user.id,
+            &row.scope,
+            chosen_audience,
+            row.auth_time,
+            dpop_jkt,
+        )
         .await?;
     let refresh_token = match &family {
         Some((token, family)) => {
@@ -76,6 +92,7 @@ pub async fn handle(
         auth_time: row.auth_time,
         refresh_token,
         nonce: row.nonce.as_deref(),
+        dpop_jkt,
     };
     let (response, issued) = user_tokens(ctx, client, grant)?;
     let family_id = family.as_ref().map(|(_, f)| f.id.as_str());

@@ -5,10 +5,12 @@ use crate::{
     clients::Client, context::Context, error::OAuthError, scope, tokens::AccessTokenRequest,
 };
 
+/// `dpop_jkt`: the DPoP proof key the token is bound to, if the request carried a proof.
 pub fn handle(
     ctx: &Context,
     client: &Client,
     target: &Target,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = scope::granted_scope(&client.scopes, target.scope.as_deref())?;
     let audience = scope::audience(&client.audiences, &target.resources)?;
@@ -21,10 +23,11 @@ pub fn handle(
         alg: ctx.alg_for(client),
         roles: None,
         extra: None,
+        dpop_jkt,
     })?;
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: "Bearer",
+        token_type: super::token_type(dpop_jkt),
         expires_in: issued.expires_in,
         scope: (!scope.is_empty()).then_some(scope),
         refresh_token: None,

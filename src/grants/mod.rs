@@ -45,15 +45,23 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
-/// Handles `POST /oauth/token` once the HTTP layer has read the form and the
-/// `Authorization` header. The order of the checks decides which error a bad request
-/// gets: rate limit per IP, `grant_type` present, client authentication, rate limit per
-/// client, grant type supported and allowed for the client, then the grant's parameters.
+/// `token_type` of a response: `DPoP` for a token bound to a proof key (RFC 9449 §5).
+pub fn token_type(dpop_jkt: Option<&str>) -> &'static str {
+    if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
+/// Handles `POST /oauth/token` once the HTTP layer has read the form, the
+/// `Authorization` header and the `DPoP` headers. The order of the checks decides which
+/// error a bad request gets: rate limit per IP, `grant_type` present, client
+/// authentication, rate limit per client, grant type supported and allowed for the client,
+/// the grant's parameters, then the DPoP proof (RFC 9449: proof, server nonce, single
+/// use), so that a malformed request does not spend a proof.
 pub async fn token(
     ctx: &Context,
     authorization: Option<&str>,
     params: &impl FormFields,
     client_ip: Option<IpAddr>,
+    dpop_proofs: &[&str],
 ) -> Result<TokenResponse, OAuthError> {
     ctx.rate_limits.check_ip(Endpoint::Token, client_ip)?;
     params.required("grant_type")?;
@@ -64,19 +72,29 @@ pub async fn token(
     if !client.allows(grant) {
         return Err(OAuthError::UnauthorizedClient);
     }
-    let issued = match GrantRequest::parse(grant, params)? {
+    let request = GrantRequest::parse(grant, params)?;
+    let jkt = ctx.dpop.token_request(&client, dpop_proofs).await?;
+    let jkt = jkt.as_deref();
+    let issued = match request {
         GrantRequest::ClientCredentials { target } => {
-            client_credentials::handle(ctx, &client, &target)
+            client_credentials::handle(ctx, &client, &target, jkt)
         }
         GrantRequest::Password {
             username,
             password,
             target,
-        } => password::handle(ctx, &client, &username, &password, &target, client_ip).await,
+        } => {
+            let login = password::Login {
+                username: &username,
+                password: &password,
+                client_ip,
+            };
+            password::handle(ctx, &client, login, &target, jkt).await
+        }
         GrantRequest::RefreshToken {
             refresh_token,
             target,
-        } => refresh::handle(ctx, &client, &refresh_token, &target).await,
+        } => refresh::handle(ctx, &client, &refresh_token, &target, jkt).await,
         GrantRequest::AuthorizationCode {
             code,
             code_verifier,
@@ -90,6 +108,7 @@ pub async fn token(
                 &code_verifier,
                 redirect_uri.as_deref(),
                 &resources,
+                jkt,
             )
             .await
         }
@@ -114,6 +133,8 @@ pub(crate) struct UserGrant<'a> {
     pub refresh_token: Option<String>,
     /// The authorization request's `nonce`, echoed in the ID token.
     pub nonce: Option<&'a str>,
+    /// The DPoP proof key the access token is bound to (`cnf.jkt`), if any.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Access token (+ ID token when `openid` was granted) for a user, shared by the password,
@@ -136,6 +157,7 @@ pub(crate) fn user_tokens(
         alg,
         roles: Some(&user.roles),
         extra: Some(&user.claims),
+        dpop_jkt: grant.dpop_jkt,
     })?;
     let id_token = if scope::contains(grant.scope, "openid") {
         Some(ctx.issuer.issue_id_token(&IdTokenRequest {
@@ -153,7 +175,7 @@ pub(crate) fn user_tokens(
     };
     let response = TokenResponse {
         access_token: issued.token.clone(),
-        token_type: "Bearer",
+        token_type: token_type(grant.dpop_jkt),
         expires_in: issued.expires_in,
         scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
         refresh_token: grant.refresh_token,

@@ -9,13 +9,23 @@ use crate::{
     accounts::PasswordRefused, clients::Client, context::Context, error::OAuthError, scope,
 };
 
+/// The user's credentials and where they came from.
+pub struct Login<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub client_ip: Option<IpAddr>,
+}
+
 pub async fn handle(
     ctx: &Context,
     client: &Client,
-    username: &str,
-    password: &str,
+    Login {
+        username,
+        password,
+        client_ip,
+    }: Login<'_>,
     target: &Target,
-    client_ip: Option<IpAddr>,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = scope::granted_scope(&client.scopes, target.scope.as_deref())?;
     let audience = scope::audience(&client.audiences, &target.resources)?;
@@ -42,7 +52,14 @@ pub async fn handle(
     let chosen_audience = (!target.resources.is_empty()).then_some(audience.as_slice());
     let refresh_token = ctx
         .refresh_families
-        .start_if_allowed(client, &user.id, &scope, chosen_audience, auth_time)
+        .start_if_allowed(
+            client,
+            &user.id,
+            &scope,
+            chosen_audience,
+            auth_time,
+            dpop_jkt,
+        )
         .await?
         .map(|(token, _)| token);
     let grant = UserGrant {
@@ -52,6 +69,7 @@ pub async fn handle(
         auth_time,
         refresh_token,
         nonce: None,
+        dpop_jkt,
     };
     Ok(user_tokens(ctx, client, grant)?.0)
 }

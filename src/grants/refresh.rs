@@ -11,11 +11,15 @@ use crate::{
 
 const REFUSED: &str = "the refresh token is invalid, expired or revoked";
 
+/// `dpop_jkt`: the key of the request's DPoP proof, if any. A family bound to a key (a
+/// public client's, RFC 9449 §5) refreshes only with a proof of that key (D7); the new
+/// access token is bound to the proof's key either way.
 pub async fn handle(
     ctx: &Context,
     client: &Client,
     refresh_token: &str,
     target: &Target,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let families = &ctx.refresh_families;
     // Check the requested scope before spending the token, so a bad request costs nothing.
@@ -26,6 +30,15 @@ pub async fn handle(
     if family.client_id != client.client_id {
         tracing::warn!(client_id = %client.client_id, "refresh token of another client presented");
         return Err(OAuthError::InvalidGrant(REFUSED.into()));
+    }
+    // Checked before the token is spent: a thief without the key changes nothing.
+    if let Some(bound) = family.dpop_jkt.as_deref()
+        && dpop_jkt != Some(bound)
+    {
+        tracing::warn!(client_id = %client.client_id, "refresh token presented without its DPoP key");
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token is bound to another DPoP key".into(),
+        ));
     }
     let granted: Vec<String> = family
         .scope
@@ -62,6 +75,7 @@ pub async fn handle(
         auth_time: family.auth_time,
         refresh_token: Some(next),
         nonce: None,
+        dpop_jkt,
     };
     Ok(user_tokens(ctx, client, grant)?.0)
 }

@@ -228,6 +228,10 @@ impl BrowserApi {
         /// Seconds: a session authenticated longer ago must sign in again.
         #[oai(name = "max_age")]
         _max_age: Query<Option<String>>,
+        /// RFC 9449 §10: the thumbprint (RFC 7638, base64url SHA-256) of the client's DPoP
+        /// key; the code can then only be exchanged with a DPoP proof of that key.
+        #[oai(name = "dpop_jkt")]
+        _dpop_jkt: Query<Option<String>>,
     ) -> BrowserResponse {
         let params = match query_params(req) {
             Ok(p) => p,

@@ -141,6 +141,8 @@ pub struct DiscoveryDoc {
     pub id_token_signing_alg_values_supported: Vec<String>,
     /// Algorithms used to sign access tokens (RFC 9068).
     pub access_token_signing_alg_values_supported: Vec<String>,
+    /// RFC 9449 §5.1: algorithms accepted in DPoP proofs.
+    pub dpop_signing_alg_values_supported: Vec<String>,
     /// Scopes registered clients may request.
     pub scopes_supported: Vec<String>,
     /// The OpenAPI description of this server.
@@ -218,6 +220,10 @@ impl DiscoveryDoc {
             subject_types_supported: vec!["public".into()],
             id_token_signing_alg_values_supported: algs.clone(),
             access_token_signing_alg_values_supported: algs,
+            dpop_signing_alg_values_supported: crate::dpop::algs()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             scopes_supported: scopes,
             service_documentation: format!("{issuer}/docs"),
         }

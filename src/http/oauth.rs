@@ -20,6 +20,7 @@ use super::{
 use crate::{
     client_auth,
     clients::Client,
+    dpop,
     error::OAuthError,
     grants,
     http::AppState,
@@ -68,8 +69,10 @@ pub struct TokenForm {
 #[oai(example)]
 pub struct TokenBody {
     /// The access token: an RFC 9068 JWT (`typ: at+jwt`), verifiable against the JWKS.
+    /// Bound to the DPoP proof key (`cnf.jkt`) when the request carried a proof.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `DPoP` for a token bound to the request's DPoP proof key (RFC 9449 §5), else
+    /// `Bearer`.
     pub token_type: String,
     /// Lifetime of the access token in seconds.
     pub expires_in: i64,
@@ -109,6 +112,10 @@ pub enum TokenIssued {
         DirectJson<TokenBody, grants::TokenResponse>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
+        /// The DPoP server nonce to put in the next proof (RFC 9449 §8): sent when the
+        /// request carried a DPoP proof or the server requires nonces.
+        #[oai(header = "DPoP-Nonce")]
+        Option<String>,
     ),
 }
 
@@ -164,7 +171,8 @@ pub struct IntrospectionBody {
     /// The user's username (user tokens).
     #[oai(skip_serializing_if_is_none)]
     pub username: Option<String>,
-    /// `Bearer` (access tokens) or `refresh_token`.
+    /// `Bearer` or `DPoP` (access tokens; `DPoP` when bound to a proof key) or
+    /// `refresh_token`.
     #[oai(skip_serializing_if_is_none)]
     pub token_type: Option<String>,
     /// Expiry (Unix seconds).
@@ -191,6 +199,10 @@ pub struct IntrospectionBody {
     /// The user's roles (user access tokens).
     #[oai(skip_serializing_if_is_none)]
     pub roles: Option<Vec<String>>,
+    /// RFC 9449 §6.2: the confirmation of a DPoP-bound access token, `{"jkt": "<RFC 7638
+    /// thumbprint of the proof key>"}` (then `token_type` is `DPoP`).
+    #[oai(skip_serializing_if_is_none)]
+    pub cnf: Option<serde_json::Value>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -254,14 +266,22 @@ pub enum UserInfoResponse {
         Json<serde_json::Value>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
+        /// The DPoP server nonce for the next proof, when the server requires nonces.
+        #[oai(header = "DPoP-Nonce")]
+        Option<String>,
     ),
-    /// No, invalid, expired or revoked access token (RFC 6750 §3).
+    /// No, invalid, expired or revoked access token (RFC 6750 §3); a DPoP-bound token
+    /// without its proof, or with an invalid, replayed or nonce-less one (RFC 9449 §7.1:
+    /// the challenge is then `DPoP`).
     #[oai(status = 401)]
     Unauthorized(
         PlainText<String>,
         #[oai(header = "WWW-Authenticate")] String,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
+        /// A fresh DPoP server nonce (with `use_dpop_nonce`, or when nonces are required).
+        #[oai(header = "DPoP-Nonce")]
+        Option<String>,
     ),
     /// The token lacks the `openid` scope or is not a user's token.
     #[oai(status = 403)]
@@ -278,6 +298,16 @@ pub enum UserInfoResponse {
 
 pub struct OAuthApi {
     pub state: Arc<AppState>,
+}
+
+/// The values of every `DPoP` header (a value that is not visible ASCII stays, to fail
+/// the proof check).
+fn dpop_proofs(req: &Request) -> Vec<&str> {
+    req.headers()
+        .get_all("dpop")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+        .collect()
 }
 
 fn authorization(req: &Request) -> Option<&str> {
@@ -356,13 +386,28 @@ impl OAuthApi {
         form: OAuthForm<TokenForm>,
     ) -> Result<TokenIssued, OAuthFailure> {
         let params = form.params?;
+        let ctx = &self.state.ctx;
         let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
-        let res = grants::token(&self.state.ctx, authorization(req), &params, ip).await?;
-        Ok(TokenIssued::Ok(
-            DirectJson::new(res),
-            NO_STORE.into(),
-            NO_CACHE.into(),
-        ))
+        let proofs = dpop_proofs(req);
+        // A DPoP client learns the current nonce from every answer (RFC 9449 §8.2).
+        let nonce = (!proofs.is_empty() || ctx.dpop.nonce_always()).then(|| ctx.dpop.nonce());
+        match grants::token(ctx, authorization(req), &params, ip, &proofs).await {
+            Ok(res) => Ok(TokenIssued::Ok(
+                DirectJson::new(res),
+                NO_STORE.into(),
+                NO_CACHE.into(),
+                nonce,
+            )),
+            Err(e) => {
+                let nonce = nonce
+                    .or_else(|| matches!(e, OAuthError::UseDpopNonce).then(|| ctx.dpop.nonce()));
+                let failure = OAuthFailure::from(e);
+                Err(match nonce {
+                    Some(n) => failure.with_dpop_nonce(n),
+                    None => failure,
+                })
+            }
+        }
     }
 
     /// Token revocation
@@ -445,6 +490,7 @@ impl OAuthApi {
                 iss: i.iss,
                 jti: i.jti,
                 roles: i.roles,
+                cnf: i.cnf,
             }),
             NO_STORE.into(),
             NO_CACHE.into(),
@@ -530,8 +576,11 @@ impl OAuthApi {
 
     /// UserInfo
     ///
-    /// OpenID Connect UserInfo: claims about the user behind a bearer access token that
-    /// carries the `openid` scope. Errors per RFC 6750 §3 in `WWW-Authenticate`.
+    /// OpenID Connect UserInfo: claims about the user behind an access token that carries
+    /// the `openid` scope: `Authorization: Bearer <token>`, or for a DPoP-bound token
+    /// `Authorization: DPoP <token>` with a `DPoP` proof for `GET` on this URL carrying the
+    /// token's `ath` (RFC 9449 §7; a bound token is never accepted as `Bearer`). Errors per
+    /// RFC 6750 §3 and RFC 9449 §7.1 in `WWW-Authenticate`.
     #[oai(
         path = "/userinfo",
         method = "get",
@@ -539,19 +588,53 @@ impl OAuthApi {
         operation_id = "userinfo"
     )]
     async fn userinfo(&self, req: &Request) -> UserInfoResponse {
-        match token_status::userinfo(&self.state.ctx, authorization(req)).await {
-            Ok(v) => UserInfoResponse::Ok(Json(v), NO_STORE.into(), NO_CACHE.into()),
-            Err(BearerError::Missing) => UserInfoResponse::Unauthorized(
-                PlainText("missing bearer token".into()),
-                r#"Bearer realm="tessera""#.into(),
+        let ctx = &self.state.ctx;
+        let proofs = dpop_proofs(req);
+        let resource = token_status::ResourceRequest {
+            authorization: authorization(req),
+            dpop_proofs: &proofs,
+            method: req.method().as_str(),
+            path: crate::dpop::USERINFO_PATH,
+        };
+        let unauthorized = |text: &str, challenge: String, nonce: Option<String>| {
+            UserInfoResponse::Unauthorized(
+                PlainText(text.into()),
+                challenge,
                 NO_STORE.into(),
                 NO_CACHE.into(),
+                nonce,
+            )
+        };
+        let nonce = ctx.dpop.nonce_always().then(|| ctx.dpop.nonce());
+        match token_status::userinfo(ctx, &resource).await {
+            Ok(v) => UserInfoResponse::Ok(Json(v), NO_STORE.into(), NO_CACHE.into(), nonce),
+            Err(BearerError::Missing) => unauthorized(
+                "missing access token",
+                format!(r#"Bearer realm="tessera", {}"#, dpop::challenge_algs()),
+                nonce,
             ),
-            Err(BearerError::InvalidToken) => UserInfoResponse::Unauthorized(
-                PlainText("invalid token".into()),
+            Err(BearerError::InvalidToken) => unauthorized(
+                "invalid token",
                 r#"Bearer realm="tessera", error="invalid_token", error_description="the access token is invalid, expired or revoked""#.into(),
-                NO_STORE.into(),
-                NO_CACHE.into(),
+                nonce,
+            ),
+            Err(BearerError::DpopRequired) => unauthorized(
+                "DPoP proof required",
+                dpop::challenge(
+                    "invalid_token",
+                    "a DPoP-bound access token is used with the DPoP scheme and a proof",
+                ),
+                nonce,
+            ),
+            Err(BearerError::InvalidDpopProof(why)) => unauthorized(
+                "invalid DPoP proof",
+                dpop::challenge("invalid_dpop_proof", &why),
+                nonce,
+            ),
+            Err(BearerError::UseDpopNonce) => unauthorized(
+                "DPoP nonce required",
+                dpop::challenge("use_dpop_nonce", "the DPoP proof must carry the server nonce"),
+                Some(ctx.dpop.nonce()),
             ),
             Err(BearerError::InsufficientScope) => UserInfoResponse::Forbidden(
                 PlainText("insufficient scope".into()),

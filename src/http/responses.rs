@@ -64,7 +64,8 @@ const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 pub struct OAuthErrorBody {
     /// Error code: `invalid_request`, `invalid_client`, `invalid_grant`,
     /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `invalid_target`,
-    /// `slow_down`, `server_error` or `temporarily_unavailable`.
+    /// `invalid_dpop_proof`, `use_dpop_nonce`, `slow_down`, `server_error` or
+    /// `temporarily_unavailable`.
     pub error: String,
     /// Human-readable explanation. Safe wording: never internal detail.
     #[oai(skip_serializing_if_is_none)]
@@ -85,12 +86,16 @@ impl poem_openapi::types::Example for OAuthErrorBody {
 /// Failure answers of the OAuth endpoints. Always `Cache-Control: no-store`.
 #[derive(Debug, ApiResponse)]
 pub enum OAuthFailure {
-    /// The request is malformed, or the grant, scope or resource is refused.
+    /// The request is malformed, or the grant, scope, resource or DPoP proof is refused.
     #[oai(status = 400)]
     BadRequest(
         Json<OAuthErrorBody>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
+        /// A fresh DPoP server nonce (RFC 9449 §8): always with `use_dpop_nonce`, and on
+        /// errors of token requests that carried a DPoP proof.
+        #[oai(header = "DPoP-Nonce")]
+        Option<String>,
     ),
     /// Client authentication failed (`invalid_client`).
     #[oai(status = 401)]
@@ -156,7 +161,19 @@ impl From<OAuthError> for OAuthFailure {
             413 => OAuthFailure::PayloadTooLarge(body, cc, pragma),
             500 => OAuthFailure::ServerError(body, cc, pragma),
             503 => OAuthFailure::Unavailable(body, cc, pragma, "1".into()),
-            _ => OAuthFailure::BadRequest(body, cc, pragma),
+            _ => OAuthFailure::BadRequest(body, cc, pragma, None),
+        }
+    }
+}
+
+impl OAuthFailure {
+    /// Adds a `DPoP-Nonce` header to a 400 answer.
+    pub fn with_dpop_nonce(self, nonce: String) -> Self {
+        match self {
+            OAuthFailure::BadRequest(body, cc, pragma, _) => {
+                OAuthFailure::BadRequest(body, cc, pragma, Some(nonce))
+            }
+            other => other,
         }
     }
 }

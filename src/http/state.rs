@@ -14,6 +14,7 @@ use crate::{
     clock::{SharedClock, SystemClock},
     config::Settings,
     context::Context,
+    dpop::NonceKeys,
     error::{Error, Result},
     keys::{KeyManager, Keyring},
 };
@@ -48,6 +49,7 @@ impl AppState {
         keyring: Arc<Keyring>,
         keys: Option<Arc<KeyManager>>,
         sealer: Sealer,
+        nonce_keys: NonceKeys,
     ) -> Result<Self> {
         let ctx = Context::new(
             settings.clone(),
@@ -55,6 +57,7 @@ impl AppState {
             clock.clone(),
             keyring.clone(),
             sealer,
+            nonce_keys,
         )?;
         let trusted_proxies =
             TrustedProxies::parse(&settings.trusted_proxies).map_err(Error::Config)?;
@@ -89,6 +92,7 @@ impl AppState {
             Arc::new(Keyring::new()),
             None,
             Sealer::random().expect("random cookie key"),
+            NonceKeys::random(60).expect("random nonce key"),
         )
         .expect("placeholder state")
     }

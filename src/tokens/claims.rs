@@ -45,9 +45,18 @@ pub struct AccessClaims<'a> {
     /// The user's roles (user tokens only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<&'a [String]>,
+    /// RFC 9449 §6: the confirmation of a DPoP-bound token (the proof key's thumbprint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation<'a>>,
     /// The user's custom claims (user tokens only; reserved names are refused at creation).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `cnf` of a DPoP-bound access token: `{"jkt": <RFC 7638 thumbprint>}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confirmation<'a> {
+    pub jkt: &'a str,
 }
 
 /// OpenID Connect Core §2 ID token claims.
@@ -102,6 +111,7 @@ mod tests {
             client_id: "c1",
             scope: None,
             roles: None,
+            cnf: None,
             extra: None,
         };
         let v: serde_json::Value = serde_json::to_value(&c).unwrap();

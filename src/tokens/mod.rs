@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_lc_rs::rand::SecureRandom;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 
-pub use claims::{AccessClaims, Audience, IdClaims};
+pub use claims::{AccessClaims, Audience, Confirmation, IdClaims};
 
 use crate::{
     clock::SharedClock,
@@ -30,6 +30,8 @@ pub struct AccessTokenRequest<'a> {
     pub roles: Option<&'a [String]>,
     /// Custom claims of a user subject.
     pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// The DPoP proof key's thumbprint: the token is bound to it (`cnf.jkt`, RFC 9449 §6).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// What an ID token says.
@@ -90,6 +92,7 @@ impl TokenIssuer {
             client_id: req.client_id,
             scope: (!req.scope.is_empty()).then_some(req.scope),
             roles: req.roles,
+            cnf: req.dpop_jkt.map(|jkt| Confirmation { jkt }),
             extra: req.extra.filter(|m| !m.is_empty()),
         };
         let payload = serde_json::to_vec(&claims).map_err(|e| Error::Crypto(e.to_string()))?;

@@ -28,6 +28,23 @@ pub struct VerifiedAccess {
     pub scope: Option<String>,
     #[serde(default)]
     pub roles: Option<Vec<String>>,
+    /// The confirmation of a DPoP-bound token (RFC 9449 §6).
+    #[serde(default)]
+    pub cnf: Option<VerifiedCnf>,
+}
+
+/// `cnf` of an access token we issued.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerifiedCnf {
+    /// The thumbprint of the key the token is bound to.
+    pub jkt: String,
+}
+
+impl VerifiedAccess {
+    /// The DPoP key the token is bound to, if it is bound.
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
 }
 
 /// The JOSE header members Tessera reads.

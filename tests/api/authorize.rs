@@ -1083,3 +1083,112 @@ async fn b5_copied_session_cookie_dies_with_logout(backend: Backend) {
     );
 }
 on_both_backends!(b5_copied_session_cookie_dies_with_logout);
+
+/// RFC 9449 §10 and D7 through the browser flow of a public client: a code bound with
+/// `dpop_jkt` is exchanged only with a proof of that key (another key: `invalid_grant`);
+/// the refresh tokens it yields are bound to the key (another key or none:
+/// `invalid_grant`, and the token is not spent).
+async fn dpop_jkt_binds_codes_and_public_refresh_tokens(backend: Backend) {
+    use crate::dpop::ProofKey;
+    use serde_json::json;
+    let (app, _, _) = setup(backend).await;
+    let public = register(&app, true).await;
+    let key = ProofKey::new();
+    let jkt = key.jkt();
+    let token_url = app.url("/oauth/token");
+    let post = |form: Vec<(&'static str, String)>, proof: Option<String>| {
+        let mut r = app.http.post(app.url("/oauth/token")).form(&form);
+        if let Some(p) = proof {
+            r = r.header("DPoP", p);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let code_form = |code: &str, verifier: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.to_string()),
+            ("redirect_uri", CB.to_string()),
+            ("code_verifier", verifier.to_string()),
+            ("client_id", public.id.clone()),
+        ]
+    };
+    // A malformed dpop_jkt goes back to the client as invalid_request.
+    let flow = Flow::new();
+    let mut q = flow.query(&public);
+    q.push(("dpop_jkt", "not-a-thumbprint"));
+    let r = get_authorize(&app, &q, None).await;
+    assert_eq!(
+        param(&location(&r), "error").as_deref(),
+        Some("invalid_request")
+    );
+    // Bound code, exchanged with another key's proof: refused.
+    let mut q = flow.query(&public);
+    q.push(("dpop_jkt", &jkt));
+    let (code, session) = sign_in(&app, &q).await;
+    let other = ProofKey::new();
+    let (s, body) = post(
+        code_form(&code, &flow.verifier),
+        Some(other.proof("POST", &token_url, json!({}))),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // With the key: a DPoP token and a bound refresh token.
+    let flow = Flow::new();
+    let mut q = flow.query(&public);
+    q.push(("dpop_jkt", &jkt));
+    let r = get_authorize(&app, &q, Some(&session)).await;
+    let code = param(&location(&r), "code").expect("single sign-on code");
+    let (s, body) = post(
+        code_form(&code, &flow.verifier),
+        Some(key.proof("POST", &token_url, json!({}))),
+    )
+    .await;
+    assert_eq!(
+        (s, body["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{body}"
+    );
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt
+    );
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
+    let refresh = || {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", rt.clone()),
+            ("client_id", public.id.clone()),
+        ]
+    };
+    for (what, proof) in [
+        (
+            "another key",
+            Some(other.proof("POST", &token_url, json!({}))),
+        ),
+        ("no proof", None),
+    ] {
+        let (s, body) = post(refresh(), proof).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "D7 {what}: {body}"
+        );
+    }
+    let (s, body) = post(refresh(), Some(key.proof("POST", &token_url, json!({})))).await;
+    assert_eq!(
+        (s, body["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "D7 the right key: {body}"
+    );
+}
+on_both_backends!(dpop_jkt_binds_codes_and_public_refresh_tokens);

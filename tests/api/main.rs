@@ -16,6 +16,7 @@ mod admin_authorisation;
 mod authorize;
 mod cli;
 mod discovery;
+mod dpop;
 mod faults;
 mod hostile;
 mod hygiene;

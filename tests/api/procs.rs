@@ -129,6 +129,7 @@ impl Cluster {
             std::sync::Arc::new(tessera::keys::Keyring::new()),
             None,
             tessera::browser_cookies::Sealer::random().unwrap(),
+            tessera::dpop::NonceKeys::random(60).unwrap(),
         )
         .unwrap()
     }

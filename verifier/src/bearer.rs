@@ -1,16 +1,18 @@
-//! RFC 6750 bearer-token handling shared by the poem and tower integrations.
+//! RFC 6750 bearer-token and RFC 9449 DPoP handling shared by the poem and tower
+//! integrations.
 
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::{Claims, Verifier};
+use crate::{Claims, RequestError, RequestParts, Scheme, Verifier, request::challenge};
 
 /// What a protected route demands beyond a valid token.
 #[derive(Debug, Clone, Default)]
 pub struct Requirements {
     scopes: Arc<[String]>,
     realm: Option<Arc<str>>,
+    external_base_url: Option<Arc<str>>,
 }
 
 impl Requirements {
@@ -30,6 +32,15 @@ impl Requirements {
         self.realm = Some(Arc::from(realm.into()));
         self
     }
+    /// The public base URL of the service (`https://api.example.com`, optionally with a
+    /// path prefix): a DPoP proof's `htu` must equal this base followed by the request
+    /// path. Set it behind a reverse proxy or TLS terminator; without it the URL is
+    /// rebuilt from the request (`Host` header, and the scheme of the listener for poem
+    /// or `http` for tower), which only matches when clients reach the service directly.
+    pub fn external_base_url(mut self, base: impl Into<String>) -> Self {
+        self.external_base_url = Some(Arc::from(base.into()));
+        self
+    }
     /// The required scopes.
     pub fn scopes(&self) -> &[String] {
         &self.scopes
@@ -39,139 +50,150 @@ impl Requirements {
 /// Why a request is refused.
 #[derive(Debug)]
 pub(crate) enum Denial {
-    /// No `Authorization: Bearer` header: 401, challenge without an error code (§3.1).
-    NoToken,
-    /// Several Authorization headers, or an unreadable one: 400 `invalid_request`.
-    InvalidRequest,
-    /// 401 `invalid_token`.
-    InvalidToken,
-    /// 403 `insufficient_scope`.
-    InsufficientScope,
+    /// The credentials (token, proof) are missing or invalid.
+    Request(RequestError),
+    /// 403 `insufficient_scope`, challenged with the scheme the request used.
+    InsufficientScope(Scheme),
 }
 
-/// Reads the one bearer token of a request (header only: RFC 9700 §4.3 — tokens in
-/// query strings or bodies are ignored).
-fn bearer(headers: &HeaderMap) -> Result<&str, Denial> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+/// The one value of a header: `Ok(None)` when absent, `Err(())` when repeated or not
+/// visible ASCII.
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ()> {
+    let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
-        return Err(Denial::NoToken);
+        return Ok(None);
     };
     if values.next().is_some() {
-        return Err(Denial::InvalidRequest);
+        return Err(());
     }
-    let value = value.to_str().map_err(|_| Denial::InvalidRequest)?;
-    let Some((scheme, rest)) = value.split_once(' ') else {
-        return if value.eq_ignore_ascii_case("bearer") {
-            Err(Denial::InvalidRequest)
-        } else {
-            Err(Denial::NoToken)
-        };
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Another scheme (Basic...): no bearer credentials at all.
-        return Err(Denial::NoToken);
-    }
-    let token = rest.trim_matches(' ');
-    if token.is_empty() || token.contains(' ') {
-        return Err(Denial::InvalidRequest);
-    }
-    Ok(token)
+    value.to_str().map(Some).map_err(|_| ())
 }
 
-/// Verifies the request's bearer token and the required scopes.
+/// The URL the client addressed: `external_base_url` + path when configured, else
+/// `scheme://authority/path` from the request (authority from the URI or the `Host`
+/// header; scheme from the URI, else `default_scheme`). Query and fragment are left out.
+pub(crate) fn request_url(
+    req: &Requirements,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    default_scheme: &str,
+) -> String {
+    let path = uri.path();
+    if let Some(base) = &req.external_base_url {
+        return format!("{}{}", base.trim_end_matches('/'), path);
+    }
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or("");
+    let scheme = uri.scheme_str().unwrap_or(default_scheme);
+    format!("{scheme}://{authority}{path}")
+}
+
+/// Verifies the request's credentials (Bearer or DPoP, see
+/// [`Verifier::verify_request`]) and the required scopes.
 pub(crate) async fn authorize(
     verifier: &Verifier,
+    method: &str,
+    url: &str,
     headers: &HeaderMap,
     req: &Requirements,
 ) -> Result<Claims, Denial> {
-    let token = bearer(headers)?;
-    let claims = verifier.verify(token).await.map_err(|e| {
-        tracing::debug!(error = %e, "bearer token rejected");
-        Denial::InvalidToken
+    let authorization = single(headers, header::AUTHORIZATION.as_str()).map_err(|()| {
+        Denial::Request(RequestError::InvalidRequest {
+            scheme: Scheme::Bearer,
+        })
+    })?;
+    // Several DPoP headers: treated as no proof (refused for the DPoP scheme).
+    let dpop = single(headers, "dpop").unwrap_or(None);
+    let parts = RequestParts {
+        method,
+        url,
+        authorization,
+        dpop,
+    };
+    let claims = verifier.verify_request(&parts).await.map_err(|e| {
+        tracing::debug!(error = %e, "request credentials rejected");
+        Denial::Request(e)
     })?;
     if !req.scopes.iter().all(|s| claims.has_scope(s)) {
-        tracing::debug!(sub = claims.sub(), "bearer token lacks a required scope");
-        return Err(Denial::InsufficientScope);
+        tracing::debug!(sub = claims.sub(), "access token lacks a required scope");
+        let scheme = if claims.confirmation_jkt().is_some() {
+            Scheme::DPoP
+        } else {
+            Scheme::Bearer
+        };
+        return Err(Denial::InsufficientScope(scheme));
     }
     Ok(claims)
-}
-
-fn quoted(out: &mut String, name: &str, value: &str) {
-    out.push_str(name);
-    out.push_str("=\"");
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
 }
 
 impl Denial {
     pub fn status(&self) -> StatusCode {
         match self {
-            Denial::NoToken | Denial::InvalidToken => StatusCode::UNAUTHORIZED,
-            Denial::InvalidRequest => StatusCode::BAD_REQUEST,
-            Denial::InsufficientScope => StatusCode::FORBIDDEN,
+            Denial::Request(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED)
+            }
+            Denial::InsufficientScope(_) => StatusCode::FORBIDDEN,
         }
     }
 
-    /// The `WWW-Authenticate` value (RFC 6750 §3).
-    pub fn challenge(&self, req: &Requirements) -> HeaderValue {
-        let mut s = String::from("Bearer");
-        let mut params: Vec<(&str, String)> = Vec::new();
-        if let Some(realm) = &req.realm {
-            params.push(("realm", realm.to_string()));
-        }
-        match self {
-            Denial::NoToken => {}
-            Denial::InvalidRequest => params.push(("error", "invalid_request".into())),
-            Denial::InvalidToken => {
-                params.push(("error", "invalid_token".into()));
-                params.push(("error_description", "The access token is invalid".into()));
-            }
-            Denial::InsufficientScope => {
-                params.push(("error", "insufficient_scope".into()));
-                params.push(("scope", req.scopes.join(" ")));
-            }
-        }
-        for (i, (k, v)) in params.iter().enumerate() {
-            s.push_str(if i == 0 { " " } else { ", " });
-            quoted(&mut s, k, v);
-        }
-        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    /// The `WWW-Authenticate` values (RFC 6750 §3, RFC 9449 §7.1).
+    pub fn challenges(&self, req: &Requirements) -> Vec<HeaderValue> {
+        let realm = req.realm.as_deref();
+        let values = match self {
+            Denial::Request(e) => e.www_authenticate(realm),
+            Denial::InsufficientScope(scheme) => vec![challenge(
+                *scheme,
+                realm,
+                Some("insufficient_scope"),
+                None,
+                Some(&req.scopes.join(" ")),
+            )],
+        };
+        values
+            .iter()
+            .map(|v| {
+                HeaderValue::from_str(v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+            })
+            .collect()
     }
 
     /// A small JSON body (never echoes the token).
     #[cfg_attr(not(feature = "poem"), allow(dead_code))]
-    pub fn body(&self) -> &'static str {
+    pub fn body(&self) -> String {
         match self {
-            Denial::NoToken => {
-                r#"{"error":"unauthorized","error_description":"A bearer access token is required"}"#
+            Denial::Request(RequestError::NoCredentials { .. }) => {
+                r#"{"error":"unauthorized","error_description":"An access token is required"}"#
+                    .into()
             }
-            Denial::InvalidRequest => {
-                r#"{"error":"invalid_request","error_description":"Malformed Authorization header"}"#
-            }
-            Denial::InvalidToken => {
-                r#"{"error":"invalid_token","error_description":"The access token is invalid"}"#
-            }
-            Denial::InsufficientScope => {
-                r#"{"error":"insufficient_scope","error_description":"The access token lacks a required scope"}"#
+            Denial::Request(e) => e.json_body(),
+            Denial::InsufficientScope(_) => {
+                r#"{"error":"insufficient_scope","error_description":"The access token lacks a required scope"}"#.into()
             }
         }
     }
 
-    /// The headers of the refusal.
-    pub fn headers(&self, req: &Requirements) -> [(header::HeaderName, HeaderValue); 3] {
-        [
-            (header::WWW_AUTHENTICATE, self.challenge(req)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-        ]
+    /// The headers of the refusal (`WWW-Authenticate` may repeat).
+    pub fn headers(&self, req: &Requirements) -> Vec<(header::HeaderName, HeaderValue)> {
+        let mut h: Vec<(header::HeaderName, HeaderValue)> = self
+            .challenges(req)
+            .into_iter()
+            .map(|v| (header::WWW_AUTHENTICATE, v))
+            .collect();
+        h.push((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        h.push((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ));
+        if let Denial::Request(e) = self
+            && let Some(n) = e.dpop_nonce()
+            && let Ok(v) = HeaderValue::from_str(n)
+        {
+            h.push((header::HeaderName::from_static("dpop-nonce"), v));
+        }
+        h
     }
 }
 
@@ -188,36 +210,58 @@ mod tests {
     }
 
     #[test]
-    fn extraction() {
-        assert!(matches!(bearer(&h(&[])), Err(Denial::NoToken)));
-        assert!(matches!(bearer(&h(&["Basic abc"])), Err(Denial::NoToken)));
-        assert!(matches!(
-            bearer(&h(&["Bearer a", "Bearer b"])),
-            Err(Denial::InvalidRequest)
-        ));
-        assert!(matches!(
-            bearer(&h(&["Bearer"])),
-            Err(Denial::InvalidRequest)
-        ));
-        assert!(matches!(
-            bearer(&h(&["Bearer a b"])),
-            Err(Denial::InvalidRequest)
-        ));
-        assert_eq!(bearer(&h(&["bearer abc"])).ok(), Some("abc"));
-        assert_eq!(bearer(&h(&["BEARER  abc"])).ok(), Some("abc"));
+    fn single_header() {
+        assert_eq!(single(&h(&[]), "authorization"), Ok(None));
+        assert_eq!(
+            single(&h(&["Bearer a"]), "authorization"),
+            Ok(Some("Bearer a"))
+        );
+        assert_eq!(
+            single(&h(&["Bearer a", "Bearer b"]), "authorization"),
+            Err(())
+        );
+    }
+
+    #[test]
+    fn urls_from_requests() {
+        let r = Requirements::new();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("svc.local:8080"));
+        let uri: http::Uri = "/orders/1?x=2".parse().unwrap();
+        assert_eq!(
+            request_url(&r, &uri, &headers, "http"),
+            "http://svc.local:8080/orders/1"
+        );
+        let r = r.external_base_url("https://api.example.com/v1/");
+        assert_eq!(
+            request_url(&r, &uri, &headers, "http"),
+            "https://api.example.com/v1/orders/1"
+        );
+        let abs: http::Uri = "https://h2.example/orders".parse().unwrap();
+        assert_eq!(
+            request_url(&Requirements::new(), &abs, &HeaderMap::new(), "http"),
+            "https://h2.example/orders"
+        );
     }
 
     #[test]
     fn challenges() {
         let r = Requirements::new().scope("a:read").realm("api");
-        assert_eq!(Denial::NoToken.challenge(&Requirements::new()), "Bearer");
+        let no = Denial::Request(RequestError::NoCredentials {
+            bearer_allowed: true,
+        });
+        assert_eq!(no.challenges(&Requirements::new())[0], "Bearer");
         assert_eq!(
-            Denial::InsufficientScope.challenge(&r),
+            no.challenges(&Requirements::new())[1],
+            r#"DPoP algs="ES256 RS256 PS256 EdDSA Ed25519""#
+        );
+        assert_eq!(
+            Denial::InsufficientScope(Scheme::Bearer).challenges(&r)[0],
             r#"Bearer realm="api", error="insufficient_scope", scope="a:read""#
         );
         assert_eq!(
-            Denial::InvalidToken.challenge(&Requirements::new()),
-            r#"Bearer error="invalid_token", error_description="The access token is invalid""#
+            Denial::InsufficientScope(Scheme::DPoP).challenges(&r)[0],
+            r#"DPoP realm="api", error="insufficient_scope", scope="a:read", algs="ES256 RS256 PS256 EdDSA Ed25519""#
         );
     }
 }

@@ -26,7 +26,15 @@ pub struct Claims {
     client_id: String,
     scope: Option<String>,
     roles: Vec<String>,
+    cnf: Option<Confirmation>,
     raw: Arc<str>,
+}
+
+/// The `cnf` claim (RFC 7800): what the token is bound to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Confirmation {
+    /// `jkt`: RFC 7638 thumbprint of the DPoP key (RFC 9449 §6.1).
+    pub jkt: Option<String>,
 }
 
 impl Claims {
@@ -86,6 +94,26 @@ impl Claims {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+    /// `cnf.jkt` (RFC 9449 §6.1): the RFC 7638 thumbprint of the key this token is bound
+    /// to, for DPoP-bound tokens.
+    pub fn confirmation_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().and_then(|c| c.jkt.as_deref())
+    }
+    /// Whether the token has a `cnf` claim, i.e. is sender-constrained (DPoP `jkt`, or a
+    /// binding this crate cannot check such as mTLS `x5t#S256`). Such a token is never
+    /// accepted as a plain bearer token.
+    pub fn is_sender_constrained(&self) -> bool {
+        self.cnf.is_some()
+    }
+    /// The token type to use with this token: `DPoP` when bound to a DPoP key, else
+    /// `Bearer` (RFC 9449 §5).
+    pub fn token_type(&self) -> &'static str {
+        if self.confirmation_jkt().is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
     /// Deserialises the whole verified payload into `T` (custom claims). `T` may name
     /// standard claims too; unknown members are ignored unless `T` denies them.
     pub fn custom<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
@@ -115,6 +143,7 @@ impl fmt::Debug for Claims {
             .field("client_id", &self.client_id)
             .field("scope", &self.scope)
             .field("roles", &self.roles)
+            .field("cnf_jkt", &self.confirmation_jkt())
             .finish_non_exhaustive()
     }
 }
@@ -184,6 +213,7 @@ struct RawClaims {
     client_id: Option<Value>,
     scope: Option<Value>,
     roles: Option<Value>,
+    cnf: Option<Result<Confirmation, ()>>,
 }
 
 fn string(v: Option<Value>, name: &'static str) -> Result<String, VerifyError> {
@@ -253,7 +283,13 @@ impl RawClaims {
             None => Vec::new(),
             Some(v) => strings(v, "roles")?,
         };
+        let cnf = match self.cnf {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(())) => return Err(VerifyError::InvalidClaim("cnf")),
+        };
         Ok(Claims {
+            cnf,
             iss,
             sub,
             aud,
@@ -298,6 +334,10 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 "client_id" => &mut r.client_id,
                 "scope" => &mut r.scope,
                 "roles" => &mut r.roles,
+                "cnf" => {
+                    r.cnf = Some(map.next_value::<CnfResult>()?.0);
+                    continue;
+                }
                 _ => {
                     map.next_value::<AnyNoDup>()?;
                     continue;
@@ -308,6 +348,113 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
             *slot = Some(map.next_value::<Value>()?);
         }
         Ok(r)
+    }
+}
+
+/// `cnf`: an object without duplicate members; `jkt`, when present, a non-empty string.
+/// A type error is kept (not a JSON error) so it maps to `InvalidClaim("cnf")`.
+struct CnfResult(Result<Confirmation, ()>);
+
+impl<'de> de::Deserialize<'de> for CnfResult {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CnfVisitor)
+    }
+}
+
+struct CnfVisitor;
+
+impl<'de> Visitor<'de> for CnfVisitor {
+    type Value = CnfResult;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a cnf object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CnfResult, A::Error> {
+        let mut c = Confirmation::default();
+        let mut ok = true;
+        let mut seen = Seen::default();
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            seen.insert(k.clone())?;
+            if &*k == "jkt" {
+                match map.next_value::<AnyValueNoDup>()?.0 {
+                    Value::String(s) if !s.is_empty() => c.jkt = Some(s),
+                    _ => ok = false,
+                }
+            } else {
+                map.next_value::<AnyNoDup>()?;
+            }
+        }
+        Ok(CnfResult(if ok { Ok(c) } else { Err(()) }))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<CnfResult, E> {
+        Ok(CnfResult(Err(())))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<CnfResult, E> {
+        Ok(CnfResult(Err(())))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<CnfResult, E> {
+        Ok(CnfResult(Err(())))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<CnfResult, E> {
+        Ok(CnfResult(Err(())))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<CnfResult, E> {
+        Ok(CnfResult(Err(())))
+    }
+    fn visit_unit<E>(self) -> Result<CnfResult, E> {
+        Ok(CnfResult(Err(())))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<CnfResult, A::Error> {
+        while seq.next_element::<AnyNoDup>()?.is_some() {}
+        Ok(CnfResult(Err(())))
+    }
+}
+
+/// A `Value` for a member that must be a scalar: objects inside are still checked for
+/// duplicates (then the value is a type error anyway).
+struct AnyValueNoDup(Value);
+
+impl<'de> de::Deserialize<'de> for AnyValueNoDup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnyValueNoDup;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<AnyValueNoDup, E> {
+                Ok(AnyValueNoDup(Value::String(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<AnyValueNoDup, E> {
+                Ok(AnyValueNoDup(Value::String(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<AnyValueNoDup, E> {
+                Ok(AnyValueNoDup(Value::Null))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<AnyValueNoDup, E> {
+                Ok(AnyValueNoDup(Value::Null))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<AnyValueNoDup, E> {
+                Ok(AnyValueNoDup(Value::Null))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<AnyValueNoDup, E> {
+                Ok(AnyValueNoDup(Value::Null))
+            }
+            fn visit_unit<E>(self) -> Result<AnyValueNoDup, E> {
+                Ok(AnyValueNoDup(Value::Null))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AnyValueNoDup, A::Error> {
+                while seq.next_element::<AnyNoDup>()?.is_some() {}
+                Ok(AnyValueNoDup(Value::Null))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<AnyValueNoDup, A::Error> {
+                de::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|AnyNoDup| AnyValueNoDup(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

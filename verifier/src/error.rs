@@ -105,6 +105,10 @@ pub enum VerifyError {
     /// The revocation feed has been unreachable longer than the configured bound.
     #[error("revocation feed is stale")]
     RevocationUnavailable,
+    /// The token is sender-constrained (`cnf`, e.g. DPoP-bound) and was checked without
+    /// its proof: use [`Verifier::verify_request`](crate::Verifier::verify_request).
+    #[error("token is bound to a key (cnf) and needs a proof of possession")]
+    SenderConstrained,
 }
 
 impl VerifyError {

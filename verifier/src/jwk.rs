@@ -232,7 +232,7 @@ fn import(m: &Map<String, Value>) -> Result<VerifyKey, &'static str> {
 }
 
 /// DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017).
-fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+pub(crate) fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     fn integer(out: &mut Vec<u8>, v: &[u8]) {
         let pad = v[0] & 0x80 != 0;
         out.push(0x02);

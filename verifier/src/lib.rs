@@ -34,14 +34,23 @@
 //!    leeway (default 60 s, at most 300 s);
 //! 6. revocation lists, when the feed is enabled.
 //!
+//! DPoP-bound tokens (RFC 9449): [`Verifier::verify_request`] checks a whole request
+//! (`Authorization: Bearer` or `DPoP` with a `DPoP` proof: proof signature and claims, the
+//! key thumbprint against `cnf.jkt`, `ath`, and a bounded `jti` replay cache); a token with
+//! `cnf` is never accepted as a bearer token, not even by [`Verifier::verify`]. The proof
+//! check alone is [`dpop::verify_proof`].
+//!
 //! Integrations (features, off by default): `poem` ([`poem::TesseraAuth`]) and `tower`
 //! ([`tower::TesseraLayer`], for axum, tonic and hyper).
 
 mod claims;
+pub mod dpop;
 mod error;
 mod fetch;
 mod json;
 mod jwk;
+mod replay;
+mod request;
 mod revocation;
 mod token;
 mod verifier;
@@ -56,6 +65,7 @@ pub mod tower;
 pub use claims::{Claims, decode_unverified};
 pub use error::{Error, Escaped, Part, VerifyError};
 pub use jwk::Alg;
+pub use request::{RequestError, RequestParts, Scheme};
 pub use revocation::RevocationFeed;
 pub use verifier::{Given, MAX_LEEWAY, Missing, Stats, Verifier, VerifierBuilder};
 

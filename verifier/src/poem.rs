@@ -18,8 +18,13 @@
 //! ```
 //!
 //! The middleware puts the verified [`Claims`] into the request extensions (read them with
-//! `Data<&Claims>` or the `&Claims` extractor) and otherwise answers 401 / 400 / 403 with
-//! an RFC 6750 `WWW-Authenticate: Bearer` challenge.
+//! `Data<&Claims>` or the `&Claims` extractor) and otherwise answers 401 / 400 / 403 / 503
+//! with an RFC 6750 `WWW-Authenticate: Bearer` or RFC 9449 §7.1 `WWW-Authenticate: DPoP`
+//! challenge. Both `Authorization: Bearer` and `Authorization: DPoP` (with a `DPoP` proof)
+//! are handled as [`Verifier::verify_request`] does; a DPoP-bound token is never accepted
+//! as a bearer token. The proof's `htu` is checked against
+//! [`external_base_url`](TesseraAuth::external_base_url) + path when set, else against the
+//! URL rebuilt from the listener's scheme and the `Host` header.
 
 use poem::{
     Endpoint, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Result,
@@ -55,6 +60,13 @@ impl TesseraAuth {
         self.req = self.req.realm(realm);
         self
     }
+    /// The service's public base URL (`https://api.example.com`), against which DPoP
+    /// proofs' `htu` is checked (base + request path). Needed behind a reverse proxy or TLS
+    /// terminator; see [`Requirements::external_base_url`].
+    pub fn external_base_url(mut self, base: impl Into<String>) -> Self {
+        self.req = self.req.external_base_url(base);
+        self
+    }
 }
 
 impl<E: Endpoint> Middleware<E> for TesseraAuth {
@@ -77,7 +89,18 @@ impl<E: Endpoint> Endpoint for TesseraAuthEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Response> {
-        match bearer::authorize(&self.auth.verifier, req.headers(), &self.auth.req).await {
+        let default_scheme = req.scheme().as_str().to_owned();
+        let url = bearer::request_url(&self.auth.req, req.uri(), req.headers(), &default_scheme);
+        let method = req.method().as_str().to_owned();
+        match bearer::authorize(
+            &self.auth.verifier,
+            &method,
+            &url,
+            req.headers(),
+            &self.auth.req,
+        )
+        .await
+        {
             Ok(claims) => {
                 req.extensions_mut().insert(claims);
                 self.inner.call(req).await.map(IntoResponse::into_response)

@@ -13,8 +13,15 @@
 //!     .layer(TesseraLayer::new(verifier).require_scope("orders:read"));
 //! ```
 //!
-//! Verified [`Claims`] go into the request extensions. Refusals are 401 / 400 / 403 with an
-//! RFC 6750 `WWW-Authenticate: Bearer` challenge and an empty body (the response body type
+//! Verified [`Claims`] go into the request extensions. Both `Authorization: Bearer` and
+//! `Authorization: DPoP` (with a `DPoP` proof, RFC 9449) are handled as
+//! [`Verifier::verify_request`](crate::Verifier::verify_request) does. DPoP proofs' `htu`
+//! is checked against [`external_base_url`](TesseraLayer::external_base_url) + path when
+//! set, else against `http://` (or the URI's own scheme) + `Host` + path: set the base URL
+//! whenever clients reach the service over TLS or through a proxy.
+//! Refusals are 401 / 400 / 403 / 503 with an RFC 6750 `WWW-Authenticate: Bearer` or
+//! RFC 9449 `WWW-Authenticate: DPoP` challenge (and `DPoP-Nonce` when a nonce is
+//! required) and an empty body (the response body type
 //! only needs `Default`, so any tower service fits; gRPC clients see HTTP 401 as
 //! `Unauthenticated`).
 
@@ -57,6 +64,13 @@ impl TesseraLayer {
         self.req = self.req.realm(realm);
         self
     }
+    /// The service's public base URL (`https://api.example.com`), against which DPoP
+    /// proofs' `htu` is checked (base + request path). Needed behind a reverse proxy or TLS
+    /// terminator; see [`Requirements::external_base_url`].
+    pub fn external_base_url(mut self, base: impl Into<String>) -> Self {
+        self.req = self.req.external_base_url(base);
+        self
+    }
 }
 
 impl<S> Layer<S> for TesseraLayer {
@@ -97,7 +111,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
         Box::pin(async move {
-            let outcome = bearer::authorize(&auth.verifier, req.headers(), &auth.req).await;
+            let url = bearer::request_url(&auth.req, req.uri(), req.headers(), "http");
+            let method = req.method().as_str().to_owned();
+            let outcome =
+                bearer::authorize(&auth.verifier, &method, &url, req.headers(), &auth.req).await;
             match outcome {
                 Ok(claims) => {
                     req.extensions_mut().insert(claims);
@@ -108,7 +125,7 @@ where
                     *resp.status_mut() = denial.status();
                     for (k, v) in denial.headers(&auth.req) {
                         if k != http::header::CONTENT_TYPE {
-                            resp.headers_mut().insert(k, v);
+                            resp.headers_mut().append(k, v);
                         }
                     }
                     Ok(resp)

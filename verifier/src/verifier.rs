@@ -14,9 +14,12 @@ use serde::Deserialize;
 
 use crate::{
     claims::{self, Claims, Policy},
+    dpop::{self, ProofExpectations},
     error::{Error, Part, VerifyError},
     fetch,
     jwk::{KeySet, VerifyKey},
+    replay::{Record, ReplayCache},
+    request::{self, RequestError, RequestParts, Scheme},
     revocation::{self, RevocationFeed},
     token::{self, Parsed},
 };
@@ -25,6 +28,7 @@ use crate::{
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
 type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+type NonceCheck = Arc<dyn Fn(Option<&str>) -> Result<(), String> + Send + Sync>;
 
 fn system_now() -> i64 {
     std::time::SystemTime::now()
@@ -47,6 +51,9 @@ pub(crate) struct Options {
     pub fetch_timeout: Duration,
     pub max_response_size: usize,
     pub allow_http: bool,
+    pub dpop_max_age: Duration,
+    pub dpop_replay_capacity: usize,
+    pub dpop_required: bool,
 }
 
 impl Default for Options {
@@ -63,6 +70,9 @@ impl Default for Options {
             fetch_timeout: Duration::from_secs(5),
             max_response_size: 64 * 1024,
             allow_http: false,
+            dpop_max_age: Duration::from_secs(60),
+            dpop_replay_capacity: 1 << 18,
+            dpop_required: false,
         }
     }
 }
@@ -85,6 +95,8 @@ pub struct Stats {
     pub revoked_jtis: usize,
     /// Subjects with a `not_before` currently held.
     pub revoked_subjects: usize,
+    /// DPoP proof `jti`s currently held by the replay cache.
+    pub dpop_replay_entries: usize,
 }
 
 struct Cached {
@@ -115,6 +127,8 @@ struct Inner {
     jwks_failures: AtomicU64,
     kid_refetches: AtomicU64,
     revocation_polls: AtomicU64,
+    replay: ReplayCache,
+    nonce: Option<NonceCheck>,
 }
 
 /// Verifies RFC 9068 JWT access tokens from one issuer for one audience.
@@ -162,6 +176,7 @@ pub struct VerifierBuilder<I = Missing, A = Missing> {
     http: Option<reqwest::Client>,
     revocation: Option<RevocationFeed>,
     clock: Option<Clock>,
+    nonce: Option<NonceCheck>,
     _state: PhantomData<(I, A)>,
 }
 
@@ -178,6 +193,7 @@ impl Verifier {
             http: None,
             revocation: None,
             clock: None,
+            nonce: None,
             _state: PhantomData,
         }
     }
@@ -197,7 +213,25 @@ impl Verifier {
     /// algorithm, then claims (`iss`, `aud`, `exp`/`nbf`/`iat`, required claims) and the
     /// revocation lists. An unknown `kid` triggers at most one JWKS refetch per cooldown
     /// window, shared by all concurrent callers.
+    ///
+    /// A sender-constrained token (one with a `cnf` claim, e.g. DPoP-bound) is refused
+    /// with [`VerifyError::SenderConstrained`]: it is only valid with its proof, so use
+    /// [`verify_request`](Self::verify_request) (or the middlewares) for those.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        unbound(self.verify_ignoring_binding(token).await?)
+    }
+
+    /// Like [`verify`](Self::verify) but never waits for the network: an unknown `kid`
+    /// schedules a background refetch (within the cooldown) and is rejected now.
+    pub fn verify_cached(&self, token: &str) -> Result<Claims, VerifyError> {
+        unbound(self.verify_cached_ignoring_binding(token)?)
+    }
+
+    /// Like [`verify`](Self::verify) but also returns sender-constrained tokens: **the
+    /// caller must then check the binding itself** (for DPoP: [`dpop::verify_proof`] with
+    /// `ath`, the proof key thumbprint equal to [`Claims::confirmation_jkt`], and a replay
+    /// check of the proof's `jti`). For issuers that keep their own replay records.
+    pub async fn verify_ignoring_binding(&self, token: &str) -> Result<Claims, VerifyError> {
         let parsed = token::parse(token, self.inner.opts.max_token_size)?;
         let key = match self.inner.lookup(&parsed.kid)? {
             Some(k) => k,
@@ -206,15 +240,128 @@ impl Verifier {
         self.inner.finish(&parsed, &key)
     }
 
-    /// Like [`verify`](Self::verify) but never waits for the network: an unknown `kid`
-    /// schedules a background refetch (within the cooldown) and is rejected now.
-    pub fn verify_cached(&self, token: &str) -> Result<Claims, VerifyError> {
+    fn verify_cached_ignoring_binding(&self, token: &str) -> Result<Claims, VerifyError> {
         let parsed = token::parse(token, self.inner.opts.max_token_size)?;
         match self.inner.lookup(&parsed.kid)? {
             Some(key) => self.inner.finish(&parsed, &key),
             None => {
                 self.inner.spawn_refetch(parsed.kid);
                 Err(VerifyError::UnknownKey)
+            }
+        }
+    }
+
+    /// Verifies the credentials of one HTTP request and returns the token's claims
+    /// (RFC 6750 and RFC 9449 §7):
+    ///
+    /// - `Authorization: Bearer <token>`: the token as with [`verify`](Self::verify);
+    ///   a token bound with `cnf` is refused ([`RequestError::BoundTokenAsBearer`], no
+    ///   downgrade), and so is any bearer token when [`dpop_required`] is set;
+    /// - `Authorization: DPoP <token>` with one `DPoP` proof: the token must carry
+    ///   `cnf.jkt`; the proof must pass [`dpop::verify_proof`] against `method`, `url`
+    ///   (the public URL), the clock ([`dpop_max_age`], [`leeway`]) and `ath` of the token;
+    ///   its key thumbprint must equal `cnf.jkt`; the [`dpop_nonce`] check, when set,
+    ///   must accept its `nonce`; its `jti` must not have been seen (in-memory replay
+    ///   cache of this verifier, bounded by [`dpop_replay_capacity`]).
+    ///
+    /// The error gives the HTTP answer: [`RequestError::status`],
+    /// [`RequestError::www_authenticate`], [`RequestError::dpop_nonce`].
+    ///
+    /// [`dpop_required`]: VerifierBuilder::dpop_required
+    /// [`dpop_max_age`]: VerifierBuilder::dpop_max_age
+    /// [`leeway`]: VerifierBuilder::leeway
+    /// [`dpop_nonce`]: VerifierBuilder::dpop_nonce
+    /// [`dpop_replay_capacity`]: VerifierBuilder::dpop_replay_capacity
+    pub async fn verify_request(&self, req: &RequestParts<'_>) -> Result<Claims, RequestError> {
+        let (scheme, token) = self.credentials(req)?;
+        let claims = self
+            .verify_ignoring_binding(token)
+            .await
+            .map_err(|reason| RequestError::InvalidToken { scheme, reason })?;
+        self.check_binding(req, scheme, token, claims)
+    }
+
+    /// Like [`verify_request`](Self::verify_request) but never waits for the network
+    /// (see [`verify_cached`](Self::verify_cached)).
+    pub fn verify_request_cached(&self, req: &RequestParts<'_>) -> Result<Claims, RequestError> {
+        let (scheme, token) = self.credentials(req)?;
+        let claims = self
+            .verify_cached_ignoring_binding(token)
+            .map_err(|reason| RequestError::InvalidToken { scheme, reason })?;
+        self.check_binding(req, scheme, token, claims)
+    }
+
+    fn credentials<'r>(&self, req: &RequestParts<'r>) -> Result<(Scheme, &'r str), RequestError> {
+        let no_credentials = RequestError::NoCredentials {
+            bearer_allowed: !self.inner.opts.dpop_required,
+        };
+        let Some(value) = req.authorization else {
+            return Err(no_credentials);
+        };
+        match request::parse_authorization(value) {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(no_credentials),
+            Err(scheme) => Err(RequestError::InvalidRequest { scheme }),
+        }
+    }
+
+    fn check_binding(
+        &self,
+        req: &RequestParts<'_>,
+        scheme: Scheme,
+        token: &str,
+        claims: Claims,
+    ) -> Result<Claims, RequestError> {
+        let inner = &self.inner;
+        match scheme {
+            Scheme::Bearer => {
+                if claims.is_sender_constrained() {
+                    return Err(RequestError::BoundTokenAsBearer);
+                }
+                if inner.opts.dpop_required {
+                    return Err(RequestError::DpopRequired);
+                }
+                Ok(claims)
+            }
+            Scheme::DPoP => {
+                let Some(jkt) = claims.confirmation_jkt() else {
+                    return Err(RequestError::NotDpopBound);
+                };
+                let proof = req.dpop.ok_or(RequestError::MissingProof)?;
+                let now = (inner.now)();
+                let max_age = inner.opts.dpop_max_age.as_secs() as i64;
+                let leeway = inner.policy.leeway;
+                let verified = dpop::verify_proof(
+                    proof,
+                    &ProofExpectations {
+                        method: req.method,
+                        url: req.url,
+                        access_token: Some(token),
+                        now,
+                        max_age,
+                        leeway,
+                    },
+                )
+                .map_err(RequestError::InvalidProof)?;
+                if verified.jkt != jkt {
+                    return Err(RequestError::KeyMismatch);
+                }
+                if let Some(check) = &inner.nonce {
+                    check(verified.nonce.as_deref())
+                        .map_err(|nonce| RequestError::UseNonce { nonce })?;
+                }
+                let expires = verified.iat.saturating_add(max_age).saturating_add(leeway);
+                match inner
+                    .replay
+                    .record(&verified.jkt, &verified.jti, expires, now)
+                {
+                    Record::Fresh => Ok(claims),
+                    Record::Replayed => Err(RequestError::Replayed),
+                    Record::Full => {
+                        tracing::warn!("DPoP replay cache full: request refused");
+                        Err(RequestError::ReplayCacheFull)
+                    }
+                }
             }
         }
     }
@@ -250,6 +397,7 @@ impl Verifier {
             keys: i.keys.load().set.len(),
             revoked_jtis: i.revocation.as_ref().map_or(0, |r| r.sizes().0),
             revoked_subjects: i.revocation.as_ref().map_or(0, |r| r.sizes().1),
+            dpop_replay_entries: i.replay.len(),
         }
     }
 }
@@ -265,6 +413,7 @@ impl<I, A> VerifierBuilder<I, A> {
             http: self.http,
             revocation: self.revocation,
             clock: self.clock,
+            nonce: self.nonce,
             _state: PhantomData,
         }
     }
@@ -372,6 +521,44 @@ impl<I, A> VerifierBuilder<I, A> {
         self
     }
 
+    /// DPoP proofs (RFC 9449): how old a proof's `iat` may be, on top of the
+    /// [`leeway`](Self::leeway) (which also bounds how far in the future it may be).
+    /// Default 60 s. This is also the replay window: a proof's `jti` is remembered until
+    /// `iat + max_age + leeway`.
+    pub fn dpop_max_age(mut self, max_age: Duration) -> Self {
+        self.opts.dpop_max_age = max_age;
+        self
+    }
+
+    /// DPoP replay cache size: how many proof `jti`s are remembered at most. Default
+    /// 262 144 (about 25 MiB when full). Entries are evicted only once expired; when the
+    /// cache is full of live entries, DPoP requests are refused with 503 until some
+    /// expire (never accepted unchecked). Size it for the peak DPoP request rate times
+    /// `dpop_max_age + 2 × leeway`.
+    pub fn dpop_replay_capacity(mut self, entries: usize) -> Self {
+        self.opts.dpop_replay_capacity = entries;
+        self
+    }
+
+    /// Refuse plain bearer tokens in [`Verifier::verify_request`] and the middlewares:
+    /// only DPoP-bound tokens with a proof pass. Default false (bearer tokens without
+    /// `cnf` are accepted; bound tokens always need their proof).
+    pub fn dpop_required(mut self, required: bool) -> Self {
+        self.opts.dpop_required = required;
+        self
+    }
+
+    /// Server nonces (RFC 9449 §9): `check` receives the proof's `nonce` (or `None`) and
+    /// returns `Ok(())` to accept it, or `Err(fresh_nonce)` to refuse the request with
+    /// `401 use_dpop_nonce` and `DPoP-Nonce: fresh_nonce`. Off by default.
+    pub fn dpop_nonce(
+        mut self,
+        check: impl Fn(Option<&str>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.nonce = Some(Arc::new(check));
+        self
+    }
+
     /// Replace the clock used for `exp`/`nbf`/`iat` (unix seconds). For tests.
     pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(now));
@@ -395,6 +582,12 @@ impl VerifierBuilder<Given, Given> {
         }
         if self.opts.max_token_size == 0 {
             return Err(Error::Config("max_token_size is 0".into()));
+        }
+        if self.opts.dpop_replay_capacity == 0 {
+            return Err(Error::Config("dpop_replay_capacity is 0".into()));
+        }
+        if self.opts.dpop_max_age > Duration::from_secs(3600) {
+            return Err(Error::Config("dpop_max_age is above one hour".into()));
         }
         Ok(())
     }
@@ -420,6 +613,8 @@ impl VerifierBuilder<Given, Given> {
             jwks_failures: AtomicU64::new(0),
             kid_refetches: AtomicU64::new(0),
             revocation_polls: AtomicU64::new(0),
+            replay: ReplayCache::new(self.opts.dpop_replay_capacity),
+            nonce: self.nonce,
             opts: self.opts,
         }
     }
@@ -484,6 +679,15 @@ impl VerifierBuilder<Given, Given> {
         start_revocation(&inner, inner.source.as_ref().map(|s| s.http.clone())).await?;
         tokio::spawn(refresh_loop(Arc::downgrade(&inner)));
         Ok(Verifier { inner })
+    }
+}
+
+/// Refuses sender-constrained tokens outside [`Verifier::verify_request`].
+fn unbound(claims: Claims) -> Result<Claims, VerifyError> {
+    if claims.is_sender_constrained() {
+        Err(VerifyError::SenderConstrained)
+    } else {
+        Ok(claims)
     }
 }
 

@@ -1,5 +1,8 @@
 //! The dashboard microservice (poem): `GET /api/dashboard` greets the caller of a valid
-//! Tessera access token. Configured from TESSERA_ISSUER, AUDIENCE, PORT, REQUIRED_SCOPE.
+//! Tessera access token: a bearer token, or a DPoP-bound token with a fresh proof
+//! (RFC 9449). Configured from TESSERA_ISSUER, AUDIENCE, PORT, REQUIRED_SCOPE,
+//! PUBLIC_URL (the URL clients use, checked against DPoP proofs' `htu`) and
+//! DPOP_REQUIRED (`true`: refuse plain bearer tokens).
 
 use poem::{Endpoint, EndpointExt, Route, Server, get, handler, listener::TcpListener};
 use tessera_verify::{Claims, Verifier, poem::TesseraAuth};
@@ -33,8 +36,15 @@ fn healthz() -> &'static str {
     "ok"
 }
 
-fn app(verifier: Verifier, required_scope: Option<String>) -> impl Endpoint {
+fn app(
+    verifier: Verifier,
+    required_scope: Option<String>,
+    public_url: Option<String>,
+) -> impl Endpoint {
     let mut auth = TesseraAuth::new(verifier).realm("dashboard");
+    if let Some(base) = public_url {
+        auth = auth.external_base_url(base);
+    }
     if let Some(scope) = required_scope {
         auth = auth.require_scope(scope);
     }
@@ -54,15 +64,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scope = std::env::var("REQUIRED_SCOPE")
         .ok()
         .filter(|s| !s.is_empty());
+    let public_url = std::env::var("PUBLIC_URL").ok().filter(|s| !s.is_empty());
+    let dpop_required = std::env::var("DPOP_REQUIRED").is_ok_and(|v| v == "true");
     let verifier = Verifier::builder()
         .issuer(issuer)
         .audience(audience)
+        .dpop_required(dpop_required)
         .build()
         .await?;
     eprintln!("dashboard (poem) listening on 0.0.0.0:{port}");
     Server::new(TcpListener::bind(("0.0.0.0", port)))
         .run_with_graceful_shutdown(
-            app(verifier, scope),
+            app(verifier, scope, public_url),
             async {
                 let _ = tokio::signal::ctrl_c().await;
             },
@@ -87,7 +100,7 @@ mod tests {
     async fn greets_with_role_or_scopes() {
         let key = forge::Signer::es256("k1");
         let v = Verifier::from_jwks(&forge::jwks(&[&key]), forge::ISS, "dashboard").unwrap();
-        let cli = TestClient::new(app(v, Some("orders:read".into())));
+        let cli = TestClient::new(app(v, Some("orders:read".into()), None));
         let mut c = forge::claims(forge::now());
         c["aud"] = "dashboard".into();
         let r = cli
@@ -117,5 +130,48 @@ mod tests {
             .await;
         r.assert_status(StatusCode::FORBIDDEN);
         cli.get("/healthz").send().await.assert_status_is_ok();
+    }
+
+    #[tokio::test]
+    async fn accepts_a_dpop_token_only_with_a_fresh_proof() {
+        let key = forge::Signer::es256("k1");
+        let v = Verifier::from_jwks(&forge::jwks(&[&key]), forge::ISS, "dashboard").unwrap();
+        let public = "https://dashboard.example.com";
+        let cli = TestClient::new(app(v, None, Some(public.into())));
+        let client_key = forge::ProofKey::es256();
+        let mut c = forge::bound_claims(forge::now(), &client_key.jkt());
+        c["aud"] = "dashboard".into();
+        let t = key.token(&c);
+        let url = format!("{public}/api/dashboard");
+        let proof = client_key.proof("GET", &url, forge::now(), Some(&t));
+        let send = |auth: String, proof: Option<String>| {
+            let mut r = cli.get("/api/dashboard").header("authorization", auth);
+            if let Some(p) = proof {
+                r = r.header("dpop", p);
+            }
+            r.send()
+        };
+        let r = send(format!("DPoP {t}"), Some(proof.clone())).await;
+        r.assert_status_is_ok();
+        r.assert_text("Welcome, alice (role: admin)").await;
+        // Replayed proof, bearer downgrade, no proof: refused.
+        send(format!("DPoP {t}"), Some(proof))
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+        let r = send(format!("Bearer {t}"), None).await;
+        r.assert_status(StatusCode::UNAUTHORIZED);
+        let challenge = r.0.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(challenge.starts_with("DPoP "), "{challenge}");
+        send(format!("DPoP {t}"), None)
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+        // A fresh proof works again.
+        let proof = client_key.proof("GET", &url, forge::now(), Some(&t));
+        send(format!("DPoP {t}"), Some(proof))
+            .await
+            .assert_status_is_ok();
     }
 }

@@ -71,6 +71,12 @@ pub struct ClientBody {
     /// Signing algorithm of its tokens; absent = the server's `default_alg`.
     #[oai(skip_serializing_if_is_none)]
     pub alg: Option<SigningAlg>,
+    /// RFC 9449 §5.2: the client must send a DPoP proof at the token endpoint; its access
+    /// tokens are always DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9449 §8: the client's DPoP proofs must carry a server nonce (`DPoP-Nonce`), also
+    /// when the server's `dpop_nonce` setting is `off`.
+    pub dpop_nonce_required: bool,
     /// Registration time, Unix seconds.
     pub created_at: i64,
 }
@@ -88,6 +94,8 @@ impl poem_openapi::types::Example for ClientBody {
             token_endpoint_auth_method: "client_secret_basic".into(),
             token_ttl: Some(900),
             alg: Some(SigningAlg::ES256),
+            dpop_bound_access_tokens: false,
+            dpop_nonce_required: false,
             created_at: 1_795_000_000,
         }
     }
@@ -110,6 +118,8 @@ impl From<Client> for ClientBody {
             name: c.name,
             scopes: c.scopes,
             audiences: c.audiences,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            dpop_nonce_required: c.dpop_nonce_required,
             created_at: c.created_at,
         }
     }
@@ -187,6 +197,13 @@ pub struct NewClientBody {
     /// `authorization_code` and `refresh_token` grants. Fixed at registration.
     #[oai(default)]
     pub public: bool,
+    /// RFC 9449 §5.2: require a DPoP proof at the token endpoint (all its access tokens are
+    /// then DPoP-bound). Default `false`.
+    #[oai(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9449 §8: require a server nonce in the client's DPoP proofs. Default `false`.
+    #[oai(default)]
+    pub dpop_nonce_required: bool,
 }
 
 fn default_grants() -> Vec<String> {
@@ -205,6 +222,8 @@ impl poem_openapi::types::Example for NewClientBody {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             public: false,
+            dpop_bound_access_tokens: false,
+            dpop_nonce_required: false,
         }
     }
 }
@@ -230,6 +249,10 @@ pub struct ClientPatch {
     pub redirect_uris: Option<Vec<String>>,
     /// New post-logout redirect URIs (replace the old ones).
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Require (`true`) or stop requiring DPoP proofs at the token endpoint.
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// Require (`true`) or stop requiring server nonces in DPoP proofs.
+    pub dpop_nonce_required: Option<bool>,
 }
 
 impl poem_openapi::types::Example for ClientPatch {
@@ -243,6 +266,8 @@ impl poem_openapi::types::Example for ClientPatch {
             alg: MaybeUndefined::Undefined,
             redirect_uris: None,
             post_logout_redirect_uris: None,
+            dpop_bound_access_tokens: None,
+            dpop_nonce_required: None,
         }
     }
 }
@@ -334,6 +359,8 @@ impl ClientsApi {
                     redirect_uris: b.redirect_uris,
                     post_logout_redirect_uris: b.post_logout_redirect_uris,
                     public: b.public,
+                    dpop_bound_access_tokens: b.dpop_bound_access_tokens,
+                    dpop_nonce_required: b.dpop_nonce_required,
                 },
                 self.limits(),
                 |scopes, audiences| who.may_register(scopes, audiences),
@@ -392,6 +419,8 @@ impl ClientsApi {
             "token_ttl": maybe(b.token_ttl, |v| v),
             "redirect_uris": b.redirect_uris, "post_logout_redirect_uris": b.post_logout_redirect_uris,
             "alg": maybe(b.alg, |a| Alg::from(a).as_str()),
+            "dpop_bound_access_tokens": b.dpop_bound_access_tokens,
+            "dpop_nonce_required": b.dpop_nonce_required,
         });
         let changes = ClientUpdate {
             name: b.name,
@@ -402,6 +431,8 @@ impl ClientsApi {
             alg: maybe(b.alg, Alg::from),
             redirect_uris: b.redirect_uris,
             post_logout_redirect_uris: b.post_logout_redirect_uris,
+            dpop_bound_access_tokens: b.dpop_bound_access_tokens,
+            dpop_nonce_required: b.dpop_nonce_required,
         };
         let updated = self
             .0

@@ -106,6 +106,15 @@ impl AdminError {
         )
     }
 
+    /// 401 with a `DPoP` challenge (RFC 9449 §7.1): a DPoP-bound admin token without its
+    /// proof, with an invalid or replayed one, or without the server nonce.
+    pub fn dpop_unauthorized(error: &str, description: &str) -> Self {
+        Self::Unauthorized(
+            problem("unauthorized", description, None),
+            crate::dpop::challenge(error, description),
+        )
+    }
+
     pub fn forbidden(scope: &str) -> Self {
         Self::Forbidden(
             problem(

@@ -30,7 +30,8 @@ use crate::{
 /// Largest JSON body the admin API reads.
 pub const MAX_ADMIN_BODY: usize = 64 * 1024;
 
-/// A bearer access token from this Tessera, for the audience `urn:tessera:admin`, with
+/// An access token from this Tessera (as `Bearer`, or as `DPoP` with a proof when it is
+/// DPoP-bound, RFC 9449 §7: see `dpop_binding`), for the audience `urn:tessera:admin`, with
 /// scope `tessera:admin` or the area's own scope (`tessera:clients`, `tessera:users`,
 /// `tessera:keys`). Get one with the client credentials of an admin client
 /// (`tessera clients create --admin`) at `POST /oauth/token`.
@@ -77,6 +78,97 @@ impl AdminCtx {
             tracing::error!(error = %e, action, target, actor = %who.client_id, "audit record failed");
         }
     }
+}
+
+/// Middleware for `/admin/`: DPoP (RFC 9449 §7). `Authorization: DPoP <token>` with a
+/// proof for this method and URL, by the token's `cnf.jkt` key, carrying its `ath`, fresh,
+/// never seen before (and with the server nonce when nonces are required) is accepted and
+/// handed on as the bearer token the admin handlers read; a DPoP-bound token sent as
+/// `Bearer` or without a proof is refused with a `DPoP` challenge (no downgrade, D4). The
+/// token itself is then verified as always (`admin::auth`). Plain bearer requests cost
+/// nothing here.
+pub async fn dpop_binding<E: Endpoint>(
+    state: &AppState,
+    next: E,
+    mut req: Request,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_string();
+    if !path.starts_with("/admin/") {
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let Some(authorization) = authorization else {
+        return next.call(req).await.map(IntoResponse::into_response);
+    };
+    let (scheme, token) = authorization.trim().split_once(' ').unwrap_or(("", ""));
+    let dpop_scheme = scheme.eq_ignore_ascii_case("dpop");
+    let bound_as_bearer = scheme.eq_ignore_ascii_case("bearer") && claims_name_cnf(token);
+    if !(dpop_scheme || bound_as_bearer) {
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    let proofs: Vec<String> = req
+        .headers()
+        .get_all("dpop")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_string())
+        .collect();
+    let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+    let resource = crate::token_status::ResourceRequest {
+        authorization: Some(&authorization),
+        dpop_proofs: &proofs,
+        method: req.method().as_str(),
+        path: &path,
+    };
+    let ctx = &state.ctx;
+    use crate::token_status::BearerError as E;
+    let refused = match crate::token_status::resource_token(ctx, &resource).await {
+        Ok(_) => {
+            // Bound and proven: the handlers read it as the bearer token it now is.
+            let bearer = format!("Bearer {}", token.trim());
+            if let Ok(v) = poem::http::HeaderValue::from_str(&bearer) {
+                req.headers_mut().insert("authorization", v);
+            }
+            return next.call(req).await.map(IntoResponse::into_response);
+        }
+        // Not our token, or the database: the admin check answers as it always does.
+        Err(E::Missing | E::InvalidToken | E::InsufficientScope | E::Unavailable) => {
+            return next.call(req).await.map(IntoResponse::into_response);
+        }
+        Err(E::DpopRequired) => AdminError::dpop_unauthorized(
+            "invalid_token",
+            "a DPoP-bound access token is used with the DPoP scheme and a proof",
+        ),
+        Err(E::InvalidDpopProof(why)) => AdminError::dpop_unauthorized("invalid_dpop_proof", &why),
+        Err(E::UseDpopNonce) => {
+            let mut resp = AdminError::dpop_unauthorized(
+                "use_dpop_nonce",
+                "the DPoP proof must carry the server nonce",
+            )
+            .into_response();
+            if let Ok(v) = poem::http::HeaderValue::from_str(&ctx.dpop.nonce()) {
+                resp.headers_mut().insert("dpop-nonce", v);
+            }
+            return Ok(resp);
+        }
+    };
+    Ok(refused.into_response())
+}
+
+/// Whether the (unverified) claims of a compact JWS have a `cnf` member: a DPoP-bound
+/// token, which must not be accepted as a bearer token. Anything unreadable: no.
+fn claims_name_cnf(token: &str) -> bool {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    let Some(payload) = token.trim().split('.').nth(1) else {
+        return false;
+    };
+    B64.decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("cnf").is_some())
 }
 
 /// Middleware for `/admin/`: bounds the body, refuses duplicate JSON keys and control

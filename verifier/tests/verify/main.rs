@@ -8,6 +8,9 @@
 //! - `server`: against the real Tessera server (V12, V13, real tokens, the CLI report).
 
 mod cache;
+mod dpop;
+mod dpop_interop;
+mod dpop_request;
 mod fake;
 mod forge;
 mod middleware;

@@ -11,7 +11,7 @@ use tessera_verify::{Claims, Verifier, poem::TesseraAuth, tower::TesseraLayer};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::forge::{AUD, ISS, claims, es, jwks, now};
+use crate::forge::{AUD, ISS, bound_claims, claims, es, jwks, now, pk_es, pk_es2};
 
 fn verifier() -> Verifier {
     Verifier::from_jwks(&jwks(&[es()]), ISS, AUD).unwrap()
@@ -53,6 +53,15 @@ fn app() -> impl poem::Endpoint {
             ),
         )
         .at("/open", get(whoami))
+        .at(
+            "/dpop",
+            get(whoami).with(
+                TesseraAuth::new(verifier())
+                    .require_scope("orders:read")
+                    .external_base_url("https://api.example.com/"),
+            ),
+        )
+        .at("/direct", get(whoami).with(TesseraAuth::new(verifier())))
 }
 
 #[tokio::test]
@@ -214,4 +223,206 @@ async fn tower_layer_verifies_and_answers_rfc6750() {
     );
     let r = call(&mut svc, &[format!("Bearer {t}"), format!("Bearer {t}")]).await;
     assert_eq!(r.status(), 400);
+}
+
+const DPOP_ALGS: &str = r#"algs="ES256 RS256 PS256 EdDSA Ed25519""#;
+
+#[tokio::test]
+async fn poem_dpop_bound_tokens_need_a_fresh_proof() {
+    let cli = TestClient::new(app());
+    let t = es().token(&bound_claims(now(), &pk_es().jkt()));
+    let url = "https://api.example.com/dpop";
+    let proof = pk_es().proof("GET", url, now(), Some(&t));
+    let r = cli
+        .get("/dpop")
+        .header("authorization", format!("DPoP {t}"))
+        .header("dpop", &proof)
+        .send()
+        .await;
+    r.assert_status_is_ok();
+    r.assert_text("hi alice").await;
+    // D1: the same proof again.
+    let r = cli
+        .get("/dpop")
+        .header("authorization", format!("DPoP {t}"))
+        .header("dpop", &proof)
+        .send()
+        .await;
+    r.assert_status(StatusCode::UNAUTHORIZED);
+    let challenge = r.0.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with(r#"DPoP error="invalid_dpop_proof""#)
+            && challenge.ends_with(DPOP_ALGS)
+    );
+    // D4: the bound token as a bearer token, or without a proof.
+    let r = cli
+        .get("/dpop")
+        .header("authorization", format!("Bearer {t}"))
+        .send()
+        .await;
+    r.assert_status(StatusCode::UNAUTHORIZED);
+    let challenge = r.0.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with(r#"DPoP error="invalid_token""#),
+        "{challenge}"
+    );
+    let r = cli
+        .get("/dpop")
+        .header("authorization", format!("DPoP {t}"))
+        .send()
+        .await;
+    r.assert_status(StatusCode::UNAUTHORIZED);
+    // D5: a proof by another key.
+    let other = pk_es2().proof("GET", url, now(), Some(&t));
+    let r = cli
+        .get("/dpop")
+        .header("authorization", format!("DPoP {t}"))
+        .header("dpop", &other)
+        .send()
+        .await;
+    r.assert_status(StatusCode::UNAUTHORIZED);
+    let body = r.0.into_body().into_string().await.unwrap();
+    assert!(body.contains("invalid_dpop_proof") && !body.contains(&t[..20]));
+    // D2: a proof for the internal URL instead of the public one.
+    let internal = pk_es().proof("GET", "http://localhost/dpop", now(), Some(&t));
+    cli.get("/dpop")
+        .header("authorization", format!("DPoP {t}"))
+        .header("dpop", &internal)
+        .send()
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    // Two DPoP headers: refused.
+    let p1 = pk_es().proof("GET", url, now(), Some(&t));
+    let p2 = pk_es().proof("GET", url, now(), Some(&t));
+    cli.get("/dpop")
+        .header("authorization", format!("DPoP {t}"))
+        .header("dpop", &p1)
+        .header("dpop", &p2)
+        .send()
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    // No credentials: a Bearer and a DPoP challenge.
+    let r = cli.get("/dpop").send().await;
+    r.assert_status(StatusCode::UNAUTHORIZED);
+    let all: Vec<&str> =
+        r.0.headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+    assert_eq!(all, vec!["Bearer".to_string(), format!("DPoP {DPOP_ALGS}")]);
+    // Scope check with the DPoP scheme: 403 with a DPoP challenge.
+    let mut c = bound_claims(now(), &pk_es().jkt());
+    c["scope"] = "orders:write".into();
+    let narrow = es().token(&c);
+    let r = cli
+        .get("/dpop")
+        .header("authorization", format!("DPoP {narrow}"))
+        .header("dpop", pk_es().proof("GET", url, now(), Some(&narrow)))
+        .send()
+        .await;
+    r.assert_status(StatusCode::FORBIDDEN);
+    let challenge = r.0.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with(r#"DPoP error="insufficient_scope""#),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn poem_without_base_url_uses_host_and_listener_scheme() {
+    let cli = TestClient::new(app());
+    let t = es().token(&bound_claims(now(), &pk_es().jkt()));
+    let proof = pk_es().proof("GET", "http://svc.internal:8080/direct", now(), Some(&t));
+    cli.get("/direct")
+        .header("host", "svc.internal:8080")
+        .header("authorization", format!("DPoP {t}"))
+        .header("dpop", &proof)
+        .send()
+        .await
+        .assert_status_is_ok();
+    let proof = pk_es().proof("GET", "http://other.internal:8080/direct", now(), Some(&t));
+    cli.get("/direct")
+        .header("host", "svc.internal:8080")
+        .header("authorization", format!("DPoP {t}"))
+        .header("dpop", &proof)
+        .send()
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+}
+
+async fn call_dpop(
+    svc: &mut impl Service<http::Request<String>, Response = http::Response<String>, Error = Infallible>,
+    host: &str,
+    auth: &str,
+    dpop: &[String],
+) -> http::Response<String> {
+    std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+    let mut b = http::Request::builder()
+        .uri("/orders?page=2")
+        .header("host", host)
+        .header("authorization", auth);
+    for p in dpop {
+        b = b.header("dpop", p);
+    }
+    svc.call(b.body(String::new()).unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn tower_layer_handles_dpop() {
+    let mut svc = TesseraLayer::new(verifier())
+        .external_base_url("https://api.example.com")
+        .layer(Echo);
+    let t = es().token(&bound_claims(now(), &pk_es().jkt()));
+    let auth = format!("DPoP {t}");
+    let url = "https://api.example.com/orders";
+    let p = pk_es().proof("GET", url, now(), Some(&t));
+    let r = call_dpop(&mut svc, "internal:9000", &auth, std::slice::from_ref(&p)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.body(), "hi alice");
+    // D1
+    let r = call_dpop(&mut svc, "internal:9000", &auth, &[p]).await;
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with(r#"DPoP error="invalid_dpop_proof""#)
+            && challenge.ends_with(DPOP_ALGS)
+    );
+    assert!(r.body().is_empty());
+    // D4
+    let r = call_dpop(&mut svc, "internal:9000", &format!("Bearer {t}"), &[]).await;
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with(r#"DPoP error="invalid_token""#)
+    );
+    // D5
+    let other = pk_es2().proof("GET", url, now(), Some(&t));
+    let r = call_dpop(&mut svc, "internal:9000", &auth, &[other]).await;
+    assert_eq!(r.status(), 401);
+    // Without a base URL: http:// + Host + path.
+    let mut direct = TesseraLayer::new(verifier()).layer(Echo);
+    let p = pk_es().proof("GET", "http://svc:8080/orders", now(), Some(&t));
+    let r = call_dpop(&mut direct, "svc:8080", &auth, &[p]).await;
+    assert_eq!(r.status(), 200);
+    // No credentials: both challenges.
+    let r = call(&mut direct, &[]).await;
+    let all: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(all, vec!["Bearer".to_string(), format!("DPoP {DPOP_ALGS}")]);
 }
