@@ -126,6 +126,8 @@ async fn seed(
         redirect_uris: Set(String::new()),
         post_logout_redirect_uris: Set(String::new()),
         token_endpoint_auth_method: Set(crate::clients::AUTH_METHOD_SECRET.into()),
+        dpop_bound_access_tokens: Set(false),
+        dpop_nonce_required: Set(false),
         created_at: Set(now - clients as i64 + i as i64),
         updated_at: Set(now),
     })
@@ -145,8 +147,8 @@ async fn seed(
     insert_rows::<revocation_event::Entity, _>(db, revocations, |_| {
         revocation_event::ActiveModel {
             kind: Set(KIND_JTI.into()),
-            // A real access-token id: 128 random bits, base64url (22 characters).
-            subject: Set(random_token(16).unwrap_or_default()),
+            // A real access-token id: as many random bits as `tokens::random_id` gives.
+            subject: Set(random_token(crate::tokens::TOKEN_ID_BYTES).unwrap_or_default()),
             valid_until: Set(now + 3600),
             created_at: Set(now),
             ..Default::default()
@@ -164,6 +166,7 @@ async fn seed(
         expires_at: Set(now + 86_400),
         revoked_at: Set(None),
         audience: Set(None),
+        dpop_jkt: Set(None),
     })
     .await?;
     insert_rows::<refresh_token::Entity, _>(db, families, |i| refresh_token::ActiveModel {
