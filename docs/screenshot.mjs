@@ -1,6 +1,6 @@
 // Takes the two pictures of the docs with headless Chromium (playwright-core), from a running
-// server: docs/swagger-ui.png (Swagger UI with the admin tags folded, so the token endpoint
-// is in view) and docs/login.png (the login page of a registered web client).
+// server: docs/swagger-ui.png (Swagger UI with every tag but OAuth folded, so the token
+// endpoint is in view under the header) and docs/login.png (the login page of a registered web client).
 // Environment: ISSUER, CLIENT_ID (a client with a loopback redirect URI), REDIRECT_URI, OUT_DIR.
 import { chromium } from "playwright-core";
 
@@ -14,19 +14,22 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(`${ISSUER}/docs`);
   await page.locator(".opblock-tag").first().waitFor();
-  // Fold the four admin tags; the OAuth endpoints come into view under the header.
+  // Fold every tag but the OAuth endpoints, so the page top (title, server, Authorize) and
+  // POST /oauth/token fit in one picture.
   for (const tag of await page.locator(".opblock-tag").all()) {
     const name = (await tag.getAttribute("data-tag")) ?? (await tag.innerText());
-    if (name.startsWith("Admin")) await tag.click();
+    if (!name.startsWith("OAuth")) await tag.click();
   }
-  const token = page.locator(".opblock", { hasText: "/oauth/token" }).first();
-  await token.waitFor();
-  await token.locator(".opblock-summary").click(); // expand POST /oauth/token
-  await page.locator(".opblock.is-open").first().waitFor();
+  await page.locator(".opblock", { hasText: "/oauth/token" }).first().waitFor();
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.waitForTimeout(500);
-  const box = await token.boundingBox();
-  const height = Math.min(Math.ceil(box.y + Math.min(box.height, 900) + 20), 2200);
-  await page.setViewportSize({ width: 1280, height });
+  // Down to the end of the last tag section (OAuth), above the schema list.
+  const height = await page.evaluate(() => {
+    const sections = document.querySelectorAll(".opblock-tag-section");
+    return sections[sections.length - 1].getBoundingClientRect().bottom;
+  });
+  await page.setViewportSize({ width: 1280, height: Math.min(Math.ceil(height) + 20, 2400) });
+  await page.waitForTimeout(300);
   await page.screenshot({ path: `${OUT_DIR}/swagger-ui.png` });
 
   const login = await browser.newPage({ viewport: { width: 900, height: 640 } });
