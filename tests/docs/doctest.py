@@ -18,10 +18,13 @@ Per file, in order:
   and anywhere in the file:
     <!-- doc-test: server-env KEY=VALUE ... -->   extra environment for the file's server
     <!-- doc-test: requires TOOL ... -->          skip the file (reported) when a tool is missing
+    <!-- doc-test: binary-at PATH -->             put the binary at PATH in the directory instead
+                                                  of on PATH (the README finds it there itself)
 - expected output: a trailing `# => TEXT` comment on a line of a block, or a ```text block
   right after a shell block (one expected line per line), must appear in that block's
   standard output, in order (`…` matches anything within a line);
-- ```python blocks not written to a file are compiled (syntax check).
+- ```python blocks not written to a file are compiled (syntax check);
+- relative links must lead to an existing file, and `#anchor`s to a heading of the target.
 
 Exit status 0 when every block passed; the summary line counts what ran.
 """
@@ -78,7 +81,7 @@ def parse(path):
         m = MARKER.match(line)
         if m:
             body = m.group("body")
-            if body.split(None, 1)[0] in ("server-env", "requires"):
+            if body.split(None, 1)[0] in ("server-env", "requires", "binary-at"):
                 file_markers.append(body)
             else:
                 pending.append(body)
@@ -112,6 +115,48 @@ def parse(path):
     return blocks, file_markers
 
 
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+
+
+def slug(heading):
+    """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]|<[^>]+>", "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(path):
+    out, fenced = set(), False
+    for line in open(path, encoding="utf-8"):
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and (m := re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)):
+            out.add(slug(m.group(1)))
+    return out
+
+
+def check_links(path):
+    """Relative links and #anchors of a Markdown file that lead nowhere."""
+    broken, n, fenced = [], 0, False
+    for lineno, line in enumerate(open(path, encoding="utf-8"), 1):
+        if FENCE.match(line):
+            fenced = not fenced
+        if fenced:
+            continue
+        for m in LINK.finditer(line):
+            target = m.group("target")
+            if re.match(r"^[a-z]+:", target):
+                continue
+            n += 1
+            file, _, anchor = target.partition("#")
+            dest = os.path.normpath(os.path.join(os.path.dirname(path), file)) if file else path
+            if not os.path.exists(dest):
+                broken.append(f"{path}:{lineno}: {target} (no such file)")
+            elif anchor and dest.endswith(".md") and anchor not in anchors(dest):
+                broken.append(f"{path}:{lineno}: {target} (no such heading)")
+    return n, broken
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -137,7 +182,7 @@ class Runner:
     def __init__(self, binary, verbose):
         self.binary = binary
         self.verbose = verbose
-        self.counts = dict(run=0, syntax=0, files=0, checked=0, python=0, skipped_files=0)
+        self.counts = dict(run=0, syntax=0, files=0, checked=0, python=0, skipped_files=0, links=0)
         self.failures = []
 
     def log(self, msg):
@@ -150,6 +195,10 @@ class Runner:
 
     def run_file(self, path):
         blocks, file_markers = parse(path)
+        n, broken = check_links(path)
+        self.counts["links"] += n
+        for b in broken:
+            self.fail(b.split(": ", 1)[0], "broken link " + b.split(": ", 1)[1])
         missing = [
             tool
             for m in file_markers
@@ -198,14 +247,23 @@ class Runner:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 with open(target, "w", encoding="utf-8") as f:
                     f.write(text)
+            # The binary on PATH as `tessera`, or only where the file says a build puts it
+            # (the README: `target/release/tessera`, which its own `export PATH=...` line finds).
+            at = [m.split()[1] for m in file_markers if m.startswith("binary-at")]
             bindir = os.path.join(work, ".doctest", "bin")
             os.makedirs(bindir)
-            os.symlink(self.binary, os.path.join(bindir, "tessera"))
             env = dict(os.environ)
             for k in list(env):
                 if k.startswith("TESSERA_"):
                     del env[k]
-            env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+            if at:
+                os.makedirs(os.path.join(work, os.path.dirname(at[0])), exist_ok=True)
+                os.symlink(self.binary, os.path.join(work, at[0]))
+                if shutil.which("tessera", path=env.get("PATH", "")):
+                    raise SystemExit(f"doc-test: {path}: a `tessera` is already on PATH; remove it")
+            else:
+                os.symlink(self.binary, os.path.join(bindir, "tessera"))
+                env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
             env["NO_COLOR"] = "1"
             server_env = dict(env)
             server_env.update(
@@ -334,7 +392,7 @@ def main():
     print(
         f"doc-test: {c['run']} shell blocks run against a live server, {c['syntax']} checked with "
         f"bash -n only, {c['files']} blocks written as files, {c['checked']} expected output lines "
-        f"checked, {c['python']} python blocks compiled; {len(files)} files, "
+        f"checked, {c['python']} python blocks compiled, {c['links']} relative links checked; {len(files)} files, "
         f"{c['skipped_files']} skipped; {len(runner.failures)} failures"
     )
     sys.exit(1 if runner.failures else 0)
