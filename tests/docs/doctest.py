@@ -7,7 +7,8 @@ Usage: tests/docs/doctest.py --bin target/debug/tessera [-v] [FILE.md ...]
 Per file, in order:
 - a fresh temporary directory, with the binary on PATH as `tessera`, and a server started
   there (`tessera serve`) on a free port; every `127.0.0.1:8080` / `localhost:8080` in the
-  file's blocks is rewritten to that port, so the docs keep the default address;
+  file's blocks is rewritten to that port, so the docs keep the default address (8081-8089,
+  for servers a block starts itself or an address where nothing listens, get free ports too);
 - the file's ```sh / ```bash blocks run in order in ONE bash session (`set -euo pipefail`),
   so a variable set in one block is there in the next; a failing command fails the file;
 - markers, written on the line right before a fence (HTML comments, invisible on GitHub):
@@ -211,11 +212,19 @@ class Runner:
             self.log(f"doc-test: {path}: skipped ({', '.join(missing)} not installed)")
             return
         work = tempfile.mkdtemp(prefix="doctest-")
-        port = free_port()
+        # 8080 is the server's; 8081-8089 are for servers the blocks start themselves.
+        distinct = []
+        while len(distinct) < 10:
+            if (p := free_port()) not in distinct:
+                distinct.append(p)
+        ports = {8080 + i: p for i, p in enumerate(distinct)}
+        port = ports[8080]
 
         def local(text):
-            return text.replace("127.0.0.1:8080", f"127.0.0.1:{port}").replace(
-                "localhost:8080", f"localhost:{port}"
+            return re.sub(
+                r"\b(127\.0\.0\.1|localhost):(808\d)\b",
+                lambda m: f"{m.group(1)}:{ports[int(m.group(2))]}",
+                text,
             )
 
         shell, to_write = [], []
