@@ -2,7 +2,7 @@
 """Runs the shell blocks of Markdown files against a live `tessera serve`, as a reader would.
 
 Usage: tests/docs/doctest.py --bin target/debug/tessera [-v] [FILE.md ...]
-(default files: README.md, CONTRIBUTING.md and docs/*.md). tests/docs/run.sh wraps it.
+(default files: README.md, CONTRIBUTING.md, BENCHMARKS.md and docs/*.md). tests/docs/run.sh wraps it.
 
 Per file, in order:
 - a fresh temporary directory, with the binary on PATH as `tessera`, and a server started
@@ -391,7 +391,7 @@ def main():
         if shutil.which(tool) is None:
             sys.exit(f"doc-test: {tool} is required (the docs use it)")
     files = args.files or (
-        ["README.md", "CONTRIBUTING.md"] + sorted(glob.glob("docs/*.md"))
+        ["README.md", "CONTRIBUTING.md", "BENCHMARKS.md"] + sorted(glob.glob("docs/*.md"))
     )
     runner = Runner(binary, args.verbose)
     for path in files:

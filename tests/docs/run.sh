@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Doc tests: every ```sh block of README.md, CONTRIBUTING.md and docs/*.md runs as written
+# Doc tests: every ```sh block of README.md, CONTRIBUTING.md, BENCHMARKS.md and docs/*.md runs as written
 # against a live `tessera serve` (one bash session and one server per file, in a temporary
 # directory; see tests/docs/doctest.py for the markers), after the runner's self-test
 # (tests/docs/selftest.sh). Usage:
