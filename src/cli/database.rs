@@ -35,7 +35,10 @@ pub async fn existing(settings: &Settings) -> Result<(), String> {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            format!("SELECT (to_regclass('{MIGRATIONS_TABLE}') IS NOT NULL)::int8 AS present")
+            format!(
+                "SELECT CAST(CASE WHEN to_regclass('{MIGRATIONS_TABLE}') IS NULL THEN 0 ELSE 1 END \
+                 AS int8) AS present"
+            )
         }
         _ => format!(
             "SELECT count(*) AS present FROM sqlite_master \
