@@ -381,7 +381,10 @@ impl Settings {
             settings.issuer = derived_issuer(&settings.bind, settings.tls_cert_file.is_some());
         }
         settings.validate()?;
-        let warnings = unknown_env_warnings(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()), &known);
+        let warnings = unknown_env_warnings(
+            std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()),
+            &known,
+        );
         Ok(Loaded {
             settings,
             sources,
@@ -754,7 +757,10 @@ mod tests {
         assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
         assert_eq!(parse_duration(" 15s ").unwrap(), Duration::from_secs(15));
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert!(parse_duration("soon").unwrap_err().contains("15s, 10m"));
         assert!(parse_duration("-5").is_err());
     }
@@ -787,7 +793,10 @@ mod tests {
             derived_issuer("127.0.0.1:9090", false),
             "http://127.0.0.1:9090"
         );
-        assert_eq!(derived_issuer("0.0.0.0:8080", false), "http://127.0.0.1:8080");
+        assert_eq!(
+            derived_issuer("0.0.0.0:8080", false),
+            "http://127.0.0.1:8080"
+        );
         assert_eq!(derived_issuer("[::]:8443", true), "https://[::1]:8443");
         assert_eq!(
             derived_issuer("localhost:8080", false),

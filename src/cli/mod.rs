@@ -187,7 +187,8 @@ pub enum KeysCommand {
 }
 
 /// `keys revoke --help`: what happens when the revoked key is the one signing.
-const REVOKE_HELP: &str = "Revoke a key: removed from the JWKS at once (verifiers drop it at their next \
+const REVOKE_HELP: &str =
+    "Revoke a key: removed from the JWKS at once (verifiers drop it at their next \
 JWKS refresh), and it never signs again.
 
 Revoking the ACTIVE key of an algorithm: a fresh key of that algorithm is created and signs \
@@ -453,7 +454,10 @@ pub fn issuer_port_mismatch(issuer: &str, bind: &str) -> Option<String> {
     let issuer_port = url.port_or_known_default()?;
     let (bind_host, _) = bind.rsplit_once(':')?;
     let bind_port = bind_port(bind)?;
-    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']');
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let bind_host = bind_host.trim_start_matches('[').trim_end_matches(']');
     let local = host == "localhost"
         || host == bind_host
@@ -487,10 +491,7 @@ fn print_config(loaded: &Loaded, json: bool) {
                 (k, json!({"value": v, "source": src}))
             })
             .collect();
-        out!(
-            "{}",
-            serde_json::to_string_pretty(&map).unwrap_or_default()
-        );
+        out!("{}", serde_json::to_string_pretty(&map).unwrap_or_default());
     } else {
         for (k, v) in values {
             let src = source(&k);
@@ -521,7 +522,11 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
             } else {
                 out!(
                     "{:<44} {:<6} {:<8} {:<20} {:<20}",
-                    "KID", "ALG", "STATE", "ACTIVATES", "UNPUBLISHED"
+                    "KID",
+                    "ALG",
+                    "STATE",
+                    "ACTIVATES",
+                    "UNPUBLISHED"
                 );
                 for k in keys {
                     out!(
@@ -602,7 +607,10 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
             } else {
                 out!(
                     "{:<24} {:<20} {:<22} {:<30} AUDIENCES",
-                    "CLIENT_ID", "NAME", "GRANTS", "SCOPES"
+                    "CLIENT_ID",
+                    "NAME",
+                    "GRANTS",
+                    "SCOPES"
                 );
                 for c in list {
                     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
@@ -870,5 +878,23 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
             let _ = tokio::signal::ctrl_c().await;
         }
         tracing::info!("shutting down: finishing in-flight requests");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_port_mismatch;
+
+    #[test]
+    fn a_local_issuer_on_another_port_than_bind_is_reported() {
+        let warn = |i, b| issuer_port_mismatch(i, b).is_some();
+        assert!(warn("http://127.0.0.1:8080", "127.0.0.1:9090"));
+        assert!(warn("http://localhost:8080", "0.0.0.0:9090"));
+        assert!(warn("http://[::1]:8080", "[::1]:9090"));
+        assert!(!warn("http://127.0.0.1:9090", "127.0.0.1:9090"));
+        // Behind a reverse proxy the public URL has its own port: not compared.
+        assert!(!warn("https://auth.example.com", "127.0.0.1:8080"));
+        // Port 0: the issuer is taken from the address bound.
+        assert!(!warn("http://127.0.0.1:8080", "127.0.0.1:0"));
     }
 }

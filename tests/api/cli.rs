@@ -209,11 +209,7 @@ on_both_backends!(clients_can_be_created_before_the_first_serve);
 
 /// Starts `tessera serve` on a free port and waits for /healthz; returns the child and
 /// its base URL.
-pub async fn serve(
-    env: &Env,
-    kek: Option<&str>,
-    log_level: &str,
-) -> (std::process::Child, String) {
+pub async fn serve(env: &Env, kek: Option<&str>, log_level: &str) -> (std::process::Child, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

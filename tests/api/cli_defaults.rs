@@ -121,13 +121,21 @@ fn commands_other_than_serve_and_migrate_never_create_a_database() {
     // --database-url points elsewhere (from another directory) and is checked the same way.
     let elsewhere = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", expected.display());
-    let out = bare(elsewhere.path(), &["--database-url", &url, "clients", "list"])
-        .output()
-        .unwrap();
+    let out = bare(
+        elsewhere.path(),
+        &["--database-url", &url, "clients", "list"],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let out = bare(
         elsewhere.path(),
-        &["--database-url", "sqlite://nowhere.db?mode=rwc", "users", "list"],
+        &[
+            "--database-url",
+            "sqlite://nowhere.db?mode=rwc",
+            "users",
+            "list",
+        ],
     )
     .output()
     .unwrap();
@@ -174,13 +182,51 @@ async fn logs_only_with_verbose_and_never_coloured_off_a_terminal() {
     assert!(out.status.success());
     let err = stderr(&out);
     assert!(err.contains("INFO"), "-v shows log lines: {err}");
-    assert!(!err.contains('\u{1b}'), "no ANSI colour into a pipe: {err:?}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no ANSI colour into a pipe: {err:?}"
+    );
     // The server writing to a file: no colour either.
     let (child, _) = serve(&quiet, Some(&Kek::generate_encoded().unwrap()), "info").await;
     stop(child);
     let logs = log(&quiet);
     assert!(logs.contains("tessera listening"), "{logs}");
     assert!(!logs.contains('\u{1b}'), "no ANSI colour in a log file");
+}
+
+/// On a terminal (util-linux `script` provides one) log lines are coloured, unless
+/// NO_COLOR is set.
+#[test]
+fn colour_only_on_a_terminal_and_not_with_no_color() {
+    for (no_color, coloured) in [(None, true), (Some("1"), false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("'{}' -v migrate", env!("CARGO_BIN_EXE_tessera")),
+            "/dev/null",
+        ])
+        .current_dir(dir.path())
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TESSERA_") {
+                cmd.env_remove(k);
+            }
+        }
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().expect("util-linux `script`");
+        let text = stdout(&out);
+        assert!(text.contains("INFO"), "{text}");
+        assert_eq!(
+            text.contains('\u{1b}'),
+            coloured,
+            "NO_COLOR={no_color:?}: {text:?}"
+        );
+    }
 }
 
 /// A consistent copy taken while the server serves (and issues tokens) restores into a
@@ -228,7 +274,10 @@ async fn backup_while_serving_restores_into_a_working_server() {
     std::fs::copy(&target, restored.path().join("data/tessera.db")).unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut cmd = bare(restored.path(), &["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    let mut cmd = bare(
+        restored.path(),
+        &["serve", "--bind", &format!("127.0.0.1:{port}")],
+    );
     cmd.env("TESSERA_KEK", &kek)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -347,12 +396,25 @@ async fn bare_seconds_are_accepted_wherever_a_duration_is() {
     assert_eq!(created["token_ttl"], 15);
     let out = tessera(
         &env,
-        &["clients", "create", "--name", "x", "--audience", "a", "--ttl", "soon"],
+        &[
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--audience",
+            "a",
+            "--ttl",
+            "soon",
+        ],
     )
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("15s, 10m, 1h, 7d"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("15s, 10m, 1h, 7d"),
+        "{}",
+        stderr(&out)
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("tessera.toml"),
@@ -412,10 +474,13 @@ fn config_shows_the_servers_values_and_their_sources() {
         "rotation_interval = \"1d\"\n",
     )
     .unwrap();
-    let out = bare(dir.path(), &["config", "--database-url", "sqlite://db/t.db"])
-        .env("TESSERA_ACCESS_TOKEN_TTL", "10m")
-        .output()
-        .unwrap();
+    let out = bare(
+        dir.path(),
+        &["config", "--database-url", "sqlite://db/t.db"],
+    )
+    .env("TESSERA_ACCESS_TOKEN_TTL", "10m")
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let file = dir.path().join("tessera.toml");
@@ -433,7 +498,10 @@ fn config_shows_the_servers_values_and_their_sources() {
         ),
         "issuer = \"http://127.0.0.1:8080\"  # default".to_string(),
     ] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
     let out = bare(dir.path(), &["config", "--json"]).output().unwrap();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -492,7 +560,11 @@ async fn the_issuer_follows_bind_and_a_disagreement_is_warned_about() {
     let other = format!("http://127.0.0.1:{}", free_port());
     let (child, base) = start(Some(other.clone()));
     let discovery = wait(base).await;
-    assert_eq!(discovery["issuer"], other.as_str(), "an explicit issuer wins");
+    assert_eq!(
+        discovery["issuer"],
+        other.as_str(),
+        "an explicit issuer wins"
+    );
     stop(child);
     let logs = log(&env);
     assert!(
@@ -518,6 +590,12 @@ async fn verify_tells_unreachable_from_invalid_and_checks_revocation_when_asked(
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("Verdict: VALID"));
     assert!(stdout(&out).contains("Revocation: NOT checked"));
+    // Without --issuer: the configured issuer.
+    let out = tessera(&env, &["verify", &at])
+        .env("TESSERA_ISSUER", &base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // Revoked (RFC 7009): still VALID without the feed, INVALID with it.
     let r = reqwest::Client::new()
         .post(format!("{base}/oauth/revoke"))
@@ -690,8 +768,15 @@ async fn revoking_the_active_key_activates_a_fresh_key_not_the_retired_one() {
     assert!(out.status.success(), "{}", stderr(&out));
     let after = keys();
     assert_eq!(of(&after, "REVOKED"), active);
-    assert_eq!(of(&after, "RETIRED"), retired, "the predecessor stays retired");
+    assert_eq!(
+        of(&after, "RETIRED"),
+        retired,
+        "the predecessor stays retired"
+    );
     let now_active = of(&after, "ACTIVE");
     assert_eq!(now_active.len(), 1);
-    assert!(!before.iter().any(|(k, _)| *k == now_active[0]), "a fresh key");
+    assert!(
+        !before.iter().any(|(k, _)| *k == now_active[0]),
+        "a fresh key"
+    );
 }
