@@ -436,8 +436,9 @@ async fn serve(mut settings: Settings, loaded: &Loaded, clock: SharedClock) -> R
     } else if let Some(w) = issuer_port_mismatch(&settings.issuer, &settings.bind) {
         tracing::warn!("{w}");
     }
+    let database = settings.database_location();
     let app = App::build(settings, clock).await?;
-    tracing::info!(port = app.port(), issuer = %app.state().settings.issuer, "tessera listening");
+    tracing::info!(port = app.port(), issuer = %app.state().settings.issuer, %database, "tessera listening");
     app.run(shutdown).await
 }
 

@@ -537,6 +537,9 @@ async fn the_issuer_follows_bind_and_a_disagreement_is_warned_about() {
             ));
         if let Some(i) = issuer {
             cmd.env("TESSERA_ISSUER", i);
+        } else {
+            // A misspelled issuer is not silently ignored by the server either.
+            cmd.env("TESSERA_ISUER", "http://typo.test");
         }
         (cmd.spawn().unwrap(), format!("http://127.0.0.1:{port}"))
     };
@@ -555,7 +558,17 @@ async fn the_issuer_follows_bind_and_a_disagreement_is_warned_about() {
     let discovery = wait(base.clone()).await;
     assert_eq!(discovery["issuer"], base.as_str());
     stop(child);
-    assert!(!log(&env).contains("names port"), "{}", log(&env));
+    let logs = log(&env);
+    assert!(!logs.contains("names port"), "{logs}");
+    assert!(
+        logs.contains("TESSERA_ISUER is not a setting; did you mean TESSERA_ISSUER?"),
+        "{logs}"
+    );
+    // The server names its database file, absolute.
+    assert!(
+        logs.contains(&env.dir.path().join("tessera.db").display().to_string()),
+        "{logs}"
+    );
 
     let other = format!("http://127.0.0.1:{}", free_port());
     let (child, base) = start(Some(other.clone()));
@@ -753,20 +766,35 @@ async fn revoking_the_active_key_activates_a_fresh_key_not_the_retired_one() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let before = keys();
     let of = |list: &[(String, String)], state: &str| -> Vec<String> {
         list.iter()
             .filter(|(_, s)| s == state)
             .map(|(k, _)| k.clone())
             .collect()
     };
+    // An immediate key signs from the next second when timestamps collide: wait for it.
+    let mut before = keys();
+    for _ in 0..40 {
+        if of(&before, "NEXT").is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        before = keys();
+    }
     let (active, retired) = (of(&before, "ACTIVE"), of(&before, "RETIRED"));
     assert_eq!((active.len(), retired.len()), (1, 1), "{before:?}");
     let out = tessera(&env, &["keys", "revoke", &active[0]])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let after = keys();
+    let mut after = keys();
+    for _ in 0..40 {
+        if of(&after, "NEXT").is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        after = keys();
+    }
     assert_eq!(of(&after, "REVOKED"), active);
     assert_eq!(
         of(&after, "RETIRED"),
