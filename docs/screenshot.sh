@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# Regenerates docs/swagger-ui.png: Swagger UI of a running `tessera serve`, rendered by
-# headless Chromium (Debian package `chromium`). Usage: docs/screenshot.sh [path/to/tessera]
+# Regenerates docs/swagger-ui.png (Swagger UI, POST /oauth/token open) and docs/login.png (the
+# login page) from a `tessera serve` on the fixed port 18080 (PORT=... to change), rendered by
+# headless Debian Chromium through playwright-core (the version pinned in
+# tests/browser/package-lock.json). Usage: docs/screenshot.sh [path/to/tessera]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="$(realpath "${1:-$HERE/../target/debug/tessera}")"
-CHROMIUM="${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}"
-[ -n "$CHROMIUM" ] || { echo "install chromium first (apt-get install -y chromium)" >&2; exit 1; }
+PORT="${PORT:-18080}"
+[ -x /usr/bin/chromium ] || { echo "install chromium first (apt-get install -y chromium)" >&2; exit 1; }
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "port $PORT is in use (the pictures show the port: PORT=... to pick another)" >&2
+    exit 1
+fi
 WORK="$(mktemp -d)"
 SERVER=""
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+cp "$HERE/../tests/browser/package.json" "$HERE/../tests/browser/package-lock.json" "$HERE/screenshot.mjs" "$WORK/"
 cd "$WORK"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export TESSERA_BIND="127.0.0.1:$PORT" TESSERA_ISSUER="http://127.0.0.1:$PORT" TESSERA_LOG=warn
+npm ci --silent --no-audit --no-fund >/dev/null
+ISSUER="http://127.0.0.1:$PORT"
+export TESSERA_BIND="127.0.0.1:$PORT" TESSERA_ISSUER="$ISSUER" TESSERA_LOG=warn NO_COLOR=1
 "$BIN" serve >serve.log 2>&1 &
 SERVER=$!
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.05; done
-"$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-    --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$WORK/profile" --hide-scrollbars --window-size=1280,2000 \
-    --virtual-time-budget=8000 --screenshot="$HERE/swagger-ui.png" \
-    "http://127.0.0.1:$PORT/docs" 2>/dev/null
-echo "wrote $HERE/swagger-ui.png"
+for _ in $(seq 200); do curl -sf "$ISSUER/healthz" >/dev/null && break; sleep 0.05; done
+REDIRECT_URI="http://127.0.0.1:3000/callback"
+CLIENT_ID=$("$BIN" clients create --name "Orders Web" --grant authorization_code \
+    --scope "openid orders:read" --audience https://orders.internal --redirect-uri "$REDIRECT_URI" --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+ISSUER="$ISSUER" CLIENT_ID="$CLIENT_ID" REDIRECT_URI="$REDIRECT_URI" OUT_DIR="$HERE" node screenshot.mjs
+echo "wrote $HERE/swagger-ui.png and $HERE/login.png (server on port $PORT)"

@@ -1,10 +1,17 @@
-//! Settings: built-in defaults, then `tessera.toml`, then `TESSERA_*` environment variables.
+//! Settings: built-in defaults, then `tessera.toml`, then `TESSERA_*` environment variables,
+//! then command-line flags.
 //!
-//! Every key is documented here and in the README's configuration reference, with its
-//! default. Unknown keys in the file are rejected so a typo never silently falls back
-//! to a default.
+//! The fields of [`Settings`] are the one table of keys: every key is documented on its
+//! field with its default, and everything else (the environment variables read, the typo
+//! suggestions, `tessera config` with the source of each value) is derived from them.
+//! Unknown keys in the file are rejected so a typo never silently falls back to a default;
+//! an unknown `TESSERA_*` variable gets a warning naming the closest key.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use figment::{
     Figment,
@@ -21,8 +28,10 @@ pub struct Settings {
     /// Address the HTTP server listens on. Default `127.0.0.1:8080`.
     pub bind: String,
     /// Public base URL of this issuer: the exact `iss` of every token and the base of
-    /// every URL in discovery. Default `http://127.0.0.1:8080`. Set it to the URL clients
-    /// and verifiers use (e.g. `https://auth.example.com`); it must match exactly.
+    /// every URL in discovery. Default: follows `bind`, `http://<bind>` (`https` with
+    /// `tls_cert_file`; an unspecified address such as `0.0.0.0` becomes `127.0.0.1`). Set
+    /// it to the URL clients and verifiers use (e.g. `https://auth.example.com`); it must
+    /// match exactly.
     pub issuer: String,
     /// sea-orm database URL. Default `sqlite://data/tessera.db?mode=rwc` (the directory
     /// is created). `postgres://user@host/db` to share state between instances.
@@ -288,13 +297,85 @@ impl Default for Settings {
     }
 }
 
-/// Environment variables starting with `TESSERA_` that are not settings.
-const NON_SETTING_ENV: &[&str] = &["config", "test_postgres_url"];
+/// Environment variables starting with `TESSERA_` that are not settings (lowercase, without
+/// the prefix): no "not a setting" warning for them.
+const NON_SETTING_ENV: &[&str] = &[
+    // Read by the command line itself.
+    "config",
+    "verify_client_id",
+    "verify_client_secret",
+    // Knobs of the tests, benchmarks and CI scripts (inherited by the processes they start).
+    "advisory_db",
+    "bin",
+    "build_profile",
+    "ci_tools",
+    "fault_seed",
+    "kill_loop",
+    "port",
+    "test_bin",
+    "test_postgres_url",
+    "update_openapi",
+];
+
+/// Where the effective value of a setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default (or, for `issuer`, derived from `bind`).
+    Default,
+    /// The configuration file at this path.
+    File(PathBuf),
+    /// This environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "file ({})", absolute(p).display()),
+            Source::Env(v) => write!(f, "env ({v})"),
+            Source::Flag => f.write_str("flag"),
+        }
+    }
+}
+
+/// Settings as loaded, with where each value came from and what deserves a warning.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// The source of every key (every field of [`Settings`]).
+    pub sources: BTreeMap<String, Source>,
+    /// Things the operator should know (unknown `TESSERA_*` variables...), one line each.
+    pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// Whether `key` was set by the operator (file, environment or flag).
+    pub fn is_explicit(&self, key: &str) -> bool {
+        self.sources.get(key).is_some_and(|s| *s != Source::Default)
+    }
+}
+
+/// The names of all settings (the fields of [`Settings`]).
+pub fn keys() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => vec![],
+    }
+}
 
 impl Settings {
     /// Loads defaults, then the TOML file (if `path` is given it must exist; otherwise
     /// `tessera.toml` is read when present), then `TESSERA_*` variables.
-    pub fn load(path: Option<&std::path::Path>) -> Result<Self, String> {
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        Self::load_with(path, &[]).map(|l| l.settings)
+    }
+
+    /// As [`Settings::load`], then `flags` (key, value) on top, keeping where each value
+    /// came from. An `issuer` not set explicitly follows `bind` ([`derived_issuer`]).
+    pub fn load_with(path: Option<&Path>, flags: &[(&str, String)]) -> Result<Loaded, String> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         match path {
             Some(p) => {
@@ -306,19 +387,52 @@ impl Settings {
             None => figment = figment.merge(Toml::file("tessera.toml")),
         }
         // Only variables naming a setting are read: other TESSERA_* variables (scripts,
-        // deployment tooling) are not configuration. Typos in the file are still refused.
-        let known: Vec<String> = match serde_json::to_value(Settings::default()) {
-            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
-            _ => vec![],
-        };
-        figment = figment.merge(
-            Env::prefixed("TESSERA_")
-                .ignore(NON_SETTING_ENV)
-                .filter(move |k| known.iter().any(|n| k.as_str().eq_ignore_ascii_case(n))),
-        );
-        let settings: Settings = figment.extract().map_err(|e| e.to_string())?;
+        // deployment tooling) are not configuration, but get a warning unless listed in
+        // NON_SETTING_ENV, so that a typo does not go unnoticed.
+        let known = keys();
+        let known_for_filter = known.clone();
+        figment = figment.merge(Env::prefixed("TESSERA_").ignore(NON_SETTING_ENV).filter(
+            move |k| {
+                known_for_filter
+                    .iter()
+                    .any(|n| k.as_str().eq_ignore_ascii_case(n))
+            },
+        ));
+        for (k, v) in flags {
+            figment = figment.merge(Serialized::default(k, v));
+        }
+        let mut settings: Settings = figment.extract().map_err(|e| e.to_string())?;
+        let mut sources = BTreeMap::new();
+        for key in &known {
+            let source = if flags.iter().any(|(k, _)| k == key) {
+                Source::Flag
+            } else {
+                match figment.find_metadata(key) {
+                    Some(m) => match &m.source {
+                        Some(figment::Source::File(p)) => Source::File(p.clone()),
+                        _ if m.name.contains("environment") => {
+                            Source::Env(format!("TESSERA_{}", key.to_ascii_uppercase()))
+                        }
+                        _ => Source::Default,
+                    },
+                    None => Source::Default,
+                }
+            };
+            sources.insert(key.clone(), source);
+        }
+        if sources.get("issuer") == Some(&Source::Default) {
+            settings.issuer = derived_issuer(&settings.bind, settings.tls_cert_file.is_some());
+        }
         settings.validate()?;
-        Ok(settings)
+        let warnings = unknown_env_warnings(
+            std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()),
+            &known,
+        );
+        Ok(Loaded {
+            settings,
+            sources,
+            warnings,
+        })
     }
 
     /// Checks values that types alone cannot.
@@ -420,8 +534,18 @@ impl Settings {
         self.database_url.starts_with("sqlite:")
     }
 
-    /// The configuration as TOML with secrets masked, for `tessera config`.
+    /// The configuration as TOML with secrets masked.
     pub fn to_masked_toml(&self) -> String {
+        let mut out = String::new();
+        for (k, v) in self.masked_values() {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+        out
+    }
+
+    /// Every set key with its value as `tessera config` shows it: secrets masked, the pool
+    /// size resolved, the SQLite file and other paths absolute; unset optional keys omitted.
+    pub fn masked_values(&self) -> Vec<(String, serde_json::Value)> {
         let mut copy = self.clone();
         if copy.kek.is_some() {
             copy.kek = Some("********".into());
@@ -429,19 +553,136 @@ impl Settings {
         if copy.metrics_token.is_some() {
             copy.metrics_token = Some("********".into());
         }
-        copy.database_url = mask_url_password(&copy.database_url);
+        copy.database_url = absolute_sqlite_url(&mask_url_password(&copy.database_url));
         // The effective pool size, not "unset": it depends on the database.
         copy.database_max_connections = Some(self.pool_size());
-        let value = serde_json::to_value(&copy).unwrap_or_default();
-        let mut out = String::new();
-        if let serde_json::Value::Object(map) = value {
-            for (k, v) in map {
-                if !v.is_null() {
-                    out.push_str(&format!("{k} = {v}\n"));
+        copy.kek_file = absolute(&copy.kek_file);
+        copy.tls_cert_file = copy.tls_cert_file.as_deref().map(absolute);
+        copy.tls_key_file = copy.tls_key_file.as_deref().map(absolute);
+        match serde_json::to_value(&copy) {
+            Ok(serde_json::Value::Object(map)) => {
+                map.into_iter().filter(|(_, v)| !v.is_null()).collect()
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Where the database is, for messages: the absolute SQLite file, or the URL (password
+    /// masked) and schema.
+    pub fn database_location(&self) -> String {
+        match sqlite_path(&self.database_url) {
+            Some(p) => absolute(Path::new(p)).display().to_string(),
+            None => {
+                let url = mask_url_password(&self.database_url);
+                match &self.database_schema {
+                    Some(s) => format!("{url} (schema {s})"),
+                    None => url,
                 }
             }
         }
-        out
+    }
+}
+
+/// The issuer a server binding `bind` has when `issuer` is not set: `http://<bind>`
+/// (`https` with TLS), an unspecified address (`0.0.0.0`, `[::]`) replaced by loopback.
+pub fn derived_issuer(bind: &str, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let host_port = if let Some(port) = bind.strip_prefix("0.0.0.0:") {
+        format!("127.0.0.1:{port}")
+    } else if let Some(port) = bind.strip_prefix("[::]:") {
+        format!("[::1]:{port}")
+    } else {
+        bind.to_string()
+    };
+    format!("{scheme}://{host_port}")
+}
+
+/// One warning per `TESSERA_*` variable in `names` that is neither a setting nor a known
+/// non-setting, naming the closest setting when one is close.
+pub fn unknown_env_warnings(names: impl Iterator<Item = String>, known: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in names {
+        let Some(rest) = name
+            .get(..8)
+            .filter(|p| p.eq_ignore_ascii_case("TESSERA_"))
+            .map(|_| name[8..].to_ascii_lowercase())
+        else {
+            continue;
+        };
+        if known.contains(&rest) || NON_SETTING_ENV.contains(&rest.as_str()) {
+            continue;
+        }
+        // Distance to the whole key, or (one more) to a tail of it after an underscore,
+        // so that `TOKN_TTL` finds `ACCESS_TOKEN_TTL`.
+        let score = |k: &str| {
+            let tails = k
+                .match_indices('_')
+                .map(|(i, _)| strsim::levenshtein(&k[i + 1..], &rest) + 1);
+            tails.fold(strsim::levenshtein(k, &rest), usize::min)
+        };
+        let closest = known
+            .iter()
+            .map(|k| (score(k), k))
+            .min()
+            .filter(|(d, _)| *d <= 2.max(rest.len() / 3));
+        out.push(match closest {
+            Some((_, k)) => format!(
+                "{name} is not a setting; did you mean TESSERA_{}?",
+                k.to_ascii_uppercase()
+            ),
+            None => format!("{name} is not a setting (`tessera config` lists them)"),
+        });
+    }
+    out.sort();
+    out
+}
+
+/// `path` made absolute against the current directory (unchanged if that fails).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A duration as accepted everywhere: a bare number of seconds (`15`), or `15s`, `10m`,
+/// `1h`, `7d` and other humantime forms (`1h 30m`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| format!("{s:?}: {e}"));
+    }
+    humantime::parse_duration(s).map_err(|e| {
+        format!("{s:?} is not a duration ({e}); write seconds (15) or 15s, 10m, 1h, 7d")
+    })
+}
+
+/// The file of an SQLite URL (`sqlite://data/t.db?mode=rwc` → `data/t.db`); `None` for
+/// in-memory databases and other backends.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(path)
+    }
+}
+
+/// An SQLite URL with its file made absolute; other URLs unchanged.
+fn absolute_sqlite_url(url: &str) -> String {
+    match sqlite_path(url) {
+        Some(p) => {
+            let query = url.split_once('?').map(|(_, q)| format!("?{q}"));
+            format!(
+                "sqlite://{}{}",
+                absolute(Path::new(p)).display(),
+                query.unwrap_or_default()
+            )
+        }
+        None => url.to_string(),
     }
 }
 
@@ -475,7 +716,7 @@ mod humantime_serde_compat {
         }
         match Raw::deserialize(d)? {
             Raw::Secs(s) => Ok(Duration::from_secs(s)),
-            Raw::Text(t) => humantime::parse_duration(t.trim()).map_err(D::Error::custom),
+            Raw::Text(t) => super::parse_duration(&t).map_err(D::Error::custom),
         }
     }
 }
@@ -571,6 +812,58 @@ mod tests {
             ..Settings::default()
         };
         assert!(good.validate().is_ok());
+    }
+
+    #[test]
+    fn durations_accept_bare_seconds() {
+        assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration(" 15s ").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
+        assert!(parse_duration("soon").unwrap_err().contains("15s, 10m"));
+        assert!(parse_duration("-5").is_err());
+    }
+
+    #[test]
+    fn unknown_variables_are_named_with_the_closest_key() {
+        let known = keys();
+        let names = [
+            "TESSERA_TOKN_TTL",
+            "TESSERA_ACESS_TOKEN_TTL",
+            "TESSERA_BIND",
+            "TESSERA_CONFIG",
+            "TESSERA_QQQQQQQQQQQQQQQQQQQQ",
+            "PATH",
+        ];
+        let w = unknown_env_warnings(names.iter().map(|s| s.to_string()), &known);
+        assert_eq!(
+            w,
+            vec![
+                "TESSERA_ACESS_TOKEN_TTL is not a setting; did you mean TESSERA_ACCESS_TOKEN_TTL?",
+                "TESSERA_QQQQQQQQQQQQQQQQQQQQ is not a setting (`tessera config` lists them)",
+                "TESSERA_TOKN_TTL is not a setting; did you mean TESSERA_ACCESS_TOKEN_TTL?",
+            ]
+        );
+    }
+
+    #[test]
+    fn issuer_follows_bind() {
+        assert_eq!(
+            derived_issuer("127.0.0.1:9090", false),
+            "http://127.0.0.1:9090"
+        );
+        assert_eq!(
+            derived_issuer("0.0.0.0:8080", false),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(derived_issuer("[::]:8443", true), "https://[::1]:8443");
+        assert_eq!(
+            derived_issuer("localhost:8080", false),
+            "http://localhost:8080"
+        );
     }
 
     #[test]

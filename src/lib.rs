@@ -1,6 +1,6 @@
 //! Tessera: a standalone OAuth 2.0 / OpenID Connect token issuer.
 //!
-//! Module map (one module per concept; the README has the same map):
+//! Module map (one module per concept; CONTRIBUTING.md has the same map):
 //! - [`context`]: the domain's one hallway, [`context::Context`], built once;
 //! - [`grants`]: the token endpoint, a typed request and one module per grant;
 //!   [`client_auth`]: client authentication, one module per method;

@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tessera::{
     cli::{self, Cli},
@@ -8,14 +10,27 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     tune_allocator();
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
-        Ok(s) => s,
+    let loaded = match Settings::load_with(cli.config.as_deref(), &cli.setting_flags()) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("error: invalid configuration: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    init_logging(&settings);
+    let serving = cli.is_serve();
+    // The server logs as configured; other commands only with -v (their output is the
+    // result, and scripts read it).
+    if serving || cli.verbose {
+        init_logging(&loaded.settings);
+    }
+    for w in &loaded.warnings {
+        if serving {
+            tracing::warn!("{w}");
+        } else {
+            eprintln!("warning: {w}");
+        }
+    }
+    let settings = loaded.settings.clone();
     // One worker: a current-thread runtime. It runs the same tasks without the multi-thread
     // scheduler's cross-thread wake-ups and work-stealing queues, which on one core are pure
     // overhead (bench/analysis.md). Blocking work (argon2, RSA key generation) has its own
@@ -36,8 +51,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(cli::run(cli, settings)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match rt.block_on(cli::run(cli, loaded)) {
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
@@ -59,11 +74,16 @@ fn tune_allocator() {
     }
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` or `log`, in `log_format`; colour only when
+/// stderr is a terminal and `NO_COLOR` is unset or empty (https://no-color.org).
 fn init_logging(settings: &Settings) {
     let filter =
         EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(&settings.log));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Json => builder.json().init(),

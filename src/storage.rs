@@ -278,15 +278,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
 
 /// The file path of a `sqlite:` URL, if it names a file.
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() || path == ":memory:" {
-        None
-    } else {
-        Some(path)
-    }
+    crate::config::sqlite_path(url)
 }
 
 #[cfg(test)]

@@ -56,6 +56,10 @@ pub async fn run(cmd: DevCommand, settings: &Settings) -> Result<()> {
             revocations,
             families,
         } => {
+            // Like every command but `serve` and `migrate`: never create a database.
+            super::database::existing(settings)
+                .await
+                .map_err(crate::error::Error::Config)?;
             let db = crate::storage::connect_and_migrate(settings).await?;
             let t = Instant::now();
             let seeded = seed(settings, &db, [clients, users, revocations, families]).await?;

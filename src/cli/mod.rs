@@ -1,12 +1,13 @@
-//! The command line: `serve`, `migrate`, `keys …`, `clients …`, `openapi`, `config`.
-//! Every command that touches the database migrates it first.
-
-mod dev;
-mod verify;
+//! The command line: `serve`, `migrate`, `backup`, `keys …`, `clients …`, `users …`,
+//! `verify`, `openapi`, `config` (and the hidden `dev` tools of `bench/scale.sh`).
+//!
+//! Only `serve` and `migrate` create a database; every other command that touches one
+//! first checks that a Tessera database is there ([`database::existing`]), then migrates
+//! it. Output goes through [`out!`], which ends quietly when stdout is a closed pipe.
 
 use std::{path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use serde_json::json;
 
@@ -19,11 +20,40 @@ use crate::{
     browser_cookies::Sealer,
     clients::{ClientRegistry, NewClient, RegistrationLimits},
     clock::{SharedClock, SystemClock},
-    config::Settings,
+    config::{Loaded, Settings},
     context::Context,
     error::{Error, Field, Result},
     keys::{Alg, KeyManager, Keyring},
 };
+
+/// Prints a line on stdout; a closed pipe (`tessera openapi | head -1`) ends the process
+/// quietly with exit 0.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+mod database;
+mod dev;
+mod verify;
+
+/// Writes one line to stdout (see [`out!`]).
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let res = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    if let Err(e) = res {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,22 +63,55 @@ use crate::{
 )]
 pub struct Cli {
     /// Configuration file (TOML). Default: ./tessera.toml when it exists.
-    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Database URL, overriding `database_url` (file and environment), e.g.
+    /// sqlite:///srv/tessera/data/tessera.db or postgres://tessera@db/tessera.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Print log lines (migrations, key creation...) on stderr. `serve` always logs.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
+impl Cli {
+    /// The settings given as flags, as (key, value) to load on top of file and environment.
+    pub fn setting_flags(&self) -> Vec<(&'static str, String)> {
+        let mut flags = Vec::new();
+        if let Some(url) = &self.database_url {
+            flags.push(("database_url", url.clone()));
+        }
+        if let Command::Serve { bind: Some(b) } = &self.command {
+            flags.push(("bind", b.clone()));
+        }
+        flags
+    }
+
+    /// Whether this is `serve` (which logs as configured; other commands only with -v).
+    pub fn is_serve(&self) -> bool {
+        matches!(self.command, Command::Serve { .. })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the issuer (creates the schema and the first keys when needed).
+    /// Run the issuer (creates the database, the schema and the first keys when needed).
     Serve {
-        /// Listen address, overriding `bind`.
-        #[arg(long)]
+        /// Listen address, overriding `bind`; the issuer follows it unless `issuer` is set.
+        #[arg(long, value_name = "ADDR")]
         bind: Option<String>,
     },
-    /// Apply database migrations and exit.
+    /// Create the database if needed, apply migrations and exit.
     Migrate,
+    /// Copy the SQLite database to FILE, consistently, while the server runs (VACUUM INTO).
+    /// Never overwrites. The key-encryption key (keys/kek or `kek`) is NOT in the copy:
+    /// keep it separately. PostgreSQL: use pg_dump.
+    Backup {
+        /// Where to write the copy (must not exist yet); created with mode 0600.
+        file: PathBuf,
+    },
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -59,21 +122,44 @@ pub enum Command {
     #[command(subcommand)]
     Users(UsersCommand),
     /// Verify an access token against an issuer's published keys, as a resource server
-    /// would, and print its header, claims and the verdict (exit 1 when invalid).
+    /// would, and print its header, claims and the verdict. Exit 0 valid, 1 invalid,
+    /// 2 usage, 3 the issuer could not be reached (nothing was verified).
     Verify {
         /// The access token.
         token: String,
-        /// The issuer URL (its discovery document and JWKS are fetched).
-        #[arg(long)]
-        issuer: String,
+        /// The issuer URL (its discovery document and JWKS are fetched). Default: the
+        /// configured `issuer`.
+        #[arg(long, value_name = "URL")]
+        issuer: Option<String>,
         /// The audience to require; without it the audience is not checked.
         #[arg(long)]
         audience: Option<String>,
+        /// Also read the issuer's revocation feed (revoked tokens, logged-out, disabled or
+        /// changed users) with a client's credentials; without it revocation is not checked.
+        #[arg(long, requires_all = ["client_id", "client_secret"])]
+        check_revocation: bool,
+        /// Client id for the revocation feed (any confidential client, e.g. an admin client).
+        #[arg(long, env = "TESSERA_VERIFY_CLIENT_ID", value_name = "ID")]
+        client_id: Option<String>,
+        /// Client secret for the revocation feed; prefer the environment variable (a flag
+        /// is visible to other local users).
+        #[arg(
+            long,
+            env = "TESSERA_VERIFY_CLIENT_SECRET",
+            hide_env_values = true,
+            value_name = "SECRET"
+        )]
+        client_secret: Option<String>,
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Print the effective configuration (secrets masked).
-    Config,
+    /// Print the configuration the server would run with (secrets masked, paths absolute)
+    /// and where each value comes from: default, file (PATH), env (TESSERA_X) or flag.
+    Config {
+        /// Print JSON: {"key": {"value": ..., "source": "..."}}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Developer tools for `bench/scale.sh` (seeding, feed memory); not for production.
     #[command(subcommand, hide = true)]
     Dev(dev::DevCommand),
@@ -83,6 +169,7 @@ pub enum Command {
 pub enum KeysCommand {
     /// List keys with their state (NEXT, ACTIVE, RETIRED, EXPIRED, REVOKED).
     List {
+        /// Print JSON (an array of keys).
         #[arg(long)]
         json: bool,
     },
@@ -95,9 +182,25 @@ pub enum KeysCommand {
         #[arg(long)]
         now: bool,
     },
-    /// Revoke a key: removed from the JWKS at once; a replacement signs immediately.
-    Revoke { kid: String },
+    /// Revoke a key: removed from the JWKS at once, never signs again.
+    #[command(long_about = REVOKE_HELP)]
+    Revoke {
+        /// The key id (`kid`), as `keys list` shows it.
+        kid: String,
+    },
 }
+
+/// `keys revoke --help`: what happens when the revoked key is the one signing.
+const REVOKE_HELP: &str =
+    "Revoke a key: removed from the JWKS at once (verifiers drop it at their next \
+JWKS refresh), and it never signs again.
+
+Revoking the ACTIVE key of an algorithm: a fresh key of that algorithm is created and signs \
+at once. It was not pre-published, so a verifier with a cached JWKS meets an unknown kid and \
+refetches the JWKS (tessera-verify does so at once, at most once per cooldown); verifiers \
+that do not refetch on an unknown kid reject its tokens until their cache expires \
+(jwks_max_age). A retired key is never made active again: it is as exposed as the revoked \
+one (same database, same KEK). Revoking a RETIRED or NEXT key only unpublishes it.";
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -105,14 +208,20 @@ pub enum ClientsCommand {
     Create(CreateClient),
     /// List clients.
     List {
+        /// Print JSON (an array of clients, no secrets).
         #[arg(long)]
         json: bool,
     },
     /// Delete a client.
-    Delete { client_id: String },
+    Delete {
+        /// The client's id.
+        client_id: String,
+    },
     /// Replace a client's secret; prints the new one (shown once).
     RotateSecret {
+        /// The client's id.
         client_id: String,
+        /// Print JSON (the client with its new `client_secret`).
         #[arg(long)]
         json: bool,
     },
@@ -134,34 +243,57 @@ pub enum UsersCommand {
         /// Custom claim name=value (repeatable); numbers, booleans and arrays keep their JSON type.
         #[arg(long = "claim", value_parser = crate::accounts::parse_claim_arg)]
         claims: Vec<(String, String)>,
+        /// Print JSON (the user, with `password` when it was generated).
         #[arg(long)]
         json: bool,
     },
     /// List users.
     List {
+        /// Print JSON (an array of users).
         #[arg(long)]
         json: bool,
     },
     /// Disable a user: no login, no refresh, sessions and access tokens revoked.
-    Disable { user: String },
+    Disable {
+        /// Username or subject id.
+        user: String,
+    },
     /// Re-enable a disabled user.
-    Enable { user: String },
+    Enable {
+        /// Username or subject id.
+        user: String,
+    },
     /// Delete a user (sessions and access tokens revoked first).
-    Delete { user: String },
+    Delete {
+        /// Username or subject id.
+        user: String,
+    },
     /// Set a user's password (from stdin with --password-stdin, else generated and printed).
     SetPassword {
+        /// Username or subject id.
         user: String,
+        /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Replace a user's roles; access tokens with the old roles become inactive.
+    /// Replace a user's roles (--role, repeatable; --clear for none); access tokens with
+    /// the old roles become inactive and the user signs in again.
+    #[command(group(ArgGroup::new("new_roles").required(true).args(["roles", "clear"])))]
     SetRoles {
+        /// Username or subject id.
         user: String,
+        /// A role the user will have (repeatable); the roles not given are removed.
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// Remove every role (a bare `set-roles NAME` is refused).
+        #[arg(long, conflicts_with = "roles")]
+        clear: bool,
     },
     /// Log a user out everywhere: all sessions and access tokens issued so far.
-    Logout { user: String },
+    Logout {
+        /// Username or subject id.
+        user: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -182,8 +314,9 @@ pub struct CreateClient {
     /// Signing algorithm of its tokens (default: the server's `default_alg`).
     #[arg(long)]
     pub alg: Option<Alg>,
-    /// Access-token lifetime, e.g. 15m (default: the server's `access_token_ttl`).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    /// Access-token lifetime: seconds (900) or 90s, 15m, 1h (default: the server's
+    /// `access_token_ttl`).
+    #[arg(long, value_parser = crate::config::parse_duration)]
     pub ttl: Option<Duration>,
     /// Bootstrap an admin client for the admin API: grant client_credentials, scopes
     /// tessera:admin tessera:clients tessera:users tessera:keys, audience urn:tessera:admin
@@ -208,62 +341,176 @@ pub struct CreateClient {
     /// (`dpop_nonce_required`), also when the `dpop_nonce` setting is `off`.
     #[arg(long)]
     pub dpop_nonce_required: bool,
-    /// Print JSON.
+    /// Print JSON (the client with its `client_secret`).
     #[arg(long)]
     pub json: bool,
 }
 
-/// Runs a parsed command with loaded settings.
-pub async fn run(cli: Cli, mut settings: Settings) -> Result<()> {
+/// Runs a parsed command with loaded settings; returns the exit code, or the error to print.
+pub async fn run(cli: Cli, loaded: Loaded) -> std::result::Result<u8, String> {
     let clock: SharedClock = std::sync::Arc::new(SystemClock);
-    if !matches!(cli.command, Command::Serve { .. }) {
+    let mut settings = loaded.settings.clone();
+    if !matches!(cli.command, Command::Serve { .. } | Command::Config { .. }) {
         // `database_acquire_timeout` is short so that requests fail fast (503) when the
         // database is down; an operator's command may wait for a busy or cold database.
         settings.database_acquire_timeout = settings
             .database_acquire_timeout
             .max(Duration::from_secs(5));
     }
+    let s = &settings;
+    let done = |r: Result<()>| -> std::result::Result<u8, String> {
+        r.map(|()| 0).map_err(|e| e.to_string())
+    };
     match cli.command {
-        Command::Serve { bind } => {
-            let shutdown = shutdown_signal();
-            if let Some(b) = bind {
-                settings.bind = b;
-            }
-            let app = App::build(settings, clock).await?;
-            tracing::info!(port = app.port(), issuer = %app.state().settings.issuer, "tessera listening");
-            app.run(shutdown).await
-        }
+        Command::Serve { .. } => done(serve(settings.clone(), &loaded, clock).await),
         Command::Migrate => {
-            crate::storage::connect_and_migrate(&settings).await?;
-            println!("database is up to date");
-            Ok(())
+            let db = crate::storage::connect_and_migrate(s)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = db.close().await;
+            out!("database is up to date: {}", s.database_location());
+            Ok(0)
+        }
+        Command::Backup { file } => {
+            let report = database::backup(s, &file).await?;
+            out!("{report}");
+            Ok(0)
         }
         Command::Verify {
             token,
             issuer,
             audience,
-        } => match verify::run(&token, &issuer, audience.as_deref()).await {
-            Ok(report) => {
-                println!("{report}");
-                Ok(())
+            check_revocation,
+            client_id,
+            client_secret,
+        } => {
+            let issuer = issuer.unwrap_or_else(|| s.issuer.clone());
+            let feed = match (check_revocation, client_id, client_secret) {
+                (true, Some(id), Some(secret)) => Some((id, secret)),
+                _ => None,
+            };
+            let v = verify::run(&token, &issuer, audience.as_deref(), feed).await;
+            out!("{}", v.report.trim_end());
+            match v.outcome {
+                verify::Outcome::Valid => Ok(0),
+                verify::Outcome::Invalid(reason) => {
+                    eprintln!("error: invalid token ({reason})");
+                    Ok(1)
+                }
+                verify::Outcome::Unverified(reason) => {
+                    eprintln!("error: {reason}");
+                    Ok(3)
+                }
+                verify::Outcome::Usage(reason) => {
+                    eprintln!("error: {reason}");
+                    Ok(2)
+                }
             }
-            Err(report) => {
-                println!("{report}");
-                Err(Error::invalid(Field::Token, "the token is not valid"))
-            }
-        },
+        }
         Command::Openapi => {
-            println!("{}", crate::http::spec_json());
-            Ok(())
+            out!("{}", crate::http::spec_json());
+            Ok(0)
         }
-        Command::Config => {
-            print!("{}", settings.to_masked_toml());
-            Ok(())
+        Command::Config { json } => {
+            print_config(&loaded, json);
+            Ok(0)
         }
-        Command::Keys(cmd) => keys(cmd, &settings, clock).await,
-        Command::Clients(cmd) => clients(cmd, &settings, clock).await,
-        Command::Users(cmd) => users(cmd, &settings, clock).await,
-        Command::Dev(cmd) => dev::run(cmd, &settings).await,
+        Command::Keys(cmd) => {
+            database::existing(s).await?;
+            done(keys(cmd, s, clock).await)
+        }
+        Command::Clients(cmd) => {
+            database::existing(s).await?;
+            done(clients(cmd, s, clock).await)
+        }
+        Command::Users(cmd) => {
+            database::existing(s).await?;
+            done(users(cmd, s, clock).await)
+        }
+        Command::Dev(cmd) => done(dev::run(cmd, s).await),
+    }
+}
+
+/// `tessera serve`: the issuer follows `bind` unless set; a set issuer on a local host with
+/// another port than `bind` gets a warning.
+async fn serve(mut settings: Settings, loaded: &Loaded, clock: SharedClock) -> Result<()> {
+    let shutdown = shutdown_signal();
+    if !loaded.is_explicit("issuer") {
+        if bind_port(&settings.bind) == Some(0) {
+            // Port 0: the issuer is derived from the address actually bound (App::build).
+            settings.issuer = String::new();
+        } else if settings.bind.starts_with("0.0.0.0:") || settings.bind.starts_with("[::]:") {
+            tracing::warn!(
+                issuer = %settings.issuer,
+                bind = %settings.bind,
+                "issuer not set: using the loopback address for this wildcard bind; set `issuer` to the URL clients use"
+            );
+        }
+    } else if let Some(w) = issuer_port_mismatch(&settings.issuer, &settings.bind) {
+        tracing::warn!("{w}");
+    }
+    let database = settings.database_location();
+    let app = App::build(settings, clock).await?;
+    tracing::info!(port = app.port(), issuer = %app.state().settings.issuer, %database, "tessera listening");
+    app.run(shutdown).await
+}
+
+/// The port of a `host:port` listen address.
+fn bind_port(bind: &str) -> Option<u16> {
+    bind.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+}
+
+/// A warning when `issuer` names a local host (loopback, `localhost` or the bind host) with
+/// another port than `bind`: discovery and `iss` then point where nothing listens. A public
+/// host name is assumed to be a reverse proxy's and is not compared.
+pub fn issuer_port_mismatch(issuer: &str, bind: &str) -> Option<String> {
+    let url = url::Url::parse(issuer).ok()?;
+    let issuer_port = url.port_or_known_default()?;
+    let (bind_host, _) = bind.rsplit_once(':')?;
+    let bind_port = bind_port(bind)?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let bind_host = bind_host.trim_start_matches('[').trim_end_matches(']');
+    let local = host == "localhost"
+        || host == bind_host
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (local && bind_port != 0 && issuer_port != bind_port).then(|| {
+        format!(
+            "issuer {issuer} names port {issuer_port} but the server listens on {bind}: \
+             discovery and the `iss` of tokens point at port {issuer_port}; unset `issuer` \
+             to follow `bind`, or set it to the URL clients use"
+        )
+    })
+}
+
+/// `tessera config`: every key, its effective value and its source.
+fn print_config(loaded: &Loaded, json: bool) {
+    let values = loaded.settings.masked_values();
+    let source = |k: &str| {
+        loaded
+            .sources
+            .get(k)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "default".into())
+    };
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = values
+            .into_iter()
+            .map(|(k, v)| {
+                let src = source(&k);
+                (k, json!({"value": v, "source": src}))
+            })
+            .collect();
+        out!("{}", serde_json::to_string_pretty(&map).unwrap_or_default());
+    } else {
+        for (k, v) in values {
+            let src = source(&k);
+            out!("{k} = {v}  # {src}");
+        }
     }
 }
 
@@ -282,17 +529,21 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
         KeysCommand::List { json } => {
             let keys = manager.list().await?;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&keys).unwrap_or_default()
                 );
             } else {
-                println!(
+                out!(
                     "{:<44} {:<6} {:<8} {:<20} {:<20}",
-                    "KID", "ALG", "STATE", "ACTIVATES", "UNPUBLISHED"
+                    "KID",
+                    "ALG",
+                    "STATE",
+                    "ACTIVATES",
+                    "UNPUBLISHED"
                 );
                 for k in keys {
-                    println!(
+                    out!(
                         "{:<44} {:<6} {:<8} {:<20} {:<20}",
                         k.kid,
                         k.alg,
@@ -309,13 +560,13 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
             let algs = alg.map(|a| vec![a]).unwrap_or_else(|| Alg::ALL.to_vec());
             for kid in manager.rotate(&algs, now).await? {
                 audit.record("key.rotate", &kid, json!({"now": now})).await;
-                println!("published {kid}{}", if now { " (active now)" } else { "" });
+                out!("published {kid}{}", if now { " (active now)" } else { "" });
             }
         }
         KeysCommand::Revoke { kid } => {
             manager.revoke(&kid).await?;
             audit.record("key.revoke", &kid, json!({})).await;
-            println!("revoked {kid}");
+            out!("revoked {kid}");
         }
     }
     Ok(())
@@ -365,18 +616,21 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
         ClientsCommand::List { json } => {
             let list = registry.list().await?;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
             } else {
-                println!(
+                out!(
                     "{:<24} {:<20} {:<22} {:<30} AUDIENCES",
-                    "CLIENT_ID", "NAME", "GRANTS", "SCOPES"
+                    "CLIENT_ID",
+                    "NAME",
+                    "GRANTS",
+                    "SCOPES"
                 );
                 for c in list {
                     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-                    println!(
+                    out!(
                         "{:<24} {:<20} {:<22} {:<30} {}",
                         c.client_id,
                         c.name,
@@ -390,7 +644,7 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
         ClientsCommand::Delete { client_id } => {
             if registry.delete(&client_id).await? {
                 audit.record("client.delete", &client_id, json!({})).await;
-                println!("deleted {client_id}");
+                out!("deleted {client_id}");
             } else {
                 return Err(Error::NotFound(format!("client {client_id}")));
             }
@@ -450,26 +704,26 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
                 if generated {
                     v["password"] = password.into();
                 }
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
-                println!("created user {} (sub {})", user.username, user.id);
+                out!("created user {} (sub {})", user.username, user.id);
                 if generated {
-                    println!("password: {password}\n(shown only now)");
+                    out!("password: {password}\n(shown only now)");
                 }
             }
         }
         UsersCommand::List { json } => {
             let list = store.list().await?;
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
             } else {
-                println!("{:<36} {:<24} {:<9} ROLES", "SUB", "USERNAME", "STATUS");
+                out!("{:<36} {:<24} {:<9} ROLES", "SUB", "USERNAME", "STATUS");
                 for u in list {
                     let status = if u.disabled { "disabled" } else { "active" };
-                    println!(
+                    out!(
                         "{:<36} {:<24} {:<9} {}",
                         u.id,
                         u.username,
@@ -485,7 +739,7 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
             audit
                 .record("user.update", &u.id, json!({"disabled": true}))
                 .await;
-            println!("disabled {}", u.username);
+            out!("disabled {}", u.username);
         }
         UsersCommand::Enable { user } => {
             let u = store.lookup(&user).await?;
@@ -493,13 +747,13 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
             audit
                 .record("user.update", &u.id, json!({"disabled": false}))
                 .await;
-            println!("enabled {}", u.username);
+            out!("enabled {}", u.username);
         }
         UsersCommand::Delete { user } => {
             let u = store.lookup(&user).await?;
             accounts.delete(&u.id).await?;
             audit.record("user.delete", &u.id, json!({})).await;
-            println!("deleted {}", u.username);
+            out!("deleted {}", u.username);
         }
         UsersCommand::SetPassword {
             user,
@@ -511,18 +765,24 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
             audit
                 .record("user.set_password", &u.id, json!({"generated": generated}))
                 .await;
-            println!("password set for {}", u.username);
+            out!("password set for {}", u.username);
             if generated {
-                println!("password: {password}\n(shown only now)");
+                out!("password: {password}\n(shown only now)");
             }
         }
-        UsersCommand::SetRoles { user, roles } => {
+        UsersCommand::SetRoles { user, roles, clear } => {
+            // Clap requires --role or --clear; --clear with roles is refused there too.
+            debug_assert!(clear == roles.is_empty());
             let u = store.lookup(&user).await?;
             let u = accounts.change_roles(&u.id, &roles).await?;
             audit
                 .record("user.update", &u.id, json!({"roles": u.roles}))
                 .await;
-            println!("{} now has roles: {}", u.username, u.roles.join(" "));
+            if u.roles.is_empty() {
+                out!("{} now has no roles", u.username);
+            } else {
+                out!("{} now has roles: {}", u.username, u.roles.join(" "));
+            }
         }
         UsersCommand::Logout { user } => {
             let u = store.lookup(&user).await?;
@@ -530,7 +790,7 @@ async fn users(cmd: UsersCommand, settings: &Settings, clock: SharedClock) -> Re
             audit
                 .record("user.logout_everywhere", &u.id, json!({}))
                 .await;
-            println!("logged {} out everywhere", u.username);
+            out!("logged {} out everywhere", u.username);
         }
     }
     Ok(())
@@ -576,15 +836,15 @@ fn password_input(from_stdin: bool) -> Result<(String, bool)> {
 
 fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(c).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(c).unwrap_or_default());
     } else {
-        println!("client_id:     {}", c.client.client_id);
+        out!("client_id:     {}", c.client.client_id);
         if c.client.is_public() {
-            println!("(a public client: no secret; it proves itself with PKCE)");
+            out!("(a public client: no secret; it proves itself with PKCE)");
             return;
         }
-        println!("client_secret: {}", c.client_secret);
-        println!("(the secret is shown only now; Tessera stores only its hash)");
+        out!("client_secret: {}", c.client_secret);
+        out!("(the secret is shown only now; Tessera stores only its hash)");
     }
 }
 
@@ -635,5 +895,23 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
             let _ = tokio::signal::ctrl_c().await;
         }
         tracing::info!("shutting down: finishing in-flight requests");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_port_mismatch;
+
+    #[test]
+    fn a_local_issuer_on_another_port_than_bind_is_reported() {
+        let warn = |i, b| issuer_port_mismatch(i, b).is_some();
+        assert!(warn("http://127.0.0.1:8080", "127.0.0.1:9090"));
+        assert!(warn("http://localhost:8080", "0.0.0.0:9090"));
+        assert!(warn("http://[::1]:8080", "[::1]:9090"));
+        assert!(!warn("http://127.0.0.1:9090", "127.0.0.1:9090"));
+        // Behind a reverse proxy the public URL has its own port: not compared.
+        assert!(!warn("https://auth.example.com", "127.0.0.1:8080"));
+        // Port 0: the issuer is taken from the address bound.
+        assert!(!warn("http://127.0.0.1:8080", "127.0.0.1:0"));
     }
 }

@@ -1,27 +1,65 @@
-//! `tessera verify <TOKEN> --issuer URL [--audience A]`: decodes an access token, verifies
-//! it against the issuer's published keys with `tessera-verify` (exactly what a resource
-//! server does) and prints the header, the claims and the verdict.
+//! `tessera verify <TOKEN> [--issuer URL] [--audience A] [--check-revocation]`: decodes an
+//! access token, verifies it against the issuer's published keys with `tessera-verify`
+//! (exactly what a resource server does) and prints the header, the claims and the verdict.
 //!
 //! Without `--audience` everything but the audience is checked (the token's own first
-//! audience is used), and the report says so.
+//! audience is used), and the report says so. Without `--check-revocation` the revocation
+//! feed is not read, and the report says that too: a revoked token, or one of a user logged
+//! out since, still verifies. "Cannot reach the issuer" (nothing verified) and "invalid"
+//! are distinct outcomes with distinct exit codes.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use tessera_verify::{Verifier, decode_unverified};
+use tessera_verify::{Error as VerifierError, RevocationFeed, Verifier, decode_unverified};
 
-/// Verifies `token` and returns the printable report: `Ok` when the token is valid, `Err`
-/// (with the same report, ending in the reason) otherwise.
-pub async fn run(token: &str, issuer: &str, audience: Option<&str>) -> Result<String, String> {
+/// The verdict.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every check passed (exit 0).
+    Valid,
+    /// The token failed a check; the reason (exit 1).
+    Invalid(String),
+    /// Nothing could be verified: the issuer or its revocation feed could not be read
+    /// (exit 3).
+    Unverified(String),
+    /// The issuer URL is not acceptable (exit 2).
+    Usage(String),
+}
+
+/// The printable report and the verdict.
+pub struct Verdict {
+    pub report: String,
+    pub outcome: Outcome,
+}
+
+/// Verifies `token`; `feed` = (client id, secret) for the revocation feed.
+pub async fn run(
+    token: &str,
+    issuer: &str,
+    audience: Option<&str>,
+    feed: Option<(String, String)>,
+) -> Verdict {
     let token = token.trim();
     let mut out = String::new();
+    let done = |mut out: String, outcome: Outcome| {
+        out.push_str(&match &outcome {
+            Outcome::Valid => String::new(),
+            Outcome::Invalid(r) => format!("\nVerdict: INVALID: {r}\n"),
+            Outcome::Unverified(r) | Outcome::Usage(r) => format!("\nVerdict: NOT VERIFIED: {r}\n"),
+        });
+        Verdict {
+            report: out,
+            outcome,
+        }
+    };
     let (header, claims) = match decode_unverified(token) {
         Ok(parts) => parts,
         Err(e) => {
-            out.push_str(&format!(
-                "Verdict: INVALID: the token cannot be decoded: {e}\n"
-            ));
-            return Err(out);
+            return done(
+                out,
+                Outcome::Invalid(format!("the token cannot be decoded: {e}")),
+            );
         }
     };
     out.push_str("Header:\n");
@@ -46,25 +84,28 @@ pub async fn run(token: &str, issuer: &str, audience: Option<&str>) -> Result<St
                     "audience NOT checked (pass --audience to check it)".to_string(),
                 ),
                 _ => {
-                    out.push_str("\nVerdict: INVALID: the token has no usable aud claim\n");
-                    return Err(out);
+                    return done(
+                        out,
+                        Outcome::Invalid("the token has no usable aud claim".into()),
+                    );
                 }
             }
         }
     };
-    let verifier = match Verifier::builder()
-        .issuer(issuer)
-        .audience(aud)
-        .build()
-        .await
-    {
+    let checks_revocation = feed.is_some();
+    let mut builder = Verifier::builder().issuer(issuer).audience(aud);
+    if let Some((id, secret)) = feed {
+        builder = builder.revocation(RevocationFeed::new(id, secret));
+    }
+    let verifier = match builder.build().await {
         Ok(v) => v,
-        Err(e) => {
-            out.push_str(&format!(
-                "\nVerdict: NOT VERIFIED: cannot load the keys of {issuer}: {e}\n"
-            ));
-            return Err(out);
-        }
+        Err(e) => return done(out, unverified(issuer, e)),
+    };
+    let revocation_note = if checks_revocation {
+        "Revocation: checked (the issuer's revocation feed was read just now)\n"
+    } else {
+        "Revocation: NOT checked (a revoked token, or one of a user logged out or disabled \
+         since, still shows VALID; pass --check-revocation with --client-id and --client-secret)\n"
     };
     match verifier.verify(token).await {
         Ok(_) => {
@@ -73,15 +114,36 @@ pub async fn run(token: &str, issuer: &str, audience: Option<&str>) -> Result<St
                 header["alg"].as_str().unwrap_or("?"),
                 header["kid"].as_str().unwrap_or("?"),
             ));
-            Ok(out)
+            out.push_str(revocation_note);
+            done(out, Outcome::Valid)
         }
         Err(e) => {
-            out.push_str(&format!("\nVerdict: INVALID: {e}\n"));
+            let mut reason = e.to_string();
             if audience.is_none() {
-                out.push_str("(the audience was not checked)\n");
+                reason.push_str("; the audience was not checked");
             }
-            Err(out)
+            let mut verdict = done(out, Outcome::Invalid(reason));
+            verdict.report.push_str(revocation_note);
+            verdict
         }
+    }
+}
+
+/// Why nothing could be verified, from a verifier that could not be built.
+fn unverified(issuer: &str, e: VerifierError) -> Outcome {
+    match e {
+        VerifierError::Fetch { url, detail } if url.contains("/oauth/revocations") => {
+            Outcome::Unverified(format!(
+                "cannot read the revocation feed ({url}: {detail}; check --client-id and --client-secret)"
+            ))
+        }
+        VerifierError::Fetch { url, detail } => {
+            Outcome::Unverified(format!("cannot reach the issuer ({url}: {detail})"))
+        }
+        VerifierError::Config(c) => Outcome::Usage(format!("cannot verify against {issuer}: {c}")),
+        other => Outcome::Unverified(format!(
+            "cannot use the issuer's published keys ({issuer}: {other})"
+        )),
     }
 }
 

@@ -335,6 +335,8 @@ async fn a4_every_cli_change_writes_one_audit_row_with_its_actor(backend: Backen
     let settings = test_settings(&backend, dir.path()).await;
     let d = dir.path();
     let run = |args: &[&str]| cli(&settings, d, Some("ops-alice"), args);
+    // Only `serve` and `migrate` create the database.
+    run(&["migrate"]);
     let created: Value = serde_json::from_str(&run(&[
         "clients",
         "create",
@@ -707,6 +709,7 @@ async fn a6_secrets_in_the_query_string_never_reach_the_logs(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(&backend, dir.path()).await;
     let d = dir.path();
+    cli(&settings, d, Some("ops"), &["migrate"]);
     let created: Value = serde_json::from_str(&cli(
         &settings,
         d,

@@ -1,5 +1,5 @@
-//! The command line, run as a real process: it works on a fresh database before the first
-//! `serve`; a wrong or missing KEK stops start-up without touching keys (K7); logs never
+//! The command line, run as a real process: it works on a migrated database before the
+//! first `serve`; a wrong or missing KEK stops start-up without touching keys (K7); logs never
 //! carry secrets or private keys (K6, S4).
 
 use std::{
@@ -15,13 +15,27 @@ use crate::{
     support::{Backend, test_settings},
 };
 
-struct Env {
-    dir: tempfile::TempDir,
-    vars: Vec<(String, String)>,
-    settings: tessera::Settings,
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub vars: Vec<(String, String)>,
+    pub settings: tessera::Settings,
 }
 
-async fn env(backend: &Backend) -> Env {
+/// A temporary directory and a database for the CLI, created with `tessera migrate` (the
+/// other commands never create one).
+pub async fn env(backend: &Backend) -> Env {
+    let env = empty_env(backend).await;
+    let out = tessera(&env, &["migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env
+}
+
+/// As [`env`], without creating the database.
+pub async fn empty_env(backend: &Backend) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(backend, dir.path()).await;
     let mut vars = vec![(
@@ -38,7 +52,7 @@ async fn env(backend: &Backend) -> Env {
     }
 }
 
-fn tessera(env: &Env, args: &[&str]) -> Command {
+pub fn tessera(env: &Env, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     cmd.args(args)
         .current_dir(env.dir.path())
@@ -195,7 +209,7 @@ on_both_backends!(clients_can_be_created_before_the_first_serve);
 
 /// Starts `tessera serve` on a free port and waits for /healthz; returns the child and
 /// its base URL.
-async fn serve(env: &Env, kek: Option<&str>, log_level: &str) -> (std::process::Child, String) {
+pub async fn serve(env: &Env, kek: Option<&str>, log_level: &str) -> (std::process::Child, String) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -229,11 +243,11 @@ async fn serve(env: &Env, kek: Option<&str>, log_level: &str) -> (std::process::
     panic!("serve did not become healthy: {}", log(env));
 }
 
-fn log(env: &Env) -> String {
+pub fn log(env: &Env) -> String {
     std::fs::read_to_string(env.dir.path().join("serve.log")).unwrap_or_default()
 }
 
-fn stop(mut child: std::process::Child) {
+pub fn stop(mut child: std::process::Child) {
     // SIGTERM: graceful shutdown, exit 0.
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -321,13 +335,13 @@ async fn json_log_env(backend: &Backend) -> Env {
 }
 
 /// Runs a `tessera` command and parses its JSON output.
-fn cli_json(env: &Env, args: &[&str]) -> serde_json::Value {
+pub fn cli_json(env: &Env, args: &[&str]) -> serde_json::Value {
     let out = tessera(env, args).output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The (client_id, client_secret) of a client created with the CLI's `--json` output.
-fn id_and_secret(created: &serde_json::Value) -> (String, String) {
+pub fn id_and_secret(created: &serde_json::Value) -> (String, String) {
     (
         created["client_id"].as_str().unwrap().to_string(),
         created["client_secret"].as_str().unwrap().to_string(),

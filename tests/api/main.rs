@@ -15,6 +15,7 @@ mod admin;
 mod admin_authorisation;
 mod authorize;
 mod cli;
+mod cli_defaults;
 mod discovery;
 mod dpop;
 mod faults;

@@ -14,6 +14,16 @@ use tessera_verify::{Verifier, VerifyError};
 #[path = "../../../src/cli/verify.rs"]
 mod cli_verify;
 
+/// The CLI's report: `Ok` when the verdict is VALID, `Err` otherwise.
+async fn cli_report(token: &str, issuer: &str, audience: Option<&str>) -> Result<String, String> {
+    let v = cli_verify::run(token, issuer, audience, None).await;
+    if v.outcome == cli_verify::Outcome::Valid {
+        Ok(v.report)
+    } else {
+        Err(v.report)
+    }
+}
+
 struct Issuer {
     issuer: String,
     state: Arc<AppState>,
@@ -158,7 +168,7 @@ async fn real_server_tokens_verify_rotate_and_survive_an_outage() {
     assert!(billing.verify(&t_rs).await.is_ok());
 
     // The CLI report.
-    let report = cli_verify::run(&t_es, &srv.issuer, Some("orders"))
+    let report = cli_report(&t_es, &srv.issuer, Some("orders"))
         .await
         .unwrap();
     assert!(
@@ -169,15 +179,13 @@ async fn real_server_tokens_verify_rotate_and_survive_an_outage() {
         report.contains("Claims:") && report.contains("Verdict: VALID"),
         "{report}"
     );
-    let report = cli_verify::run(&t_es, &srv.issuer, None).await.unwrap();
+    let report = cli_report(&t_es, &srv.issuer, None).await.unwrap();
     assert!(report.contains("audience NOT checked"), "{report}");
-    let report = cli_verify::run(&t_es, &srv.issuer, Some("billing"))
+    let report = cli_report(&t_es, &srv.issuer, Some("billing"))
         .await
         .unwrap_err();
     assert!(report.contains("Verdict: INVALID: audience"), "{report}");
-    let report = cli_verify::run("garbage", &srv.issuer, None)
-        .await
-        .unwrap_err();
+    let report = cli_report("garbage", &srv.issuer, None).await.unwrap_err();
     assert!(report.contains("cannot be decoded"), "{report}");
 
     // V13: rotation while the verifier runs: the new kid verifies without restart.
@@ -217,7 +225,7 @@ async fn real_server_tokens_verify_rotate_and_survive_an_outage() {
             .await
             .is_err()
     );
-    let report = cli_verify::run(&t_es, &issuer, Some("orders"))
+    let report = cli_report(&t_es, &issuer, Some("orders"))
         .await
         .unwrap_err();
     assert!(report.contains("NOT VERIFIED"), "{report}");

@@ -1,0 +1,47 @@
+// Takes the two pictures of the docs with headless Chromium (playwright-core), from a running
+// server: docs/swagger-ui.png (Swagger UI with every tag but OAuth folded, so the token
+// endpoint is in view under the header) and docs/login.png (the login page of a registered web client).
+// Environment: ISSUER, CLIENT_ID (a client with a loopback redirect URI), REDIRECT_URI, OUT_DIR.
+import { chromium } from "playwright-core";
+
+const { ISSUER, CLIENT_ID, REDIRECT_URI, OUT_DIR } = process.env;
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${ISSUER}/docs`);
+  await page.locator(".opblock-tag").first().waitFor();
+  // Fold every tag but the OAuth endpoints, so the page top (title, server, Authorize) and
+  // POST /oauth/token fit in one picture.
+  for (const tag of await page.locator(".opblock-tag").all()) {
+    const name = (await tag.getAttribute("data-tag")) ?? (await tag.innerText());
+    if (!name.startsWith("OAuth")) await tag.click();
+  }
+  await page.locator(".opblock", { hasText: "/oauth/token" }).first().waitFor();
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.waitForTimeout(500);
+  // Down to the end of the last tag section (OAuth), above the schema list.
+  const height = await page.evaluate(() => {
+    const sections = document.querySelectorAll(".opblock-tag-section");
+    return sections[sections.length - 1].getBoundingClientRect().bottom;
+  });
+  await page.setViewportSize({ width: 1280, height: Math.min(Math.ceil(height) + 20, 2400) });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${OUT_DIR}/swagger-ui.png` });
+
+  const login = await browser.newPage({ viewport: { width: 900, height: 640 } });
+  const url = new URL(`${ISSUER}/oauth/authorize`);
+  url.search = new URLSearchParams({
+    response_type: "code", client_id: CLIENT_ID, redirect_uri: REDIRECT_URI, scope: "openid orders:read",
+    state: "s", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256",
+  }).toString();
+  await login.goto(url.toString());
+  await login.getByRole("heading", { name: "Sign in" }).waitFor();
+  await login.getByLabel("Username").focus();
+  await login.screenshot({ path: `${OUT_DIR}/login.png` });
+} finally {
+  await browser.close();
+}
