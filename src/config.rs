@@ -304,6 +304,7 @@ const NON_SETTING_ENV: &[&str] = &[
     "config",
     "verify_client_id",
     "verify_client_secret",
+    "dev_client_secret",
     // Knobs of the tests, benchmarks and CI scripts (inherited by the processes they start).
     "advisory_db",
     "bin",
@@ -812,6 +813,24 @@ mod tests {
             ..Settings::default()
         };
         assert!(good.validate().is_ok());
+    }
+
+    #[test]
+    fn every_key_has_a_documented_default() {
+        // docs/configuration.md is the reference: each key gets a table row with its default.
+        let doc = include_str!("../docs/configuration.md");
+        let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `")).collect();
+        let value = serde_json::to_value(Settings::default()).unwrap();
+        let missing: Vec<&String> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !rows.iter().any(|r| r.contains(&format!("`{k}`"))))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "keys without a row in docs/configuration.md: {missing:?}"
+        );
     }
 
     #[test]

@@ -24,8 +24,10 @@ pub enum DevCommand {
     /// Bulk-inserts a large registry (one precomputed password hash for every user; one
     /// transaction per batch). Prints what it inserted, as JSON.
     Seed {
+        /// Confidential clients (client_credentials) with a handful of distinct scopes.
         #[arg(long, default_value_t = 100_000)]
         clients: u64,
+        /// Users, all with the same (unknown) password's argon2id hash.
         #[arg(long, default_value_t = 1_000_000)]
         users: u64,
         /// Live revoked access-token ids (the feed's entries).
@@ -38,8 +40,10 @@ pub enum DevCommand {
     /// Builds a `tessera-verify` verifier with the revocation feed of `issuer`, waits for
     /// its first sync and prints the process's memory before and after, as JSON.
     FeedMemory {
+        /// The issuer whose revocation feed is read (its base URL).
         #[arg(long)]
         issuer: String,
+        /// A confidential client of that issuer, to authenticate to the feed.
         #[arg(long)]
         client_id: String,
         /// Read from the environment, never from the command line.
