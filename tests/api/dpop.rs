@@ -851,3 +851,45 @@ async fn d4_d5_admin_api_takes_bound_tokens_only_with_their_proof() {
         200
     );
 }
+
+/// `tessera verify` on a DPoP-bound token: VALID as a token, and the report says that a
+/// service also needs a fresh proof of the bound key (the command has no request to check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_verify_reports_the_binding() {
+    let app = spawn(Backend::Sqlite).await;
+    let c = app.client("orders:read", &["https://orders"], None).await;
+    let key = ProofKey::new();
+    let url = app.url("/oauth/token");
+    let (s, _, body) = token_with(&app, &c, CC, &[&key.proof("POST", &url, json!({}))]).await;
+    assert_eq!(s, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let issuer = url.trim_end_matches("/oauth/token");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "verify",
+            token,
+            "--issuer",
+            issuer,
+            "--audience",
+            "https://orders",
+        ])
+        .current_dir(dir.path())
+        .env("TESSERA_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("Verdict: VALID"), "{report}");
+    assert!(
+        report.contains(&format!(
+            "DPoP: bound to the key with thumbprint {}",
+            key.jkt()
+        )),
+        "{report}"
+    );
+}
