@@ -17,7 +17,7 @@ trap 'kill ${SERVER:-} ${DASHBOARD:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
 
 for tool in python3 node npm curl; do
-    command -v "$tool" >/dev/null || { echo "verify_dpop_e2e: skipped ($tool is not installed)"; exit 0; }
+    command -v "$tool" >/dev/null || { echo "verify_dpop_e2e: skipped ($tool is not installed)"; [ -z "${CI:-}" ] || exit 1; exit 0; }
 done
 npm install --silent --no-audit --no-fund --prefix "$WORK" oauth4webapi@3.8.9 openid-client@6.9.1 >/dev/null
 cp "$HERE/verify_dpop_o4w.mjs" "$ROOT/examples/dpop-client.mjs" "$WORK/"
