@@ -28,7 +28,16 @@ ISSUER="http://127.0.0.1:$PORT"
 export TESSERA_BIND="127.0.0.1:$PORT" TESSERA_ISSUER="$ISSUER" TESSERA_LOG=warn TESSERA_DPOP_NONCE=required
 "$BIN" serve >serve.log 2>&1 &
 SERVER=$!
-for _ in $(seq 200); do curl -sf "$ISSUER/healthz" >/dev/null && break; sleep 0.05; done
+# Wait for a process to answer on URL (at most 60 s), or fail with its log.
+wait_for() {  # URL LOG PID
+    for _ in $(seq 600); do
+        curl -sf "$1" >/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "verify_dpop_e2e: $1 did not answer" >&2; cat "$2" >&2; exit 1
+}
+wait_for "$ISSUER/healthz" serve.log "$SERVER"
 
 C=$("$BIN" clients create --name dpop-rs --scope dashboard:read --audience dashboard --dpop-bound --json)
 ID=$(echo "$C" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
@@ -38,6 +47,6 @@ node verify_dpop_o4w.mjs "$ISSUER" "$ID" "$SECRET" dashboard
 DPORT=$(port)
 TESSERA_ISSUER="$ISSUER" PORT="$DPORT" PUBLIC_URL="http://127.0.0.1:$DPORT" "$DASH" >dashboard.log 2>&1 &
 DASHBOARD=$!
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$DPORT/healthz" >/dev/null && break; sleep 0.05; done
+wait_for "http://127.0.0.1:$DPORT/healthz" dashboard.log "$DASHBOARD"
 node dpop-client.mjs "$ISSUER" "$ID" "$SECRET" "http://127.0.0.1:$DPORT/api/dashboard"
 echo "verify_dpop_e2e: OK"
