@@ -293,7 +293,9 @@ def markdown(meta, runs, calib, startup, rss, rows, chart_name):
 def earlier_runs():
     """One line per run kept in bench/runs/ (this one included): the ratios and the foreign CPU."""
     d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs")
-    files = sorted(f for f in os.listdir(d) if f.endswith(".txt")) if os.path.isdir(d) else []
+    # `scale-*.txt` are bench/scale.sh runs (another format, their own section).
+    files = sorted(f for f in os.listdir(d) if f.endswith(".txt") and not f.startswith("scale-")) \
+        if os.path.isdir(d) else []
     if not files:
         return []
     short = ["ES256/openssl", "RS256/openssl", "JWKS/nginx", "ES256/node", "RS256/node", "refresh SQLite",
