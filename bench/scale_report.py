@@ -133,8 +133,8 @@ def main():
         "measured run over the requests served: the work per request, which other processes on a shared machine do not "
         "inflate the way they inflate latency percentiles; on a shared host, the empty run's own p99 (against ~0.9 ms on a "
         "quiet one, see Goals above) shows how much of a p99 ratio is other processes. Feed sync: a client that accepts gzip reads every page from an empty cursor; server CPU "
-        "is the server process's user+system time during the sync (`/proc/<pid>/stat`). The wire goal of 1.5 MB is below "
-        "what 100,000 random 128-bit ids can compress to (1.6 MB of entropy alone): see `docs/scale.md`."
+        "is the server process's user+system time during the sync (`/proc/<pid>/stat`). On the wire, each entry's token id "
+        "carries 96 random bits that gzip cannot remove (1.2 MB for 100,000 ids): see `docs/scale.md`."
     )
     out.append(END)
     section = "\n".join(out) + "\n"
