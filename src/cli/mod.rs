@@ -186,6 +186,7 @@ pub enum KeysCommand {
     #[command(long_about = REVOKE_HELP)]
     Revoke {
         /// The key id (`kid`), as `keys list` shows it.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -215,11 +216,13 @@ pub enum ClientsCommand {
     /// Delete a client.
     Delete {
         /// The client's id.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Replace a client's secret; prints the new one (shown once).
     RotateSecret {
         /// The client's id.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// Print JSON (the client with its new `client_secret`).
         #[arg(long)]
@@ -256,21 +259,25 @@ pub enum UsersCommand {
     /// Disable a user: no login, no refresh, sessions and access tokens revoked.
     Disable {
         /// Username or subject id.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Re-enable a disabled user.
     Enable {
         /// Username or subject id.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Delete a user (sessions and access tokens revoked first).
     Delete {
         /// Username or subject id.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Set a user's password (from stdin with --password-stdin, else generated and printed).
     SetPassword {
         /// Username or subject id.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// Read the password from the first line of standard input.
         #[arg(long)]
@@ -281,6 +288,7 @@ pub enum UsersCommand {
     #[command(group(ArgGroup::new("new_roles").required(true).args(["roles", "clear"])))]
     SetRoles {
         /// Username or subject id.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// A role the user will have (repeatable); the roles not given are removed.
         #[arg(long = "role")]
@@ -292,6 +300,7 @@ pub enum UsersCommand {
     /// Log a user out everywhere: all sessions and access tokens issued so far.
     Logout {
         /// Username or subject id.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
 }
@@ -900,7 +909,27 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
 
 #[cfg(test)]
 mod tests {
-    use super::issuer_port_mismatch;
+    use clap::Parser;
+
+    use super::{Cli, Command, KeysCommand, issuer_port_mismatch};
+
+    #[test]
+    fn ids_may_start_with_a_hyphen() {
+        // Key ids, client ids and subject ids are base64url: one in 64 starts with '-'.
+        let cli = Cli::try_parse_from(["tessera", "keys", "revoke", "-3npEBLeDaYxX"]).unwrap();
+        match cli.command {
+            Command::Keys(KeysCommand::Revoke { kid, .. }) => assert_eq!(kid, "-3npEBLeDaYxX"),
+            other => panic!("{other:?}"),
+        }
+        for args in [
+            &["tessera", "clients", "delete", "-abc"][..],
+            &["tessera", "clients", "rotate-secret", "-abc"],
+            &["tessera", "users", "disable", "-abc"],
+            &["tessera", "users", "set-roles", "-abc", "--clear"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
 
     #[test]
     fn a_local_issuer_on_another_port_than_bind_is_reported() {
