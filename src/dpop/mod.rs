@@ -27,10 +27,11 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 /// The UserInfo endpoint's path.
 pub const USERINFO_PATH: &str = "/userinfo";
 
-/// `dpop_signing_alg_values_supported`: the `algs` of a `WWW-Authenticate: DPoP`.
-pub fn algs() -> Vec<&'static str> {
-    ProofAlg::all_names().split(' ').collect()
-}
+/// `error_description` of a DPoP-bound token sent as `Bearer` or without a proof (D4).
+pub const BOUND_TOKEN_NEEDS_PROOF: &str =
+    "a DPoP-bound access token is used with the DPoP scheme and a proof";
+/// `error_description` of `use_dpop_nonce` at a resource (D6).
+pub const PROOF_NEEDS_NONCE: &str = "the DPoP proof must carry the server nonce";
 
 /// The bare `DPoP` challenge, offered beside `Bearer` when no token was sent (§7.1).
 pub fn challenge_algs() -> String {

@@ -220,10 +220,9 @@ impl DiscoveryDoc {
             subject_types_supported: vec!["public".into()],
             id_token_signing_alg_values_supported: algs.clone(),
             access_token_signing_alg_values_supported: algs,
-            dpop_signing_alg_values_supported: crate::dpop::algs()
-                .into_iter()
+            dpop_signing_alg_values_supported: tessera_verify::dpop::ProofAlg::NAMES
                 .map(str::to_string)
-                .collect(),
+                .to_vec(),
             scopes_supported: scopes,
             service_documentation: format!("{issuer}/docs"),
         }

@@ -302,7 +302,8 @@ pub struct OAuthApi {
 
 /// The values of every `DPoP` header (a value that is not visible ASCII stays, to fail
 /// the proof check).
-fn dpop_proofs(req: &Request) -> Vec<&str> {
+/// The values of every `DPoP` header (one proof is allowed; more are refused later).
+pub(super) fn dpop_proofs(req: &Request) -> Vec<&str> {
     req.headers()
         .get_all("dpop")
         .iter()
@@ -620,10 +621,7 @@ impl OAuthApi {
             ),
             Err(BearerError::DpopRequired) => unauthorized(
                 "DPoP proof required",
-                dpop::challenge(
-                    "invalid_token",
-                    "a DPoP-bound access token is used with the DPoP scheme and a proof",
-                ),
+                dpop::challenge("invalid_token", dpop::BOUND_TOKEN_NEEDS_PROOF),
                 nonce,
             ),
             Err(BearerError::InvalidDpopProof(why)) => unauthorized(
@@ -633,7 +631,7 @@ impl OAuthApi {
             ),
             Err(BearerError::UseDpopNonce) => unauthorized(
                 "DPoP nonce required",
-                dpop::challenge("use_dpop_nonce", "the DPoP proof must carry the server nonce"),
+                dpop::challenge("use_dpop_nonce", dpop::PROOF_NEEDS_NONCE),
                 Some(ctx.dpop.nonce()),
             ),
             Err(BearerError::InsufficientScope) => UserInfoResponse::Forbidden(

@@ -110,13 +110,7 @@ pub async fn dpop_binding<E: Endpoint>(
     if !(dpop_scheme || bound_as_bearer) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
-    let proofs: Vec<String> = req
-        .headers()
-        .get_all("dpop")
-        .iter()
-        .map(|v| v.to_str().unwrap_or("\u{0}").to_string())
-        .collect();
-    let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+    let proofs = super::oauth::dpop_proofs(&req);
     let resource = crate::token_status::ResourceRequest {
         authorization: Some(&authorization),
         dpop_proofs: &proofs,
@@ -138,17 +132,14 @@ pub async fn dpop_binding<E: Endpoint>(
         Err(E::Missing | E::InvalidToken | E::InsufficientScope | E::Unavailable) => {
             return next.call(req).await.map(IntoResponse::into_response);
         }
-        Err(E::DpopRequired) => AdminError::dpop_unauthorized(
-            "invalid_token",
-            "a DPoP-bound access token is used with the DPoP scheme and a proof",
-        ),
+        Err(E::DpopRequired) => {
+            AdminError::dpop_unauthorized("invalid_token", crate::dpop::BOUND_TOKEN_NEEDS_PROOF)
+        }
         Err(E::InvalidDpopProof(why)) => AdminError::dpop_unauthorized("invalid_dpop_proof", &why),
         Err(E::UseDpopNonce) => {
-            let mut resp = AdminError::dpop_unauthorized(
-                "use_dpop_nonce",
-                "the DPoP proof must carry the server nonce",
-            )
-            .into_response();
+            let mut resp =
+                AdminError::dpop_unauthorized("use_dpop_nonce", crate::dpop::PROOF_NEEDS_NONCE)
+                    .into_response();
             if let Ok(v) = poem::http::HeaderValue::from_str(&ctx.dpop.nonce()) {
                 resp.headers_mut().insert("dpop-nonce", v);
             }
@@ -159,16 +150,11 @@ pub async fn dpop_binding<E: Endpoint>(
 }
 
 /// Whether the (unverified) claims of a compact JWS have a `cnf` member: a DPoP-bound
-/// token, which must not be accepted as a bearer token. Anything unreadable: no.
+/// token, which must not be accepted as a bearer token. It only routes the request to the
+/// full check (which verifies the token); anything unreadable: no.
 fn claims_name_cnf(token: &str) -> bool {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-    let Some(payload) = token.trim().split('.').nth(1) else {
-        return false;
-    };
-    B64.decode(payload)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v.get("cnf").is_some())
+    tessera_verify::decode_unverified(token.trim())
+        .is_ok_and(|(_, claims)| claims.get("cnf").is_some())
 }
 
 /// Middleware for `/admin/`: bounds the body, refuses duplicate JSON keys and control
