@@ -20,7 +20,7 @@ use crate::{
     dpop::NonceKeys,
     error::{Error, Result},
     http::{self, AppState, cors::CorsPolicy, form::FormLimit, tls},
-    keys::{Kek, KeyManager, Keyring, store},
+    keys::{Custody, Kek, KeyManager, Keyring, store},
 };
 
 /// Opens the database (migrating it) and loads the KEK. A fresh database may get a new
@@ -75,9 +75,12 @@ impl App {
         let sealer = Sealer::from_kek(&kek)?;
         // DPoP server nonces too: every instance sharing the KEK accepts every nonce.
         let nonce_keys = NonceKeys::from_kek(&kek, settings.dpop_nonce_rotation.as_secs())?;
+        // The HSM (if any) is opened and logged in here: a wrong module or PIN exits
+        // before listening, naming the setting (H3).
+        let custody = Arc::new(Custody::from_settings(&settings, kek)?);
         let keys = Arc::new(KeyManager::new(
             db.clone(),
-            kek,
+            custody,
             keyring.clone(),
             clock.clone(),
             settings.key_policy(),

@@ -19,7 +19,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{Alg, lifecycle::Policy};
+use crate::keys::{Alg, custody::KeyBackend, lifecycle::Policy};
 
 /// The effective configuration of a Tessera process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +72,26 @@ pub struct Settings {
     /// and other instances' keys) and runs the rotation schedule. Default `2s`.
     #[serde(with = "humantime_serde_compat")]
     pub key_refresh_interval: Duration,
+    /// Where new signing keys are created: `local` (sealed with the KEK in the database)
+    /// or `pkcs11` (inside an HSM token, `docs/hsm.md`). Stored keys keep the backend that
+    /// made them, so switching is a rotation. Default `local`.
+    pub key_backend: KeyBackend,
+    /// Path of the PKCS#11 module (shared library) of the HSM, e.g.
+    /// `/usr/lib/softhsm/libsofthsm2.so`. Required with `key_backend = pkcs11`. Default: unset.
+    pub pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token holding the keys (or set `pkcs11_slot`). Default: unset.
+    pub pkcs11_token_label: Option<String>,
+    /// Slot id of the PKCS#11 token; takes precedence over `pkcs11_token_label`. Default: unset.
+    pub pkcs11_slot: Option<u64>,
+    /// User PIN of the PKCS#11 token, normally given as `TESSERA_PKCS11_PIN`; masked in
+    /// `tessera config` and never logged. Default: unset (then `pkcs11_pin_file`).
+    pub pkcs11_pin: Option<String>,
+    /// File holding the PKCS#11 user PIN when `pkcs11_pin` is unset; refused unless only
+    /// its owner can read it (mode 0600 or 0400). Default: unset.
+    pub pkcs11_pin_file: Option<PathBuf>,
+    /// Idle PKCS#11 sessions kept open for signing (more are opened under load and closed
+    /// when returned beyond this number). Default 8.
+    pub pkcs11_sessions: u32,
     /// Access-token lifetime for clients that do not set one. Default `15m`.
     #[serde(with = "humantime_serde_compat")]
     pub access_token_ttl: Duration,
@@ -249,6 +269,13 @@ impl Default for Settings {
             key_prepublish: Duration::from_secs(600),
             jwks_max_age: 300,
             key_refresh_interval: Duration::from_secs(2),
+            key_backend: KeyBackend::Local,
+            pkcs11_module: None,
+            pkcs11_token_label: None,
+            pkcs11_slot: None,
+            pkcs11_pin: None,
+            pkcs11_pin_file: None,
+            pkcs11_sessions: 8,
             access_token_ttl: Duration::from_secs(15 * 60),
             max_access_token_ttl: Duration::from_secs(24 * 3600),
             clock_leeway: Duration::from_secs(60),
@@ -554,6 +581,10 @@ impl Settings {
         if copy.metrics_token.is_some() {
             copy.metrics_token = Some("********".into());
         }
+        if copy.pkcs11_pin.is_some() {
+            copy.pkcs11_pin = Some("********".into());
+        }
+        copy.pkcs11_pin_file = copy.pkcs11_pin_file.as_deref().map(absolute);
         copy.database_url = absolute_sqlite_url(&mask_url_password(&copy.database_url));
         // The effective pool size, not "unset": it depends on the database.
         copy.database_max_connections = Some(self.pool_size());

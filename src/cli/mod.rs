@@ -23,7 +23,7 @@ use crate::{
     config::{Loaded, Settings},
     context::Context,
     error::{Error, Field, Result},
-    keys::{Alg, KeyManager, Keyring},
+    keys::{Alg, Custody, KeyManager, Keyring},
 };
 
 /// Prints a line on stdout; a closed pipe (`tessera openapi | head -1`) ends the process
@@ -526,9 +526,15 @@ fn print_config(loaded: &Loaded, json: bool) {
 async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
     let (db, kek) = open_storage(settings).await?;
     let audit = CliAudit::new(&db, &clock);
+    // Listing reads rows only: it works while the HSM is down. Rotating and revoking
+    // create or destroy keys in the configured backend.
+    let custody = match cmd {
+        KeysCommand::List { .. } => Custody::local(kek),
+        _ => Custody::from_settings(settings, kek)?,
+    };
     let manager = KeyManager::new(
         db,
-        kek,
+        std::sync::Arc::new(custody),
         std::sync::Arc::new(Keyring::new()),
         clock,
         settings.key_policy(),
@@ -544,21 +550,23 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
                 );
             } else {
                 out!(
-                    "{:<44} {:<6} {:<8} {:<20} {:<20}",
+                    "{:<44} {:<6} {:<8} {:<20} {:<20} {}",
                     "KID",
                     "ALG",
                     "STATE",
                     "ACTIVATES",
-                    "UNPUBLISHED"
+                    "UNPUBLISHED",
+                    "BACKEND"
                 );
                 for k in keys {
                     out!(
-                        "{:<44} {:<6} {:<8} {:<20} {:<20}",
+                        "{:<44} {:<6} {:<8} {:<20} {:<20} {}",
                         k.kid,
                         k.alg,
                         k.state,
                         fmt_time(Some(k.activates_at)),
-                        fmt_time(k.unpublish_at.or(k.revoked_at))
+                        fmt_time(k.unpublish_at.or(k.revoked_at)),
+                        k.backend
                     );
                 }
             }

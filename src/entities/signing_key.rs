@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// A signing key. The private half is sealed with the KEK (`keys::kek`), bound to `kid`.
+/// A signing key. For `local` keys the private half is sealed with the KEK (`keys::kek`),
+/// bound to `kid`; for external backends (`pkcs11`) it never leaves the HSM and
+/// `sealed_private_key` is empty.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "signing_keys")]
 pub struct Model {
@@ -14,6 +16,11 @@ pub struct Model {
     pub created_at: i64,
     pub activates_at: i64,
     pub revoked_at: Option<i64>,
+    /// Who holds the private key: `local` or `pkcs11` (`keys::custody::KeyBackend`).
+    pub backend: String,
+    /// The backend's reference to the private key (an RFC 7512 `pkcs11:` URI); empty
+    /// for `local`.
+    pub key_ref: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,7 +12,8 @@ pub enum ProbeResponse {
     /// Healthy / ready.
     #[oai(status = 200)]
     Ok(PlainText<String>),
-    /// Not ready: the database is unreachable or no signing key is loaded.
+    /// Not ready: the database is unreachable, no signing key is loaded, or the HSM
+    /// holding the signing keys does not answer.
     #[oai(status = 503)]
     NotReady(PlainText<String>),
 }
@@ -39,7 +40,8 @@ impl HealthApi {
 
     /// Readiness
     ///
-    /// 200 when the database answers and signing keys are loaded; 503 otherwise.
+    /// 200 when the database answers, signing keys are loaded and the HSM holding them (if
+    /// any) answers; 503 otherwise.
     #[oai(
         path = "/readyz",
         method = "get",
@@ -49,17 +51,20 @@ impl HealthApi {
     async fn readyz(&self) -> ProbeResponse {
         let db_ok = self.state.db.ping().await.is_ok();
         let keys_ok = !self.state.keyring.snapshot().keys().is_empty();
-        if db_ok && keys_ok {
-            ProbeResponse::Ok(PlainText("ready".into()))
+        let custody_ok = self
+            .state
+            .keys
+            .as_ref()
+            .is_none_or(|k| k.custody().is_ready());
+        let problem = if !db_ok {
+            "database unreachable"
+        } else if !keys_ok {
+            "no signing key loaded"
+        } else if !custody_ok {
+            "signing-key HSM unavailable"
         } else {
-            ProbeResponse::NotReady(PlainText(
-                if db_ok {
-                    "no signing key loaded"
-                } else {
-                    "database unreachable"
-                }
-                .into(),
-            ))
-        }
+            return ProbeResponse::Ok(PlainText("ready".into()));
+        };
+        ProbeResponse::NotReady(PlainText(problem.into()))
     }
 }

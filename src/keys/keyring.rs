@@ -12,7 +12,11 @@ use arc_swap::ArcSwap;
 use aws_lc_rs::rand::SystemRandom;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 
-use super::{Alg, material::PrivateKey, material::PublicJwk};
+use super::{
+    Alg,
+    custody::{KeyBackend, Signer},
+    material::PublicJwk,
+};
 use crate::error::{Error, Result};
 
 /// A published key that can sign.
@@ -22,7 +26,7 @@ pub struct SigningKey {
     pub alg: Alg,
     pub activates_at: i64,
     pub jwk: PublicJwk,
-    key: PrivateKey,
+    key: Signer,
     /// base64url of `{"alg":..,"kid":..,"typ":"at+jwt"}`, computed once.
     pub access_header_b64: String,
     /// base64url of `{"alg":..,"kid":..,"typ":"JWT"}` (ID tokens), computed once.
@@ -30,9 +34,9 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    pub fn new(kid: String, activates_at: i64, key: PrivateKey) -> Self {
-        let alg = key.alg();
-        let jwk = key.public_jwk();
+    /// `jwk` is the stored public key; `key` signs with its private half, wherever it is.
+    pub fn new(kid: String, activates_at: i64, jwk: PublicJwk, key: Signer) -> Result<Self> {
+        let alg: Alg = jwk.alg.parse().map_err(Error::Crypto)?;
         let header = |typ: &str| {
             B64.encode(format!(
                 r#"{{"alg":"{}","kid":"{}","typ":"{}"}}"#,
@@ -41,7 +45,7 @@ impl SigningKey {
                 typ
             ))
         };
-        Self {
+        Ok(Self {
             access_header_b64: header("at+jwt"),
             jwt_header_b64: header("JWT"),
             kid,
@@ -49,16 +53,22 @@ impl SigningKey {
             activates_at,
             jwk,
             key,
-        }
+        })
     }
 
     pub fn sign(&self, rng: &SystemRandom, msg: &[u8]) -> Result<Vec<u8>> {
         self.key.sign(rng, msg)
     }
 
-    /// Verifies a JWS signature made with this key (the algorithm is the key's own).
+    /// Verifies a JWS signature made with this key (the algorithm is the key's own), with
+    /// the published public key: the same check for every backend.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
-        self.key.verify(msg, sig)
+        super::material::verify_with_jwk(&self.jwk, msg, sig)
+    }
+
+    /// Which backend holds the private key.
+    pub fn backend(&self) -> KeyBackend {
+        self.key.backend()
     }
 }
 

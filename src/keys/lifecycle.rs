@@ -134,6 +134,18 @@ pub fn immediate_activation(keys: &[KeyTimes], now: i64) -> i64 {
         .max(now)
 }
 
+/// Activation time of the first key in a newly configured backend (`key_backend`
+/// changed): a full pre-publication from now, and strictly after the newest live key, so
+/// the switch is an ordinary rotation and every key already published keeps its slot.
+pub fn backend_switch_activation(keys: &[KeyTimes], now: i64, policy: &Policy) -> i64 {
+    keys.iter()
+        .filter(|k| k.revoked_at.is_none())
+        .map(|k| k.activates_at + 1)
+        .max()
+        .unwrap_or(now)
+        .max(now + policy.prepublish)
+}
+
 /// Helper for callers that group rows by algorithm.
 pub fn of_alg(keys: &[KeyTimes], alg: Alg) -> Vec<KeyTimes> {
     keys.iter().filter(|k| k.alg == alg).cloned().collect()
@@ -204,6 +216,13 @@ mod tests {
         assert_eq!(immediate_activation(&keys, 100), 101);
         assert_eq!(immediate_activation(&keys, 500), 500);
         assert_eq!(immediate_activation(&[], 7), 7);
+    }
+
+    #[test]
+    fn a_backend_switch_is_prepublished_after_every_live_key() {
+        let keys = vec![key("a", 0), key("b", 5000)];
+        assert_eq!(backend_switch_activation(&keys, 100, &P), 5001);
+        assert_eq!(backend_switch_activation(&keys, 4900, &P), 4900 + P.prepublish);
     }
 
     #[test]

@@ -12,10 +12,10 @@ use std::{collections::HashMap, sync::Arc};
 use sea_orm::DatabaseConnection;
 
 use super::{
-    Alg, Kek, Keyring, SigningKey,
+    Alg, Custody, Keyring, SigningKey,
     keyring::Snapshot,
     lifecycle::{self, KeyState, KeyTimes, Policy},
-    material::PrivateKey,
+    material::{PublicJwk, thumbprint},
     store,
 };
 use crate::{
@@ -28,6 +28,8 @@ use crate::{
 pub struct KeyInfo {
     pub kid: String,
     pub alg: String,
+    /// Who holds the private key: `local` or `pkcs11`.
+    pub backend: String,
     pub state: &'static str,
     pub created_at: i64,
     pub activates_at: i64,
@@ -40,7 +42,7 @@ pub struct KeyInfo {
 
 pub struct KeyManager {
     db: DatabaseConnection,
-    kek: Arc<Kek>,
+    custody: Arc<Custody>,
     keyring: Arc<Keyring>,
     clock: SharedClock,
     policy: Policy,
@@ -52,7 +54,7 @@ pub struct KeyManager {
 impl KeyManager {
     pub fn new(
         db: DatabaseConnection,
-        kek: Arc<Kek>,
+        custody: Arc<Custody>,
         keyring: Arc<Keyring>,
         clock: SharedClock,
         policy: Policy,
@@ -60,7 +62,7 @@ impl KeyManager {
     ) -> Self {
         Self {
             db,
-            kek,
+            custody,
             keyring,
             clock,
             policy,
@@ -73,25 +75,52 @@ impl KeyManager {
         &self.keyring
     }
 
+    /// The key backends (readiness, test hooks).
+    pub fn custody(&self) -> &Arc<Custody> {
+        &self.custody
+    }
+
     /// Creates due keys, purges expired ones and refreshes the keyring.
     ///
-    /// At start-up every published key must unseal: a wrong KEK stops the process here
-    /// instead of letting it generate replacement keys. Later, a key that fails to unseal
-    /// is logged and left out (neither published nor used by this instance).
+    /// At start-up every published key must unseal (or, in an HSM, be found): a wrong
+    /// KEK or token stops the process here instead of letting it generate replacement
+    /// keys. Later, a key that fails to load is logged and left out (neither published nor
+    /// used by this instance).
     pub async fn tick(&self, strict: bool) -> Result<()> {
+        if !strict {
+            // Probe the HSM and reconnect if it stopped answering (H2).
+            self.custody.heal().await;
+        }
         let now = self.clock.now();
         let mut rows = store::list(&self.db).await?;
         if strict {
-            self.check_all_unseal(&rows)?;
+            self.check_all(&rows)?;
         }
         let mut inserted = false;
         for alg in Alg::ALL {
             let times = lifecycle::of_alg(&store::times(&rows), alg);
-            if let Some(activates_at) = lifecycle::next_key_due(&times, now, &self.policy) {
+            let due = lifecycle::next_key_due(&times, now, &self.policy).or_else(|| {
+                // `key_backend` changed: the next key is made in the new backend and
+                // pre-published like any rotation; the old keys retire normally.
+                let newest = rows
+                    .iter()
+                    .filter(|r| r.alg == alg.as_str() && r.revoked_at.is_none())
+                    .max_by_key(|r| (r.activates_at, r.created_at))?;
+                (newest.backend != self.custody.backend().as_str())
+                    .then(|| lifecycle::backend_switch_activation(&times, now, &self.policy))
+            });
+            if let Some(activates_at) = due {
                 // Re-read whether this instance won or another one did: either way the
                 // key table changed, and the loser must load the winner's key now.
-                self.create_key(alg, &times, activates_at).await?;
-                inserted = true;
+                match self.create_key(alg, &times, activates_at).await {
+                    Ok(_) => inserted = true,
+                    // An HSM that is down must not stop this instance from serving the
+                    // keys it has and picking up other instances' keys: retried next tick.
+                    Err(e) if !strict && e.is_unavailable() => {
+                        tracing::warn!(alg = %alg, error = %e, "cannot create the next signing key now")
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         if inserted {
@@ -121,13 +150,27 @@ impl KeyManager {
                 }
             }
         }
-        store::delete(&self.db, &expired).await?;
+        // A key that left the JWKS for good is destroyed in its backend first, then its
+        // row: if the HSM cannot destroy it now, the row stays and the next tick retries.
+        let mut gone = Vec::with_capacity(expired.len());
+        for kid in expired {
+            let Some(row) = rows.iter().find(|r| r.kid == kid) else {
+                continue;
+            };
+            match self.custody.destroy(row) {
+                Ok(()) => gone.push(kid),
+                Err(e) => {
+                    tracing::warn!(kid = %kid, error = %e, "cannot destroy a removed key now; retrying later")
+                }
+            }
+        }
+        store::delete(&self.db, &gone).await?;
         self.rebuild(&rows, &published).await
     }
 
-    fn check_all_unseal(&self, rows: &[store::Row]) -> Result<()> {
+    fn check_all(&self, rows: &[store::Row]) -> Result<()> {
         for r in rows.iter().filter(|r| r.revoked_at.is_none()) {
-            self.kek.unseal(&r.kid, &r.sealed_private_key)?;
+            self.custody.check(r)?;
         }
         Ok(())
     }
@@ -145,29 +188,31 @@ impl KeyManager {
             .max_by_key(|k| (k.created_at, k.activates_at))
             .map(|k| k.kid.clone())
             .unwrap_or_default();
-        let bits = self.rsa_bits;
-        let (key, pkcs8) = tokio::task::spawn_blocking(move || PrivateKey::generate(alg, bits))
-            .await
-            .map_err(|e| Error::Crypto(format!("key generation task failed: {e}")))??;
-        let jwk = key.public_jwk();
-        let sealed = self.kek.seal(&jwk.kid, &pkcs8)?;
-        drop(pkcs8);
+        let created = self.custody.generate(alg, self.rsa_bits).await?;
+        let jwk = created.jwk;
         let row = store::Row {
             kid: jwk.kid.clone(),
             alg: alg.as_str().into(),
             succeeds,
             public_jwk: serde_json::to_string(&jwk).map_err(|e| Error::Crypto(e.to_string()))?,
-            sealed_private_key: sealed,
+            sealed_private_key: created.sealed,
             created_at: self.clock.now(),
             activates_at,
             revoked_at: None,
+            backend: created.backend.as_str().into(),
+            key_ref: created.key_ref,
         };
+        let loser = row.clone();
         let inserted = store::insert_guarded(&self.db, row).await?;
         if inserted {
             tracing::info!(kid = %jwk.kid, alg = %alg, activates_at, "created signing key");
             Ok(Some(jwk.kid))
         } else {
             tracing::debug!(alg = %alg, "another instance created the next key first");
+            // Leave nothing behind in an HSM for a key no row will ever name.
+            if let Err(e) = self.custody.destroy(&loser) {
+                tracing::warn!(kid = %jwk.kid, error = %e, "cannot destroy an unused HSM key");
+            }
             Ok(None)
         }
     }
@@ -191,7 +236,7 @@ impl KeyManager {
             let Some(row) = rows.iter().find(|r| &r.kid == kid) else {
                 continue;
             };
-            match self.unseal_row(row) {
+            match self.load_row(row) {
                 Ok(k) => {
                     let k = Arc::new(k);
                     loaded.insert(kid.clone(), k.clone());
@@ -209,17 +254,17 @@ impl KeyManager {
         Ok(())
     }
 
-    fn unseal_row(&self, row: &store::Row) -> Result<SigningKey> {
-        let alg: Alg = row.alg.parse().map_err(Error::Crypto)?;
-        let pkcs8 = self.kek.unseal(&row.kid, &row.sealed_private_key)?;
-        let key = PrivateKey::from_pkcs8(alg, &pkcs8)?;
-        if key.public_jwk().kid != row.kid {
+    fn load_row(&self, row: &store::Row) -> Result<SigningKey> {
+        let jwk: PublicJwk = serde_json::from_str(&row.public_jwk)
+            .map_err(|e| Error::Corrupt(format!("public key of {}: {e}", row.kid)))?;
+        if thumbprint(&jwk) != row.kid || jwk.alg != row.alg {
             return Err(Error::Crypto(format!(
                 "key {} does not match its kid",
                 row.kid
             )));
         }
-        Ok(SigningKey::new(row.kid.clone(), row.activates_at, key))
+        let signer = self.custody.load(row)?;
+        SigningKey::new(row.kid.clone(), row.activates_at, jwk, signer)
     }
 
     /// `tessera keys rotate`: publishes a new key per algorithm now. It activates after
@@ -259,6 +304,13 @@ impl KeyManager {
             return Err(Error::NotFound(format!("key {kid}")));
         }
         tracing::warn!(kid = %kid, "signing key revoked");
+        // A revoked key never signs again: destroy its HSM object now (the row stays for
+        // the record; its deletion retries the destroy if the HSM is down now).
+        if let Some(row) = rows.iter().find(|r| r.kid == kid)
+            && let Err(e) = self.custody.destroy(row)
+        {
+            tracing::warn!(kid = %kid, error = %e, "cannot destroy the revoked key's HSM object now");
+        }
         if let Some(target) = target {
             let of_alg = lifecycle::of_alg(&times, target.alg);
             let was_active = lifecycle::states(&of_alg, now, &self.policy)
@@ -307,6 +359,7 @@ fn describe(rows: &[store::Row], now: i64, policy: &Policy) -> Vec<KeyInfo> {
             out.push(KeyInfo {
                 kid,
                 alg: r.alg.clone(),
+                backend: r.backend.clone(),
                 state: state.name(),
                 created_at: r.created_at,
                 activates_at: r.activates_at,

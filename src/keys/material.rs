@@ -124,24 +124,6 @@ impl PrivateKey {
         }
     }
 
-    /// Verifies a JWS signature with the public half of this key.
-    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<()> {
-        use aws_lc_rs::signature::{
-            ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
-        };
-        let ok = match self {
-            PrivateKey::Es256(kp) => {
-                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, kp.public_key().as_ref())
-                    .verify(msg, sig)
-            }
-            PrivateKey::Rs256(kp) => {
-                UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, kp.public_key().as_ref())
-                    .verify(msg, sig)
-            }
-        };
-        ok.map_err(|_| Error::Crypto("signature does not verify".into()))
-    }
-
     /// The public JWK with `kid` set to the RFC 7638 thumbprint.
     pub fn public_jwk(&self) -> PublicJwk {
         let mut jwk = match self {
@@ -177,6 +159,37 @@ impl PrivateKey {
         };
         jwk.kid = thumbprint(&jwk);
         jwk
+    }
+}
+
+/// Verifies a JWS signature with a published public JWK (ES256: raw r||s).
+pub fn verify_with_jwk(jwk: &PublicJwk, msg: &[u8], sig: &[u8]) -> Result<()> {
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
+        UnparsedPublicKey,
+    };
+    let bad = || Error::Crypto("signature does not verify".into());
+    let field = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|s| B64.decode(s).ok())
+            .ok_or_else(|| Error::Crypto(format!("malformed public key {}", jwk.kid)))
+    };
+    match jwk.alg.as_str() {
+        "ES256" => {
+            let mut point = vec![0x04];
+            point.extend(field(&jwk.x)?);
+            point.extend(field(&jwk.y)?);
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(msg, sig)
+                .map_err(|_| bad())
+        }
+        "RS256" => RsaPublicKeyComponents {
+            n: field(&jwk.n)?,
+            e: field(&jwk.e)?,
+        }
+        .verify(&RSA_PKCS1_2048_8192_SHA256, msg, sig)
+        .map_err(|_| bad()),
+        other => Err(Error::Crypto(format!("unsupported alg {other}"))),
     }
 }
 
@@ -235,6 +248,8 @@ mod tests {
             let sig = key.sign(&rng, b"msg").unwrap();
             assert_eq!(sig.len(), if alg == Alg::ES256 { 64 } else { 256 });
             let jwk = key.public_jwk();
+            verify_with_jwk(&jwk, b"msg", &sig).unwrap();
+            assert!(verify_with_jwk(&jwk, b"other", &sig).is_err());
             assert_eq!(jwk.kid.len(), 43);
             assert_eq!(jwk.alg, alg.as_str());
         }

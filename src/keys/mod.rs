@@ -7,6 +7,7 @@
 //! key activates (still published) → removed once every token it signed has expired.
 //! `REVOKED` keys leave the JWKS at once.
 
+pub mod custody;
 pub mod kek;
 pub mod keyring;
 pub mod lifecycle;
@@ -18,6 +19,7 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
+pub use custody::{Custody, KeyBackend};
 pub use kek::Kek;
 pub use keyring::{Keyring, SigningKey};
 pub use lifecycle::KeyState;

@@ -36,6 +36,8 @@ pub async fn insert_guarded(db: &DatabaseConnection, row: Row) -> Result<bool> {
         created_at: Set(row.created_at),
         activates_at: Set(row.activates_at),
         revoked_at: Set(None),
+        backend: Set(row.backend),
+        key_ref: Set(row.key_ref),
     };
     match am.insert(db).await {
         Ok(_) => Ok(true),

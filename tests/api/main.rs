@@ -20,6 +20,7 @@ mod discovery;
 mod dpop;
 mod faults;
 mod hostile;
+mod hsm;
 mod hygiene;
 mod introspection;
 mod keys;

@@ -1,0 +1,615 @@
+//! The `pkcs11` custody backend: key pairs generated and used inside a PKCS#11 token
+//! (an HSM, SoftHSM2 in tests) through the `cryptoki` crate.
+//!
+//! - Private keys are created with `CKA_TOKEN=true`, `CKA_SENSITIVE=true`,
+//!   `CKA_EXTRACTABLE=false`, `CKA_PRIVATE=true`, and `CKA_ID`/`CKA_LABEL` = the kid, so
+//!   the token refuses to export them (H1) and an operator can find them with
+//!   `pkcs11-tool --list-objects`.
+//! - ES256 signs with `CKM_ECDSA` over the SHA-256 digest computed here (tokens such as
+//!   SoftHSM2 2.6 have no `CKM_ECDSA_SHA256`); PKCS#11 returns ECDSA signatures as the
+//!   fixed-length `r || s` that JWS wants (PKCS#11 v2.40 §2.3.1), and the length is checked.
+//!   RS256 signs with `CKM_SHA256_RSA_PKCS`.
+//! - A pool of logged-in sessions serves concurrent signing: a signer takes a session out
+//!   of the pool (a short mutex around a `Vec`, never held during the FFI call), signs,
+//!   and puts it back. PKCS#11 login is per application and token, so a session opened
+//!   after the first login is already logged in.
+//! - Failures (H2): any error of the token while signing marks the connection broken and
+//!   surfaces as [`Error::Unavailable`] (503 `temporarily_unavailable`). [`Hsm::check`],
+//!   run by every key-manager tick, probes the token and re-initialises the module,
+//!   re-opens sessions and logs in again, so the service recovers without a restart.
+//!
+//! Calls are blocking FFI. They run on the async worker that needs them: SoftHSM2 signs
+//! in-process in tens of microseconds, less than a `spawn_blocking` round trip (see
+//! `docs/hsm.md`). Key generation (RSA takes ~0.1–1 s) runs on the blocking pool.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{
+        Mutex, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use cryptoki::{
+    context::{CInitializeArgs, CInitializeFlags, Pkcs11},
+    error::{Error as CkError, RvError},
+    mechanism::Mechanism,
+    object::{Attribute, AttributeType, ObjectClass, ObjectHandle},
+    session::{Session, UserType},
+    slot::Slot,
+    types::AuthPin,
+};
+
+use crate::{
+    error::{Error, Result},
+    keys::{
+        Alg,
+        material::{PublicJwk, thumbprint},
+    },
+};
+
+/// DER of the OID prime256v1 / secp256r1 (1.2.840.10045.3.1.7), the `CKA_EC_PARAMS` of P-256.
+const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+/// What to open: from the `pkcs11_*` settings.
+#[derive(Clone)]
+pub struct Pkcs11Config {
+    pub module: PathBuf,
+    pub token_label: Option<String>,
+    pub slot: Option<u64>,
+    pub pin: String,
+    /// Idle sessions kept open for signing.
+    pub sessions: usize,
+}
+
+impl std::fmt::Debug for Pkcs11Config {
+    // The PIN never reaches a log line or a panic message (H4).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Config")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .field("slot", &self.slot)
+            .field("pin", &"********")
+            .field("sessions", &self.sessions)
+            .finish()
+    }
+}
+
+/// The module loaded and initialised, the slot found and logged in.
+struct Conn {
+    ctx: Pkcs11,
+    slot: Slot,
+    /// Bumped at every re-initialisation: sessions and object handles of an older
+    /// generation are invalid (and their numbers may be reused by the new one).
+    generation: u64,
+}
+
+/// A session lent out of the pool, tagged with the generation that opened it.
+struct Pooled {
+    session: Session,
+    generation: u64,
+}
+
+/// A PKCS#11 token holding signing keys.
+pub struct Hsm {
+    config: Pkcs11Config,
+    conn: RwLock<Conn>,
+    pool: Mutex<Vec<Pooled>>,
+    /// Private-key object handles by kid, for the current generation.
+    handles: RwLock<HashMap<String, ObjectHandle>>,
+    broken: AtomicBool,
+    generation: AtomicU64,
+    /// Serialises re-initialisation (one `check` repairs at a time).
+    repair: Mutex<()>,
+}
+
+impl std::fmt::Debug for Hsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hsm")
+            .field("config", &self.config)
+            .field("broken", &self.broken.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// A cryptoki error with the operation that failed, for the log.
+fn ck(op: &'static str) -> impl Fn(CkError) -> Error {
+    move |e| Error::Crypto(format!("PKCS#11 {op}: {e}"))
+}
+
+fn open_conn(config: &Pkcs11Config, generation: u64) -> Result<Conn> {
+    if !Path::new(&config.module).exists() {
+        return Err(Error::Config(format!(
+            "pkcs11_module: {} does not exist",
+            config.module.display()
+        )));
+    }
+    let ctx = Pkcs11::new(&config.module).map_err(|e| {
+        Error::Config(format!(
+            "pkcs11_module: cannot load {}: {e}",
+            config.module.display()
+        ))
+    })?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "pkcs11_module: C_Initialize failed: {e}"
+            )));
+        }
+    }
+    let slots = ctx
+        .get_slots_with_initialized_token()
+        .map_err(ck("C_GetSlotList"))?;
+    let slot = match (&config.token_label, config.slot) {
+        (_, Some(id)) => slots.into_iter().find(|s| s.id() == id).ok_or_else(|| {
+            Error::Config(format!(
+                "pkcs11_slot: no initialised token in slot {id}"
+            ))
+        })?,
+        (Some(label), None) => slots
+            .into_iter()
+            .find(|s| {
+                ctx.get_token_info(*s)
+                    .map(|i| i.label().trim_end() == label.as_str())
+                    .unwrap_or(false)
+            })
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "pkcs11_token_label: no initialised token labelled {label:?}"
+                ))
+            })?,
+        (None, None) => {
+            return Err(Error::Config(
+                "pkcs11_token_label or pkcs11_slot must be set with key_backend = pkcs11".into(),
+            ));
+        }
+    };
+    let conn = Conn {
+        ctx,
+        slot,
+        generation,
+    };
+    let session = conn.open_session()?;
+    let pin = AuthPin::from(config.pin.as_str());
+    match session.login(UserType::User, Some(&pin)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, _)) => {
+            let _ = session.close();
+            return Err(Error::Config(
+                "pkcs11_pin: the token refused the PIN (set TESSERA_PKCS11_PIN or pkcs11_pin_file)"
+                    .into(),
+            ));
+        }
+        Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
+            let _ = session.close();
+            return Err(Error::Config(
+                "pkcs11_pin: the token's user PIN is locked".into(),
+            ));
+        }
+        Err(e) => {
+            let _ = session.close();
+            return Err(ck("C_Login")(e));
+        }
+    }
+    // Kept open: closing a token's last session logs the application out of it.
+    std::mem::forget(session);
+    Ok(conn)
+}
+
+impl Conn {
+    fn open_session(&self) -> Result<Session> {
+        // `no_drop`: a session of an older generation must never be closed by its Drop,
+        // which could close a new session that reuses its handle number.
+        self.ctx
+            .open_rw_session_no_drop(self.slot)
+            .map_err(ck("C_OpenSession"))
+    }
+}
+
+/// Signing output of the token in JWS form.
+fn check_sig(alg: Alg, sig: Vec<u8>) -> Result<Vec<u8>> {
+    match alg {
+        // PKCS#11 ECDSA output is r || s, each the size of the order (32 bytes for P-256).
+        Alg::ES256 if sig.len() != 64 => Err(Error::Crypto(format!(
+            "PKCS#11 ECDSA signature of {} bytes (want 64)",
+            sig.len()
+        ))),
+        _ => Ok(sig),
+    }
+}
+
+impl Hsm {
+    /// Loads the module, finds the token and logs in. Errors name the setting at fault
+    /// (H3), and never contain the PIN.
+    pub fn open(config: Pkcs11Config) -> Result<Hsm> {
+        let conn = open_conn(&config, 1)?;
+        let hsm = Hsm {
+            config,
+            conn: RwLock::new(conn),
+            pool: Mutex::new(Vec::new()),
+            handles: RwLock::new(HashMap::new()),
+            broken: AtomicBool::new(false),
+            generation: AtomicU64::new(1),
+            repair: Mutex::new(()),
+        };
+        // Fail at start-up, not at the first token request, if signing sessions cannot open.
+        let s = hsm.take()?;
+        hsm.give(s);
+        Ok(hsm)
+    }
+
+    /// Whether the token answered the last time it was used.
+    pub fn is_healthy(&self) -> bool {
+        !self.broken.load(Ordering::Acquire)
+    }
+
+    fn take(&self) -> Result<Pooled> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(p) = self.pool.lock().map_err(poisoned)?.pop() {
+            if p.generation == generation {
+                return Ok(p);
+            }
+            // Opened before a re-initialisation: its handle is dead; forget it.
+        }
+        let conn = self.conn.read().map_err(poisoned)?;
+        Ok(Pooled {
+            session: conn.open_session()?,
+            generation: conn.generation,
+        })
+    }
+
+    fn give(&self, p: Pooled) {
+        if p.generation != self.generation.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < self.config.sessions
+        {
+            pool.push(p);
+            return;
+        }
+        let _ = p.session.close();
+    }
+
+    /// Runs `f` with a pooled session; a token error marks the connection broken and is
+    /// reported as unavailability (503), with the detail in the log only.
+    fn with_session<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Session, u64) -> Result<T>,
+    ) -> Result<T> {
+        if self.broken.load(Ordering::Acquire) {
+            return Err(Error::Unavailable("the signing-key HSM"));
+        }
+        let p = self.take().inspect_err(|_| self.mark_broken())?;
+        match f(&p.session, p.generation) {
+            Ok(v) => {
+                self.give(p);
+                Ok(v)
+            }
+            Err(e) => {
+                tracing::error!(operation = what, error = %e, "PKCS#11 token failed; signing paused until it answers again");
+                self.mark_broken();
+                // The session may be dead: do not return it to the pool.
+                Err(Error::Unavailable("the signing-key HSM"))
+            }
+        }
+    }
+
+    fn mark_broken(&self) {
+        self.broken.store(true, Ordering::Release);
+    }
+
+    fn private_handle(&self, s: &Session, generation: u64, kid: &str) -> Result<ObjectHandle> {
+        if generation == self.generation.load(Ordering::Acquire)
+            && let Some(h) = self.handles.read().map_err(poisoned)?.get(kid)
+        {
+            return Ok(*h);
+        }
+        let found = s
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Id(kid.as_bytes().to_vec()),
+            ])
+            .map_err(ck("C_FindObjects"))?;
+        let h = *found.first().ok_or_else(|| {
+            Error::Crypto(format!("no private key with CKA_ID {kid} in the token"))
+        })?;
+        if generation == self.generation.load(Ordering::Acquire) {
+            self.handles
+                .write()
+                .map_err(poisoned)?
+                .insert(kid.to_string(), h);
+        }
+        Ok(h)
+    }
+
+    /// Signs `msg` with the token's private key `kid`; the result is the JWS signature.
+    pub fn sign(&self, kid: &str, alg: Alg, msg: &[u8]) -> Result<Vec<u8>> {
+        let sig = self.with_session("sign", |s, generation| {
+            let h = self.private_handle(s, generation, kid)?;
+            match alg {
+                Alg::ES256 => {
+                    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, msg);
+                    s.sign(&Mechanism::Ecdsa, h, digest.as_ref())
+                }
+                Alg::RS256 => s.sign(&Mechanism::Sha256RsaPkcs, h, msg),
+            }
+            .map_err(ck("C_Sign"))
+        })?;
+        check_sig(alg, sig)
+    }
+
+    /// Generates a key pair inside the token and returns its public JWK (kid = RFC 7638
+    /// thumbprint). The objects are created with a temporary id, then relabelled with the
+    /// kid once it is known (the thumbprint needs the public key).
+    pub fn generate(&self, alg: Alg, rsa_bits: u32) -> Result<PublicJwk> {
+        let mut tmp = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut tmp).map_err(|_| Error::Crypto("rng".into()))?;
+        let tmp_id = format!("tessera-new-{}", B64.encode(tmp)).into_bytes();
+        let mut pub_t = vec![
+            Attribute::Token(true),
+            Attribute::Verify(true),
+            Attribute::Id(tmp_id.clone()),
+            Attribute::Label(tmp_id.clone()),
+        ];
+        let priv_t = vec![
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Id(tmp_id.clone()),
+            Attribute::Label(tmp_id.clone()),
+        ];
+        let mech = match alg {
+            Alg::ES256 => {
+                pub_t.push(Attribute::EcParams(P256_PARAMS.to_vec()));
+                Mechanism::EccKeyPairGen
+            }
+            Alg::RS256 => {
+                pub_t.push(Attribute::ModulusBits((rsa_bits as u64).into()));
+                pub_t.push(Attribute::PublicExponent(vec![1, 0, 1]));
+                Mechanism::RsaPkcsKeyPairGen
+            }
+        };
+        let (pub_h, priv_h) = self.with_session("generate", |s, _| {
+            s.generate_key_pair(&mech, &pub_t, &priv_t)
+                .map_err(ck("C_GenerateKeyPair"))
+        })?;
+        let jwk = self.with_session("read public key", |s, _| {
+            let wanted = match alg {
+                Alg::ES256 => vec![AttributeType::EcPoint],
+                Alg::RS256 => vec![AttributeType::Modulus, AttributeType::PublicExponent],
+            };
+            s.get_attributes(pub_h, &wanted)
+                .map_err(ck("C_GetAttributeValue"))
+        })?;
+        let jwk = public_jwk(alg, &jwk)?;
+        let id = jwk.kid.as_bytes().to_vec();
+        self.with_session("label", |s, _| {
+            for h in [pub_h, priv_h] {
+                s.update_attributes(h, &[Attribute::Id(id.clone()), Attribute::Label(id.clone())])
+                    .map_err(ck("C_SetAttributeValue"))?;
+            }
+            Ok(())
+        })?;
+        Ok(jwk)
+    }
+
+    /// Destroys the key pair `kid` (after it left the JWKS). A key already gone is fine.
+    pub fn destroy(&self, kid: &str) -> Result<()> {
+        let n = self.with_session("destroy", |s, _| {
+            let found = s
+                .find_objects(&[Attribute::Id(kid.as_bytes().to_vec())])
+                .map_err(ck("C_FindObjects"))?;
+            for h in &found {
+                s.destroy_object(*h).map_err(ck("C_DestroyObject"))?;
+            }
+            Ok(found.len())
+        })?;
+        if let Ok(mut h) = self.handles.write() {
+            h.remove(kid);
+        }
+        tracing::info!(kid, objects = n, "destroyed HSM key objects");
+        Ok(())
+    }
+
+    /// Whether the private key `kid` is in the token (start-up check of stored rows).
+    pub fn has_key(&self, kid: &str) -> Result<bool> {
+        self.with_session("find", |s, _| {
+            s.find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Id(kid.as_bytes().to_vec()),
+            ])
+            .map_err(ck("C_FindObjects"))
+        })
+        .map(|v| !v.is_empty())
+    }
+
+    /// Probes the token (a session, a login check) and, if it does not answer,
+    /// re-initialises the module and logs in again. Called by every key-manager tick;
+    /// returns whether the token is usable now.
+    pub fn check(&self) -> bool {
+        let Ok(_guard) = self.repair.lock() else {
+            return false;
+        };
+        if self.probe() {
+            if self.broken.swap(false, Ordering::AcqRel) {
+                tracing::warn!("PKCS#11 token answers again; signing resumed");
+            }
+            return true;
+        }
+        self.mark_broken();
+        // Re-initialise: drop the pool (its sessions died with the old connection),
+        // finalize what may be left, load and log in afresh.
+        let generation = self.generation.load(Ordering::Acquire) + 1;
+        let mut conn = match self.conn.write() {
+            Ok(c) => c,
+            Err(_) => return false,
+        };
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.drain(..).for_each(std::mem::forget);
+        }
+        if let Ok(mut h) = self.handles.write() {
+            h.clear();
+        }
+        let _ = conn.ctx.clone().finalize();
+        match open_conn(&self.config, generation) {
+            Ok(fresh) => {
+                *conn = fresh;
+                self.generation.store(generation, Ordering::Release);
+                drop(conn);
+                let ok = self.probe();
+                if ok {
+                    self.broken.store(false, Ordering::Release);
+                    tracing::warn!("PKCS#11 module re-initialised; signing resumed");
+                }
+                ok
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "PKCS#11 token still unavailable");
+                false
+            }
+        }
+    }
+
+    /// One round trip that needs a logged-in session: finding private objects.
+    fn probe(&self) -> bool {
+        let Ok(p) = self.take() else {
+            return false;
+        };
+        let ok = p
+            .session
+            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+            .is_ok()
+            && p.session
+                .get_session_info()
+                .map(|i| format!("{:?}", i.session_state()).contains("User"))
+                .unwrap_or(false);
+        if ok {
+            self.give(p);
+        }
+        ok
+    }
+
+    /// Test hook for H2: finalizes the module under the running server, as a crashed
+    /// HSM client library or a lost connection to a network HSM would; every session and
+    /// object handle dies. [`Hsm::check`] recovers.
+    #[doc(hidden)]
+    pub fn fault_finalize(&self) {
+        if let Ok(conn) = self.conn.read() {
+            let _ = conn.ctx.clone().finalize();
+        }
+    }
+
+    /// Test hook for H1: asks the token for the private values of `kid` (`CKA_VALUE`
+    /// for EC, `CKA_PRIVATE_EXPONENT`/`CKA_PRIME_1` for RSA) with raw
+    /// `C_GetAttributeValue` calls, and returns, per attribute, what the token answered
+    /// (`Sensitive` = `CKR_ATTRIBUTE_SENSITIVE`), plus the key's `CKA_SENSITIVE` and
+    /// `CKA_EXTRACTABLE` flags.
+    #[doc(hidden)]
+    pub fn probe_private_values(&self, kid: &str) -> Result<PrivateProbe> {
+        self.with_session("read private", |s, generation| {
+            let h = self.private_handle(s, generation, kid)?;
+            let flags = s
+                .get_attributes(h, &[AttributeType::Sensitive, AttributeType::Extractable])
+                .map_err(ck("C_GetAttributeValue"))?;
+            let wanted = [
+                AttributeType::Value,
+                AttributeType::PrivateExponent,
+                AttributeType::Prime1,
+            ];
+            let info = s
+                .get_attribute_info(h, &wanted)
+                .map_err(ck("C_GetAttributeValue"))?;
+            Ok(PrivateProbe {
+                sensitive: flags.iter().any(|a| matches!(a, Attribute::Sensitive(true))),
+                extractable: flags
+                    .iter()
+                    .any(|a| matches!(a, Attribute::Extractable(true))),
+                answers: wanted
+                    .iter()
+                    .zip(info)
+                    .map(|(t, i)| (format!("{t:?}"), format!("{i:?}")))
+                    .collect(),
+            })
+        })
+    }
+}
+
+/// What [`Hsm::probe_private_values`] found.
+#[derive(Debug)]
+#[doc(hidden)]
+pub struct PrivateProbe {
+    pub sensitive: bool,
+    pub extractable: bool,
+    /// (attribute, the token's answer to reading it).
+    pub answers: Vec<(String, String)>,
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Unavailable("the signing-key HSM")
+}
+
+/// The public JWK from the token's public-key attributes.
+fn public_jwk(alg: Alg, attrs: &[Attribute]) -> Result<PublicJwk> {
+    let mut jwk = PublicJwk {
+        kty: String::new(),
+        crv: None,
+        x: None,
+        y: None,
+        n: None,
+        e: None,
+        kid: String::new(),
+        use_: "sig".into(),
+        alg: alg.as_str().into(),
+    };
+    match alg {
+        Alg::ES256 => {
+            let point = attrs
+                .iter()
+                .find_map(|a| match a {
+                    Attribute::EcPoint(p) => Some(p.as_slice()),
+                    _ => None,
+                })
+                .ok_or_else(|| Error::Crypto("token returned no CKA_EC_POINT".into()))?;
+            // CKA_EC_POINT is the DER OCTET STRING of the point (04 41 04 x y); some
+            // tokens return the raw point: accept both, nothing else.
+            let raw = match point {
+                [0x04, 0x41, rest @ ..] if rest.len() == 65 => rest,
+                p if p.len() == 65 => p,
+                _ => return Err(Error::Crypto("unexpected CKA_EC_POINT encoding".into())),
+            };
+            if raw[0] != 0x04 {
+                return Err(Error::Crypto("compressed EC point from the token".into()));
+            }
+            jwk.kty = "EC".into();
+            jwk.crv = Some("P-256".into());
+            jwk.x = Some(B64.encode(&raw[1..33]));
+            jwk.y = Some(B64.encode(&raw[33..65]));
+        }
+        Alg::RS256 => {
+            let strip = |v: &[u8]| {
+                let i = v.iter().position(|b| *b != 0).unwrap_or(v.len());
+                v[i..].to_vec()
+            };
+            for a in attrs {
+                match a {
+                    Attribute::Modulus(n) => jwk.n = Some(B64.encode(strip(n))),
+                    Attribute::PublicExponent(e) => jwk.e = Some(B64.encode(strip(e))),
+                    _ => {}
+                }
+            }
+            if jwk.n.is_none() || jwk.e.is_none() {
+                return Err(Error::Crypto("token returned no RSA public key".into()));
+            }
+            jwk.kty = "RSA".into();
+        }
+    }
+    jwk.kid = thumbprint(&jwk);
+    Ok(jwk)
+}
