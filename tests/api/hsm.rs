@@ -25,9 +25,9 @@ use tessera::{
 };
 
 use crate::{
-    cli::{Env, empty_env, log, serve, stop, tessera},
+    cli::{Env, log, serve, stop, tessera},
     on_both_backends,
-    support::{Backend, TestApp, fake_clock_now, header, spawn_with, verify_independently},
+    support::{Backend, fake_clock_now, header, spawn_with, verify_independently},
 };
 
 pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -221,12 +221,17 @@ async fn switching_local_to_pkcs11_is_a_rotation(backend: Backend) {
     let old_token = local.access_token(&c).await;
     let old_kid = header(&old_token)["kid"].as_str().unwrap().to_string();
     let settings = local.state.settings.as_ref().clone();
-    let TestApp { dir, .. } = local;
+    let old_iss = local.base.clone();
+    let mut local = local;
+    let dir = std::mem::replace(&mut local.dir, tempfile::tempdir().unwrap());
+    drop(local);
     clock.advance(600);
 
     // Restart on the same database with the HSM configured.
     let mut s = settings;
     use_hsm(&mut s);
+    // A new port: the issuer follows it.
+    s.issuer = String::new();
     let app = crate::support::start(s, dir, Arc::new(clock.clone())).await;
     let keys = app.state.keys.clone().unwrap();
     let prepublish = app.state.settings.effective_prepublish().as_secs() as i64;
@@ -243,7 +248,7 @@ async fn switching_local_to_pkcs11_is_a_rotation(backend: Backend) {
         );
     }
     let jwks = app.jwks().await;
-    verify_independently(&old_token, &jwks, &app.base, "aud").unwrap();
+    verify_independently(&old_token, &jwks, &old_iss, "aud").unwrap();
     let t = app.access_token(&c).await;
     assert_eq!(header(&t)["kid"], old_kid.as_str(), "local key signs during pre-publication");
 
@@ -258,7 +263,7 @@ async fn switching_local_to_pkcs11_is_a_rotation(backend: Backend) {
     assert_eq!(info.backend, "pkcs11");
     let jwks = app.jwks().await;
     verify_independently(&t, &jwks, &app.base, "aud").unwrap();
-    verify_independently(&old_token, &jwks, &app.base, "aud").unwrap();
+    verify_independently(&old_token, &jwks, &old_iss, "aud").unwrap();
     assert!(
         listed
             .iter()

@@ -236,8 +236,7 @@ impl Hsm {
             repair: Mutex::new(()),
         };
         // Fail at start-up, not at the first token request, if signing sessions cannot open.
-        let s = hsm.take()?;
-        hsm.give(s);
+        hsm.with_session("open", |_, _| Ok(()))?;
         Ok(hsm)
     }
 
@@ -246,15 +245,17 @@ impl Hsm {
         !self.broken.load(Ordering::Acquire)
     }
 
-    fn take(&self) -> Result<Pooled> {
-        let generation = self.generation.load(Ordering::Acquire);
+    /// A session of the current connection. The caller holds `conn` (read) for as long as
+    /// it uses the session, so a re-initialisation (write) never finalizes the module
+    /// under a call in flight — C_Finalize during a C_Sign is undefined behaviour (and
+    /// crashes SoftHSM2). Readers do not exclude each other: signing stays parallel.
+    fn take(&self, conn: &Conn) -> Result<Pooled> {
         if let Some(p) = self.pool.lock().map_err(poisoned)?.pop() {
-            if p.generation == generation {
+            if p.generation == conn.generation {
                 return Ok(p);
             }
             // Opened before a re-initialisation: its handle is dead; forget it.
         }
-        let conn = self.conn.read().map_err(poisoned)?;
         Ok(Pooled {
             session: conn.open_session()?,
             generation: conn.generation,
@@ -284,7 +285,8 @@ impl Hsm {
         if self.broken.load(Ordering::Acquire) {
             return Err(Error::Unavailable("the signing-key HSM"));
         }
-        let p = self.take().inspect_err(|_| self.mark_broken())?;
+        let conn = self.conn.read().map_err(poisoned)?;
+        let p = self.take(&conn).inspect_err(|_| self.mark_broken())?;
         match f(&p.session, p.generation) {
             Ok(v) => {
                 self.give(p);
@@ -479,7 +481,10 @@ impl Hsm {
 
     /// One round trip that needs a logged-in session: finding private objects.
     fn probe(&self) -> bool {
-        let Ok(p) = self.take() else {
+        let Ok(conn) = self.conn.read() else {
+            return false;
+        };
+        let Ok(p) = self.take(&conn) else {
             return false;
         };
         let ok = p
@@ -501,7 +506,8 @@ impl Hsm {
     /// object handle dies. [`Hsm::check`] recovers.
     #[doc(hidden)]
     pub fn fault_finalize(&self) {
-        if let Ok(conn) = self.conn.read() {
+        // Under the write lock, like a repair: never while a call is in flight.
+        if let Ok(conn) = self.conn.write() {
             let _ = conn.ctx.clone().finalize();
         }
     }
