@@ -77,7 +77,7 @@ impl App {
         let nonce_keys = NonceKeys::from_kek(&kek, settings.dpop_nonce_rotation.as_secs())?;
         // The HSM (if any) is opened and logged in here: a wrong module or PIN exits
         // before listening, naming the setting (H3).
-        let custody = Arc::new(Custody::from_settings(&settings, kek)?);
+        let custody = Arc::new(Custody::open(&settings.custody(), kek)?);
         let keys = Arc::new(KeyManager::new(
             db.clone(),
             custody,

@@ -19,7 +19,11 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{Alg, custody::KeyBackend, lifecycle::Policy};
+use crate::keys::{
+    Alg,
+    custody::{CustodySettings, KeyBackend},
+    lifecycle::Policy,
+};
 
 /// The effective configuration of a Tessera process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -569,6 +573,19 @@ impl Settings {
             out.push_str(&format!("{k} = {v}\n"));
         }
         out
+    }
+
+    /// The key-custody settings (`key_backend`, `pkcs11_*`) for `keys::Custody::open`.
+    pub fn custody(&self) -> CustodySettings {
+        CustodySettings {
+            key_backend: self.key_backend,
+            pkcs11_module: self.pkcs11_module.clone(),
+            pkcs11_token_label: self.pkcs11_token_label.clone(),
+            pkcs11_slot: self.pkcs11_slot,
+            pkcs11_pin: self.pkcs11_pin.clone(),
+            pkcs11_pin_file: self.pkcs11_pin_file.clone(),
+            pkcs11_sessions: self.pkcs11_sessions,
+        }
     }
 
     /// Every set key with its value as `tessera config` shows it: secrets masked, the pool

@@ -530,7 +530,7 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
     // create or destroy keys in the configured backend.
     let custody = match cmd {
         KeysCommand::List { .. } => Custody::local(kek),
-        _ => Custody::from_settings(settings, kek)?,
+        _ => Custody::open(&settings.custody(), kek)?,
     };
     let manager = KeyManager::new(
         db,

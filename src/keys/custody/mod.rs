@@ -25,10 +25,7 @@ use super::{
     material::{PrivateKey, PublicJwk},
     store,
 };
-use crate::{
-    config::Settings,
-    error::{Error, Result},
-};
+use crate::error::{Error, Result};
 pub use pkcs11::{Hsm, Pkcs11Config};
 
 /// Where the private half of a signing key lives.
@@ -149,10 +146,10 @@ impl Custody {
         }
     }
 
-    /// The backends the settings ask for. Opening the PKCS#11 module, finding the token
-    /// and logging in happen here, so a wrong module path or PIN stops the process at
-    /// start-up with a message naming the setting (H3).
-    pub fn from_settings(settings: &Settings, kek: Arc<Kek>) -> Result<Self> {
+    /// The backends the settings ask for (`Settings::custody`). Opening the PKCS#11
+    /// module, finding the token and logging in happen here, so a wrong module path or
+    /// PIN stops the process at start-up with a message naming the setting (H3).
+    pub fn open(settings: &CustodySettings, kek: Arc<Kek>) -> Result<Self> {
         let config = pkcs11_config(settings)?;
         let token_ref = match (&settings.pkcs11_token_label, settings.pkcs11_slot) {
             (_, Some(slot)) => format!("slot-id={slot}"),
@@ -307,10 +304,22 @@ fn pct_encode(s: &str) -> String {
         .collect()
 }
 
+/// The custody settings (`key_backend`, `pkcs11_*`), as `config::Settings` gives them.
+#[derive(Clone, Default)]
+pub struct CustodySettings {
+    pub key_backend: KeyBackend,
+    pub pkcs11_module: Option<std::path::PathBuf>,
+    pub pkcs11_token_label: Option<String>,
+    pub pkcs11_slot: Option<u64>,
+    pub pkcs11_pin: Option<String>,
+    pub pkcs11_pin_file: Option<std::path::PathBuf>,
+    pub pkcs11_sessions: u32,
+}
+
 /// The PKCS#11 settings, with the PIN from `pkcs11_pin` (`TESSERA_PKCS11_PIN`) or
 /// `pkcs11_pin_file`, when `key_backend = pkcs11` or a module is configured (stored
 /// HSM keys stay usable after switching back to `local`).
-pub fn pkcs11_config(settings: &Settings) -> Result<Option<Pkcs11Config>> {
+pub fn pkcs11_config(settings: &CustodySettings) -> Result<Option<Pkcs11Config>> {
     let module = match (&settings.pkcs11_module, settings.key_backend) {
         (Some(m), _) => m.clone(),
         (None, KeyBackend::Pkcs11) => {
