@@ -115,6 +115,11 @@ def goals(runs, calib, startup, rss):
     ratio_row("client_credentials RS256 / node-oidc-provider", rps("tessera-cc-rs256"), "req/s",
               "node-oidc-provider RS256 (req/s)", rps("node-cc-rs256"), ">=", 1.7,
               cpu_ratio("tessera-cc-rs256", "node-cc-rs256"))
+    for alg in ("es256", "rs256"):
+        ratio_row(f"client_credentials {alg.upper()}, keys in SoftHSM2 (pkcs11) / local keys",
+                  rps(f"hsm-pkcs11-cc-{alg}"), "req/s", "local keys, same run (req/s)",
+                  rps(f"hsm-local-cc-{alg}"), ">=", 0.5,
+                  cpu_ratio(f"hsm-pkcs11-cc-{alg}", f"hsm-local-cc-{alg}"))
     v = rps("tessera-refresh-sqlite")
     add("refresh grant, SQLite", v, "req/s", "goal", 3000, None, ">= 3000 req/s",
         None if v is None else v >= 3000,

@@ -29,6 +29,8 @@
 #     over the same p99 measured just before without that load                 (<= 2x)
 #   RSS idle / peak (VmRSS after start, VmHWM after all load)                  (<= 20 / 64 MiB)
 #   start to first 200 on /healthz, SQLite, keys present (median of STARTS)    (<= 200 ms)
+#   client_credentials ES256 (and RS256) with the keys in SoftHSM2 (pkcs11) / the same request
+#     with local keys, measured back to back in the same run                  (>= 0.5)
 #
 # Knobs (environment, defaults):
 #   DURATION=6 WARMUP=1 CONNS=16 (wrk connections) LOGIN_CONNS=100 STARTS=3
@@ -41,7 +43,7 @@
 #          dropped there); SKIP_PG=1 skips PostgreSQL; SKIP_PEER=1 skips node-oidc-provider;
 #          SKIP_NGINX=1 skips nginx
 #   TESSERA_BIN=<path>   use this binary instead of building (SKIP_BUILD=1 uses target/release)
-#   CASES="cc jwks refresh argon2 nginx peer pg" (default: all) runs only those groups, e.g.
+#   CASES="cc jwks refresh argon2 nginx peer pg hsm" (default: all) runs only those groups, e.g.
 #          CASES=refresh while working on the refresh path; the report then shows those rows
 #   PORT_BASE=18400 (Tessera SQLite, +1 Tessera PostgreSQL, +2 nginx, +3 node)
 #   WORKDIR=<mktemp>  KEEP_WORKDIR=0   OUT_DIR=bench (results.json, chart.png) MD=BENCHMARKS.md
@@ -139,6 +141,7 @@ have nginx || [ -x /usr/sbin/nginx ] || [ "${SKIP_NGINX:-0}" = 1 ] || need_pkgs+
 have psql || [ "${SKIP_PG:-0}" = 1 ] || need_pkgs+=(postgresql-client)
 have openssl || need_pkgs+=(openssl)
 have curl || need_pkgs+=(curl)
+{ have softhsm2-util && [ -e /usr/lib/softhsm/libsofthsm2.so ]; } || ! want hsm || need_pkgs+=(softhsm2)
 [ ${#need_pkgs[@]} -eq 0 ] || apt_install "${need_pkgs[@]}"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 if [ "${SKIP_PEER:-0}" != 1 ] && ! have npm; then apt_install nodejs npm || true; fi
@@ -388,6 +391,35 @@ grep '^RESULT' "$WORKDIR/wrk-login.log" | sed 's/label=login/label=login-passwor
 fi
 rss_record after-load
 stop_server
+
+# ================================================================= keys in SoftHSM2 (pkcs11)
+if want hsm; then
+  log "client_credentials with the signing keys in SoftHSM2 (pkcs11) next to local keys"
+  # Local keys first, on the SQLite instance above, then a second instance whose keys live in
+  # a throw-away SoftHSM2 token: same binary, same pinning, measured back to back.
+  start_tessera "$S/env" "$S/serve.log"
+  calib hsm-local
+  wrk_run hsm-local-cc-es256 "$BASE/oauth/token" CLIENT_ID="$(cid s-cc-es256)" CLIENT_SECRET="$(csecret s-cc-es256)" FORM_BODY="$CC_BODY"
+  wrk_run hsm-local-cc-rs256 "$BASE/oauth/token" CLIENT_ID="$(cid s-cc-rs256)" CLIENT_SECRET="$(csecret s-cc-rs256)" FORM_BODY="$CC_BODY"
+  stop_server
+  H="$WORKDIR/hsm"; mkdir -p "$H/tokens"; HPORT=$((PORT_BASE + 4)); HBASE="http://127.0.0.1:$HPORT"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$H/tokens" > "$H/softhsm2.conf"
+  SOFTHSM2_CONF="$H/softhsm2.conf" softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 12345678 >/dev/null
+  { tessera_env "$H" "$HPORT"
+    printf '%s\n' "SOFTHSM2_CONF=$H/softhsm2.conf" TESSERA_KEY_BACKEND=pkcs11 \
+      TESSERA_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so TESSERA_PKCS11_TOKEN_LABEL=bench TESSERA_PKCS11_PIN=1234
+  } > "$H/env"
+  start_tessera "$H/env" "$H/serve.log"   # first start: the keys are generated in the token
+  stop_server
+  setup_clients "$H/env" h
+  start_tessera "$H/env" "$H/serve.log"
+  tcli "$H/env" keys list | awk 'NR > 1 && $NF != "pkcs11" { bad=1 } END { exit bad }' \
+    || { echo "the HSM instance has keys outside the token" >&2; exit 1; }
+  wrk_run hsm-pkcs11-cc-es256 "$HBASE/oauth/token" CLIENT_ID="$(cid h-cc-es256)" CLIENT_SECRET="$(csecret h-cc-es256)" FORM_BODY="$CC_BODY"
+  wrk_run hsm-pkcs11-cc-rs256 "$HBASE/oauth/token" CLIENT_ID="$(cid h-cc-rs256)" CLIENT_SECRET="$(csecret h-cc-rs256)" FORM_BODY="$CC_BODY"
+  record "META softhsm2=$(softhsm2-util --version)"
+  stop_server
+fi
 
 # ================================================================= nginx, same bytes
 if [ "${SKIP_NGINX:-0}" != 1 ] && want nginx; then
