@@ -222,7 +222,10 @@ mod tests {
     fn a_backend_switch_is_prepublished_after_every_live_key() {
         let keys = vec![key("a", 0), key("b", 5000)];
         assert_eq!(backend_switch_activation(&keys, 100, &P), 5001);
-        assert_eq!(backend_switch_activation(&keys, 4900, &P), 4900 + P.prepublish);
+        assert_eq!(
+            backend_switch_activation(&keys, 4900, &P),
+            4900 + P.prepublish
+        );
     }
 
     #[test]

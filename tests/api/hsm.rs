@@ -174,12 +174,21 @@ async fn hsm_keys_rotate_with_prepublication(backend: Backend) {
     );
 
     // Every stored key is in the HSM, with no private material in the database.
-    let db = tessera::storage::connect(&app.state.settings).await.unwrap();
+    let db = tessera::storage::connect(&app.state.settings)
+        .await
+        .unwrap();
     let rows = store::list(&db).await.unwrap();
     for r in &rows {
         assert_eq!(r.backend, "pkcs11");
-        assert!(r.sealed_private_key.is_empty(), "no private material stored");
-        assert!(r.key_ref.starts_with("pkcs11:token=tessera-test;id="), "{}", r.key_ref);
+        assert!(
+            r.sealed_private_key.is_empty(),
+            "no private material stored"
+        );
+        assert!(
+            r.key_ref.starts_with("pkcs11:token=tessera-test;id="),
+            "{}",
+            r.key_ref
+        );
         // H1: the token refuses to export the private value.
         let probe = hsm.probe_private_values(&r.kid).unwrap();
         assert!(probe.sensitive && !probe.extractable, "{probe:?}");
@@ -188,19 +197,32 @@ async fn hsm_keys_rotate_with_prepublication(backend: Backend) {
             "CKR_ATTRIBUTE_SENSITIVE expected: {probe:?}"
         );
         assert!(
-            probe.answers.iter().all(|(_, a)| a == "Sensitive" || a == "TypeInvalid"),
+            probe
+                .answers
+                .iter()
+                .all(|(_, a)| a == "Sensitive" || a == "TypeInvalid"),
             "no private value readable: {probe:?}"
         );
     }
     // Keys that left the JWKS for good were deleted and destroyed in the token.
     let stored: HashSet<_> = rows.iter().map(|r| r.kid.clone()).collect();
     let removed: Vec<_> = ever.difference(&stored).collect();
-    assert!(removed.len() > 50, "expired keys were removed: {}", removed.len());
+    assert!(
+        removed.len() > 50,
+        "expired keys were removed: {}",
+        removed.len()
+    );
     for kid in removed {
         assert!(!hsm.has_key(kid).unwrap(), "{kid} still in the token");
     }
     // `keys list` (admin view) shows the backend.
-    assert!(keys.list().await.unwrap().iter().all(|k| k.backend == "pkcs11"));
+    assert!(
+        keys.list()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.backend == "pkcs11")
+    );
 }
 on_both_backends!(hsm_keys_rotate_with_prepublication);
 
@@ -239,18 +261,26 @@ async fn switching_local_to_pkcs11_is_a_rotation(backend: Backend) {
     for alg in ["ES256", "RS256"] {
         let of_alg: Vec<_> = listed.iter().filter(|k| k.alg == alg).collect();
         assert!(
-            of_alg.iter().any(|k| k.backend == "local" && k.state == "ACTIVE"),
+            of_alg
+                .iter()
+                .any(|k| k.backend == "local" && k.state == "ACTIVE"),
             "{alg}: the local key still signs: {of_alg:?}"
         );
         assert!(
-            of_alg.iter().any(|k| k.backend == "pkcs11" && k.state == "NEXT"),
+            of_alg
+                .iter()
+                .any(|k| k.backend == "pkcs11" && k.state == "NEXT"),
             "{alg}: an HSM key is pre-published: {of_alg:?}"
         );
     }
     let jwks = app.jwks().await;
     verify_independently(&old_token, &jwks, &old_iss, "aud").unwrap();
     let t = app.access_token(&c).await;
-    assert_eq!(header(&t)["kid"], old_kid.as_str(), "local key signs during pre-publication");
+    assert_eq!(
+        header(&t)["kid"],
+        old_kid.as_str(),
+        "local key signs during pre-publication"
+    );
 
     // After the pre-publication period the HSM key signs; the local key is still published
     // for the tokens it signed, then removed.
@@ -328,14 +358,29 @@ async fn hsm_outage_gives_503_then_recovers(backend: Backend) {
     let aside = token.tokens.with_extension("away");
     std::fs::rename(&token.tokens, &aside).unwrap();
     std::fs::create_dir_all(&token.tokens).unwrap();
-    let hsm = app.state.keys.as_ref().unwrap().custody().hsm().unwrap().clone();
+    let hsm = app
+        .state
+        .keys
+        .as_ref()
+        .unwrap()
+        .custody()
+        .hsm()
+        .unwrap()
+        .clone();
     hsm.fault_finalize();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let get = |p: &str| app.http.get(app.url(p)).send();
-    assert_eq!(get("/readyz").await.unwrap().status(), 503, "readyz during the outage");
+    assert_eq!(
+        get("/readyz").await.unwrap().status(),
+        503,
+        "readyz during the outage"
+    );
     assert_eq!(get("/.well-known/jwks.json").await.unwrap().status(), 200);
     assert_eq!(
-        get("/.well-known/openid-configuration").await.unwrap().status(),
+        get("/.well-known/openid-configuration")
+            .await
+            .unwrap()
+            .status(),
         200
     );
     let r = app
@@ -417,7 +462,10 @@ async fn wrong_pin_or_missing_module_exits_1(backend: Backend) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("pkcs11_pin"), "{err}");
-    assert!(!err.contains("wrong-pin-5150"), "the PIN is not echoed: {err}");
+    assert!(
+        !err.contains("wrong-pin-5150"),
+        "the PIN is not echoed: {err}"
+    );
     let out = run(&[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -440,7 +488,11 @@ async fn pin_is_masked_and_never_logged(backend: Backend) {
     env.vars.push(("TESSERA_LOG_FORMAT".into(), "json".into()));
     let out = tessera(&env, &["config"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("pkcs11_pin = \"********\""), "{text}");
     assert!(!text.contains(PIN), "{text}");
 
@@ -448,7 +500,17 @@ async fn pin_is_masked_and_never_logged(backend: Backend) {
     let (child, base) = serve(&env, Some(&kek), "trace").await;
     let created = crate::cli::cli_json(
         &env,
-        &["clients", "create", "--name", "svc", "--scope", "a", "--audience", "aud", "--json"],
+        &[
+            "clients",
+            "create",
+            "--name",
+            "svc",
+            "--scope",
+            "a",
+            "--audience",
+            "aud",
+            "--json",
+        ],
     );
     let (id, secret) = crate::cli::id_and_secret(&created);
     let r = reqwest::Client::new()
@@ -470,7 +532,10 @@ async fn pin_is_masked_and_never_logged(backend: Backend) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().next().unwrap().ends_with("BACKEND"), "{text}");
     assert_eq!(
-        text.lines().skip(1).filter(|l| l.ends_with(" pkcs11")).count(),
+        text.lines()
+            .skip(1)
+            .filter(|l| l.ends_with(" pkcs11"))
+            .count(),
         2,
         "{text}"
     );

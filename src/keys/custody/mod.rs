@@ -398,7 +398,10 @@ mod tests {
         std::fs::write(&path, "1234\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let err = read_pin_file(&path).unwrap_err().to_string();
-        assert!(err.contains("pkcs11_pin_file") && err.contains("640"), "{err}");
+        assert!(
+            err.contains("pkcs11_pin_file") && err.contains("640"),
+            "{err}"
+        );
         assert!(!err.contains("1234"), "the PIN must not appear: {err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_pin_file(&path).unwrap(), "1234");

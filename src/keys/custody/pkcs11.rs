@@ -145,9 +145,7 @@ fn open_conn(config: &Pkcs11Config, generation: u64) -> Result<Conn> {
         .map_err(ck("C_GetSlotList"))?;
     let slot = match (&config.token_label, config.slot) {
         (_, Some(id)) => slots.into_iter().find(|s| s.id() == id).ok_or_else(|| {
-            Error::Config(format!(
-                "pkcs11_slot: no initialised token in slot {id}"
-            ))
+            Error::Config(format!("pkcs11_slot: no initialised token in slot {id}"))
         })?,
         (Some(label), None) => slots
             .into_iter()
@@ -394,8 +392,11 @@ impl Hsm {
         let id = jwk.kid.as_bytes().to_vec();
         self.with_session("label", |s, _| {
             for h in [pub_h, priv_h] {
-                s.update_attributes(h, &[Attribute::Id(id.clone()), Attribute::Label(id.clone())])
-                    .map_err(ck("C_SetAttributeValue"))?;
+                s.update_attributes(
+                    h,
+                    &[Attribute::Id(id.clone()), Attribute::Label(id.clone())],
+                )
+                .map_err(ck("C_SetAttributeValue"))?;
             }
             Ok(())
         })?;
@@ -533,7 +534,9 @@ impl Hsm {
                 .get_attribute_info(h, &wanted)
                 .map_err(ck("C_GetAttributeValue"))?;
             Ok(PrivateProbe {
-                sensitive: flags.iter().any(|a| matches!(a, Attribute::Sensitive(true))),
+                sensitive: flags
+                    .iter()
+                    .any(|a| matches!(a, Attribute::Sensitive(true))),
                 extractable: flags
                     .iter()
                     .any(|a| matches!(a, Attribute::Extractable(true))),
