@@ -19,8 +19,9 @@
 //!   re-opens sessions and logs in again, so the service recovers without a restart.
 //!
 //! Calls are blocking FFI. They run on the async worker that needs them: SoftHSM2 signs
-//! in-process in tens of microseconds, less than a `spawn_blocking` round trip (see
-//! `docs/hsm.md`). Key generation (RSA takes ~0.1–1 s) runs on the blocking pool.
+//! in-process (ES256 ~40-75 µs, RS256 ~1-1.8 ms measured), and `spawn_blocking` would add
+//! a ~10 µs round trip for nothing (see `docs/hsm.md`). Key generation (RSA takes up to
+//! a second) runs on the blocking pool.
 
 use std::{
     collections::HashMap,
