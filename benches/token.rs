@@ -37,8 +37,9 @@ fn keyring_snapshot() -> Snapshot {
         .iter()
         .map(|&alg| {
             let (key, _) = PrivateKey::generate(alg, 2048).expect("key generation");
-            let kid = key.public_jwk().kid;
-            Arc::new(SigningKey::new(kid, 0, key))
+            let jwk = key.public_jwk();
+            let signer = tessera::keys::custody::Signer::Local(key);
+            Arc::new(SigningKey::new(jwk.kid.clone(), 0, jwk, signer).expect("signing key"))
         })
         .collect();
     Snapshot::new(keys)

@@ -330,7 +330,8 @@ async fn hsm_outage_gives_503_then_recovers(backend: Backend) {
     .await;
     let app = Arc::new(app);
     let c = Arc::new(app.client("a", &["aud"], Some(Alg::ES256)).await);
-    assert_eq!(app.access_token(&c).await.len() > 10, true);
+    // Signing works before the outage.
+    app.access_token(&c).await;
     let stop_load = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for _ in 0..4 {

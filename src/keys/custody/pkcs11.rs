@@ -249,11 +249,11 @@ impl Hsm {
     /// under a call in flight — C_Finalize during a C_Sign is undefined behaviour (and
     /// crashes SoftHSM2). Readers do not exclude each other: signing stays parallel.
     fn take(&self, conn: &Conn) -> Result<Pooled> {
-        if let Some(p) = self.pool.lock().map_err(poisoned)?.pop() {
-            if p.generation == conn.generation {
-                return Ok(p);
-            }
-            // Opened before a re-initialisation: its handle is dead; forget it.
+        // A session opened before a re-initialisation has a dead handle: it is forgotten.
+        if let Some(p) = self.pool.lock().map_err(poisoned)?.pop()
+            && p.generation == conn.generation
+        {
+            return Ok(p);
         }
         Ok(Pooled {
             session: conn.open_session()?,
