@@ -23,6 +23,9 @@ pub struct KeyBody {
     pub kid: String,
     /// `ES256` or `RS256`.
     pub alg: String,
+    /// Who holds the private key: `local` (sealed with the KEK in the database) or
+    /// `pkcs11` (inside an HSM token; see docs/hsm.md).
+    pub backend: String,
     /// `NEXT` (published, not yet signing), `ACTIVE` (signing), `RETIRED` (published for
     /// verification only), `EXPIRED` (unpublished) or `REVOKED`.
     pub state: String,
@@ -46,6 +49,7 @@ impl poem_openapi::types::Example for KeyBody {
         KeyBody {
             kid: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into(),
             alg: "ES256".into(),
+            backend: "local".into(),
             state: "ACTIVE".into(),
             created_at: 1_795_000_000,
             activates_at: 1_795_000_600,
@@ -61,6 +65,7 @@ impl From<KeyInfo> for KeyBody {
         KeyBody {
             kid: k.kid,
             alg: k.alg,
+            backend: k.backend,
             state: k.state.to_string(),
             created_at: k.created_at,
             activates_at: k.activates_at,
