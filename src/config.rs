@@ -330,6 +330,10 @@ impl Default for Settings {
 
 /// Environment variables starting with `TESSERA_` that are not settings (lowercase, without
 /// the prefix): no "not a setting" warning for them.
+/// The setting whose environment variable is taken as a string exactly as given (a PIN is
+/// digits, often with leading zeros, and must not be parsed as a number).
+const VERBATIM_ENV_PIN: &str = "pkcs11_pin";
+
 const NON_SETTING_ENV: &[&str] = &[
     // Read by the command line itself.
     "config",
@@ -425,11 +429,17 @@ impl Settings {
         let known_for_filter = known.clone();
         figment = figment.merge(Env::prefixed("TESSERA_").ignore(NON_SETTING_ENV).filter(
             move |k| {
-                known_for_filter
-                    .iter()
-                    .any(|n| k.as_str().eq_ignore_ascii_case(n))
+                // Read verbatim below: figment would turn a PIN such as `0042` into 42.
+                !k.as_str().eq_ignore_ascii_case(VERBATIM_ENV_PIN)
+                    && known_for_filter
+                        .iter()
+                        .any(|n| k.as_str().eq_ignore_ascii_case(n))
             },
         ));
+        let env_pin = std::env::var(format!("TESSERA_{}", VERBATIM_ENV_PIN.to_uppercase())).ok();
+        if let Some(pin) = &env_pin {
+            figment = figment.merge(Serialized::default(VERBATIM_ENV_PIN, pin));
+        }
         for (k, v) in flags {
             figment = figment.merge(Serialized::default(k, v));
         }
@@ -451,6 +461,12 @@ impl Settings {
                 }
             };
             sources.insert(key.clone(), source);
+        }
+        if env_pin.is_some() && !flags.iter().any(|(k, _)| *k == VERBATIM_ENV_PIN) {
+            sources.insert(
+                VERBATIM_ENV_PIN.into(),
+                Source::Env(format!("TESSERA_{}", VERBATIM_ENV_PIN.to_uppercase())),
+            );
         }
         if sources.get("issuer") == Some(&Source::Default) {
             settings.issuer = derived_issuer(&settings.bind, settings.tls_cert_file.is_some());

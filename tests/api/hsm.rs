@@ -32,7 +32,8 @@ use crate::{
 
 pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub const LABEL: &str = "tessera-test";
-pub const PIN: &str = "pin-7f3a91";
+/// Digits with a leading zero: `TESSERA_PKCS11_PIN` must reach the token verbatim, not as a number.
+pub const PIN: &str = "00719358246";
 const SO_PIN: &str = "so-pin-22c4";
 
 /// One HSM test at a time in this process (see the module header).
