@@ -115,11 +115,16 @@ def goals(runs, calib, startup, rss):
     ratio_row("client_credentials RS256 / node-oidc-provider", rps("tessera-cc-rs256"), "req/s",
               "node-oidc-provider RS256 (req/s)", rps("node-cc-rs256"), ">=", 1.7,
               cpu_ratio("tessera-cc-rs256", "node-cc-rs256"))
-    for alg in ("es256", "rs256"):
-        ratio_row(f"client_credentials {alg.upper()}, keys in SoftHSM2 (pkcs11) / local keys",
-                  rps(f"hsm-pkcs11-cc-{alg}"), "req/s", "local keys, same run (req/s)",
-                  rps(f"hsm-local-cc-{alg}"), ">=", 0.5,
-                  cpu_ratio(f"hsm-pkcs11-cc-{alg}", f"hsm-local-cc-{alg}"))
+    ratio_row("client_credentials ES256, keys in SoftHSM2 (pkcs11) / local keys",
+              rps("hsm-pkcs11-cc-es256"), "req/s", "local keys, same run (req/s)",
+              rps("hsm-local-cc-es256"), ">=", 0.5,
+              cpu_ratio("hsm-pkcs11-cc-es256", "hsm-local-cc-es256"))
+    # RS256 is reported without a goal (issue #20): SoftHSM2's own RSA signature costs several
+    # times aws-lc-rs's, so the ratio measures the token's RSA more than the call path.
+    v, ref = rps("hsm-pkcs11-cc-rs256"), rps("hsm-local-cc-rs256")
+    add("client_credentials RS256, keys in SoftHSM2 (pkcs11) / local keys", v, "req/s",
+        "local keys, same run (req/s)", ref, round(v / ref, 3) if v and ref else None, "report", None,
+        "" if v and ref else "not measured")
     v = rps("tessera-refresh-sqlite")
     add("refresh grant, SQLite", v, "req/s", "goal", 3000, None, ">= 3000 req/s",
         None if v is None else v >= 3000,

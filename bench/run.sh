@@ -405,9 +405,10 @@ if want hsm; then
   H="$WORKDIR/hsm"; mkdir -p "$H/tokens"; HPORT=$((PORT_BASE + 4)); HBASE="http://127.0.0.1:$HPORT"
   printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$H/tokens" > "$H/softhsm2.conf"
   SOFTHSM2_CONF="$H/softhsm2.conf" softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 12345678 >/dev/null
+  (umask 077 && echo 1234 > "$H/pin")
   { tessera_env "$H" "$HPORT"
     printf '%s\n' "SOFTHSM2_CONF=$H/softhsm2.conf" TESSERA_KEY_BACKEND=pkcs11 \
-      TESSERA_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so TESSERA_PKCS11_TOKEN_LABEL=bench TESSERA_PKCS11_PIN=1234
+      TESSERA_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so TESSERA_PKCS11_TOKEN_LABEL=bench "TESSERA_PKCS11_PIN_FILE=$H/pin"
   } > "$H/env"
   start_tessera "$H/env" "$H/serve.log"   # first start: the keys are generated in the token
   stop_server
