@@ -81,6 +81,7 @@ fn bench(c: &mut Criterion) {
                 scope: Some("api:read"),
                 roles: None,
                 cnf: None,
+                act: None,
                 extra: None,
             };
             serde_json::to_vec(&claims).unwrap()
@@ -107,6 +108,7 @@ fn bench(c: &mut Criterion) {
                         roles: None,
                         extra: None,
                         dpop_jkt: None,
+                        act: None,
                     })
                     .unwrap()
             })

@@ -209,6 +209,15 @@ pub struct Settings {
     /// Expired replay records deleted per statement by the periodic clean-up (short
     /// transactions: SQLite's writer is never held long). Default 1000.
     pub replay_purge_batch: u64,
+    // --- Token exchange (RFC 8693; docs/token-exchange.md) ---
+    /// Longest lifetime of a token issued by token exchange; it is also never longer than
+    /// the subject token's remaining lifetime nor the exchanging client's token lifetime.
+    /// Default `5m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub token_exchange_max_ttl: Duration,
+    /// Most actors in a delegation chain: the nesting depth of the `act` claim of an
+    /// exchanged token (1 = a token may be exchanged once, not re-exchanged). Default 3.
+    pub token_exchange_max_depth: u32,
     /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
     pub log: String,
     /// Log format: `text` or `json`. Default `text`.
@@ -291,6 +300,8 @@ impl Default for Settings {
             replay_queue_max: 8192,
             replay_recent_capacity: 100_000,
             replay_purge_batch: 1000,
+            token_exchange_max_ttl: Duration::from_secs(300),
+            token_exchange_max_depth: 3,
             log: "info".into(),
             log_format: LogFormat::Text,
         }
@@ -496,6 +507,14 @@ impl Settings {
                 "replay_queue_max, replay_recent_capacity and replay_purge_batch must be positive"
                     .into(),
             );
+        }
+        if self.token_exchange_max_ttl.is_zero() {
+            return Err("token_exchange_max_ttl must be positive".into());
+        }
+        if !(1..=16).contains(&self.token_exchange_max_depth) {
+            // The depth bounds the size of `act` in every exchanged token (and the work of
+            // verifiers walking it): 16 nested actors is already far beyond any real chain.
+            return Err("token_exchange_max_depth must be between 1 and 16".into());
         }
         parse_origins(&self.cors_allowed_origins)?;
         crate::ip_net::parse_list(&self.trusted_proxies)?;

@@ -156,6 +156,7 @@ pub enum Field {
     RedirectUris,
     PostLogoutRedirectUris,
     Public,
+    ExchangeAudiences,
     Username,
     Password,
     Roles,
@@ -178,6 +179,7 @@ impl Field {
             Field::RedirectUris => "redirect_uris",
             Field::PostLogoutRedirectUris => "post_logout_redirect_uris",
             Field::Public => "public",
+            Field::ExchangeAudiences => "exchange_audiences",
             Field::Username => "username",
             Field::Password => "password",
             Field::Roles => "roles",
@@ -198,6 +200,7 @@ impl Field {
             Field::RedirectUris => "redirect-uri",
             Field::PostLogoutRedirectUris => "post-logout-redirect-uri",
             Field::Roles => "role",
+            Field::ExchangeAudiences => "exchange-audience",
             other => other.api_name(),
         }
     }

@@ -311,7 +311,7 @@ pub struct CreateClient {
     #[arg(long)]
     pub name: String,
     /// Allowed grant type (repeatable): client_credentials, password, refresh_token,
-    /// authorization_code.
+    /// authorization_code, token_exchange (RFC 8693; needs `--exchange-audience`).
     #[arg(long = "grant", default_value = "client_credentials")]
     pub grants: Vec<String>,
     /// Allowed scopes, space-separated (repeatable).
@@ -350,6 +350,11 @@ pub struct CreateClient {
     /// (`dpop_nonce_required`), also when the `dpop_nonce` setting is `off`.
     #[arg(long)]
     pub dpop_nonce_required: bool,
+    /// Token exchange (RFC 8693): an audience the client may obtain by exchanging a token
+    /// it received, i.e. a service it may call on the token subject's behalf (repeatable;
+    /// required with `--grant token_exchange`).
+    #[arg(long = "exchange-audience")]
+    pub exchange_audiences: Vec<String>,
     /// Print JSON (the client with its `client_secret`).
     #[arg(long)]
     pub json: bool,
@@ -607,6 +612,7 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                         public: c.public,
                         dpop_bound_access_tokens: c.dpop_bound,
                         dpop_nonce_required: c.dpop_nonce_required,
+                        exchange_audiences: c.exchange_audiences,
                     },
                     RegistrationLimits {
                         max_token_ttl: settings.max_access_token_ttl,

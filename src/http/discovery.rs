@@ -210,6 +210,7 @@ impl DiscoveryDoc {
                 "client_credentials".into(),
                 "password".into(),
                 "refresh_token".into(),
+                crate::clients::TOKEN_EXCHANGE.into(),
             ],
             token_endpoint_auth_methods_supported: token_auth_methods,
             response_types_supported: vec!["code".into()],

@@ -34,14 +34,36 @@ use crate::{
 /// `grants::GrantRequest`, which parses them), and of client authentication.
 #[derive(Debug, Object)]
 pub struct TokenForm {
-    /// `client_credentials`, `password`, `refresh_token` or `authorization_code`.
+    /// `client_credentials`, `password`, `refresh_token`, `authorization_code` or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
     pub grant_type: String,
     /// Space-separated scopes, a subset of the client's registered scopes (or, on refresh,
     /// of the scope originally granted). Default: all of them.
     pub scope: Option<String>,
     /// RFC 8707 resource indicator: the audience wanted, one of the client's registered
-    /// audiences. May be repeated. Default: every registered audience.
+    /// audiences (token exchange: one of its exchange audiences). May be repeated.
+    /// Default: every registered audience.
     pub resource: Option<String>,
+    /// Token exchange: the audience wanted (a logical name), one of the client's exchange
+    /// audiences. May be repeated; taken together with `resource`. Default: every exchange
+    /// audience of the client.
+    pub audience: Option<String>,
+    /// Token exchange: the token received, whose subject the new token is for (a Tessera
+    /// access token).
+    pub subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token` (the
+    /// `...:token-type:jwt` of a federated issuer is not supported yet).
+    pub subject_token_type: Option<String>,
+    /// Token exchange, optional: a Tessera access token of the party acting for the
+    /// subject; its `sub` and `client_id` go into the new token's `act`. Default: the
+    /// exchanging client acts.
+    pub actor_token: Option<String>,
+    /// Token exchange: the type of `actor_token` (required with it):
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    pub actor_token_type: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token` (default) or
+    /// `urn:ietf:params:oauth:token-type:jwt`; either way a JWT access token is issued.
+    pub requested_token_type: Option<String>,
     /// `password` grant: the username (normalised: NFKC, lowercase).
     pub username: Option<String>,
     /// `password` grant: the password.
@@ -86,6 +108,10 @@ pub struct TokenBody {
     /// OpenID Connect ID token, when `openid` was granted to a user.
     #[oai(skip_serializing_if_is_none)]
     pub id_token: Option<String>,
+    /// Token exchange (RFC 8693 §2.2.1): the type of the issued token,
+    /// `urn:ietf:params:oauth:token-type:access_token` or `...:jwt` as requested.
+    #[oai(skip_serializing_if_is_none)]
+    pub issued_token_type: Option<String>,
 }
 
 impl poem_openapi::types::Example for TokenBody {
@@ -99,6 +125,7 @@ impl poem_openapi::types::Example for TokenBody {
             scope: Some("orders:read".into()),
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         }
     }
 }
@@ -199,6 +226,11 @@ pub struct IntrospectionBody {
     /// The user's roles (user access tokens).
     #[oai(skip_serializing_if_is_none)]
     pub roles: Option<Vec<String>>,
+    /// RFC 8693 §4.1: who acts for the subject, for a token issued by token exchange:
+    /// `{"sub", "client_id"}` of the current actor, with the previous actor nested in
+    /// `act` (gateway → orders → billing: `act.sub` orders, `act.act.sub` gateway).
+    #[oai(skip_serializing_if_is_none)]
+    pub act: Option<serde_json::Value>,
     /// RFC 9449 §6.2: the confirmation of a DPoP-bound access token, `{"jkt": "<RFC 7638
     /// thumbprint of the proof key>"}` (then `token_type` is `DPoP`).
     #[oai(skip_serializing_if_is_none)]
@@ -492,6 +524,7 @@ impl OAuthApi {
                 jti: i.jti,
                 roles: i.roles,
                 cnf: i.cnf,
+                act: i.act,
             }),
             NO_STORE.into(),
             NO_CACHE.into(),
@@ -667,6 +700,10 @@ mod tests {
     impl FormFields for Recorder {
         fn single(&self, name: &'static str) -> Result<Option<&str>, OAuthError> {
             self.0.lock().unwrap().insert(name);
+            // Token types are identifiers: answer one that parses.
+            if name.ends_with("_token_type") {
+                return Ok(Some(crate::grants::token_exchange::TokenType::ACCESS_TOKEN));
+            }
             Ok(Some("x"))
         }
         fn all(&self, name: &'static str) -> Vec<&str> {
@@ -686,6 +723,7 @@ mod tests {
             GrantType::Password,
             GrantType::RefreshToken,
             GrantType::AuthorizationCode,
+            GrantType::TokenExchange,
         ] {
             GrantRequest::parse(grant, &recorder).expect("every parameter present");
         }
@@ -725,11 +763,13 @@ mod tests {
             scope: Some("api:read".into()),
             refresh_token: Some("r".into()),
             id_token: Some("i.d.t".into()),
+            issued_token_type: Some(crate::grants::token_exchange::TokenType::ACCESS_TOKEN),
         };
         let bare = TokenResponse {
             scope: None,
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
             ..full.clone()
         };
         for r in [full, bare] {
@@ -740,6 +780,7 @@ mod tests {
                 scope: r.scope.clone(),
                 refresh_token: r.refresh_token.clone(),
                 id_token: r.id_token.clone(),
+                issued_token_type: r.issued_token_type.map(str::to_string),
             };
             assert_eq!(
                 serde_json::to_value(&r).unwrap(),

@@ -31,7 +31,8 @@ async fn discovery_documents_name_this_issuer(backend: Backend) {
                 "authorization_code",
                 "client_credentials",
                 "password",
-                "refresh_token"
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
             ])
         );
         for (k, p) in [

@@ -31,6 +31,7 @@ mod procs;
 mod refresh;
 mod scale;
 mod token;
+mod token_exchange;
 mod transport;
 mod userinfo;
 mod users;
