@@ -53,7 +53,7 @@ pub struct ClientBody {
     /// Display name.
     pub name: String,
     /// Grant types it may use: `client_credentials`, `password`, `refresh_token`,
-    /// `authorization_code`.
+    /// `authorization_code`, `urn:ietf:params:oauth:grant-type:token-exchange`.
     pub grant_types: Vec<String>,
     /// Scopes it may request.
     pub scopes: Vec<String>,
@@ -179,7 +179,7 @@ pub struct NewClientBody {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     /// Grant types: `client_credentials` (default), `password`, `refresh_token`,
-    /// `authorization_code`.
+    /// `authorization_code`, `token_exchange` (RFC 8693; needs `exchange_audiences`).
     #[oai(default = "default_grants")]
     pub grant_types: Vec<String>,
     /// Scopes it may request (RFC 6749 §3.3 scope tokens).
