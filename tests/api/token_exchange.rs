@@ -554,3 +554,64 @@ async fn a_service_token_may_be_exchanged_and_jwt_requested(backend: Backend) {
     assert_eq!((s, error_of(&b)), (400, "invalid_request"), "{b}");
 }
 on_both_backends!(a_service_token_may_be_exchanged_and_jwt_requested);
+
+/// The policy through the admin API: `exchange_audiences` at registration (required with
+/// the grant), shown on the client, replaced by a PATCH with immediate effect.
+async fn exchange_audiences_are_managed_through_the_admin_api(backend: Backend) {
+    use tessera::admin::{ADMIN_AUDIENCE, SCOPE_ADMIN};
+    let m = mesh(backend).await;
+    let app = &m.app;
+    let admin = app.client(SCOPE_ADMIN, &[ADMIN_AUDIENCE], None).await;
+    let token = app.access_token(&admin).await;
+    let send = |method: reqwest::Method, path: String, body: Value| {
+        app.http
+            .request(method, app.url(&path))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let body = json!({"name": "reports", "grant_types": ["client_credentials", "token_exchange"],
+        "scopes": ["orders:read"], "audiences": ["https://reports.internal"]});
+    let r = send(
+        reqwest::Method::POST,
+        "/admin/v1/clients".into(),
+        body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400, "the grant needs exchange audiences");
+    let mut with = body;
+    with["exchange_audiences"] = json!([ORDERS]);
+    let r = send(reqwest::Method::POST, "/admin/v1/clients".into(), with)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["client"]["exchange_audiences"], json!([ORDERS]));
+    assert_eq!(
+        created["client"]["grant_types"],
+        json!(["client_credentials", GRANT])
+    );
+    let reports = TestClient {
+        id: created["client"]["client_id"].as_str().unwrap().into(),
+        secret: created["client_secret"].as_str().unwrap().into(),
+    };
+    let t0 = at(&app.login(&m.gateway, "alice", PW, "orders:read").await).to_string();
+    assert_eq!(
+        exchange(app, &reports, &t0, &[("audience", ORDERS)])
+            .await
+            .0,
+        200
+    );
+    let r = send(
+        reqwest::Method::PATCH,
+        format!("/admin/v1/clients/{}", reports.id),
+        json!({"exchange_audiences": [BILLING]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, b) = exchange(app, &reports, &t0, &[("audience", ORDERS)]).await;
+    assert_eq!((s, error_of(&b)), (400, "invalid_target"), "{b}");
+}
+on_both_backends!(exchange_audiences_are_managed_through_the_admin_api);
