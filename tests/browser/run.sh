@@ -19,7 +19,7 @@ fi
 for tool in node npm curl python3; do
     command -v "$tool" >/dev/null || { echo "browser e2e: $tool is required" >&2; exit 1; }
 done
-cp "$HERE/package.json" "$HERE/package-lock.json" "$HERE/e2e.mjs" "$WORK/"
+cp "$HERE/package.json" "$HERE/package-lock.json" "$HERE/e2e.mjs" "$HERE/exchange.mjs" "$WORK/"
 cd "$WORK"
 npm ci --silent --no-audit --no-fund >/dev/null
 
@@ -42,6 +42,12 @@ C=$("$BIN" clients create --name "Orders Web" --grant authorization_code --grant
 P=$("$BIN" clients create --name "Orders SPA" --public --grant authorization_code --grant refresh_token \
     --scope "openid orders:read" --audience https://orders.internal \
     --redirect-uri "$RP/spa-callback" --post-logout-redirect-uri "$RP/bye" --json)
+# Token exchange (exchange.mjs): gateway → orders → billing.
+GW=$("$BIN" clients create --name gateway --grant password --grant token_exchange \
+    --scope "orders:read billing:read" --audience https://gateway.internal \
+    --exchange-audience https://orders.internal --json)
+ORD=$("$BIN" clients create --name orders --grant token_exchange --scope "billing:read" \
+    --audience https://orders.internal --exchange-audience https://billing.internal --json)
 "$BIN" serve >serve.log 2>&1 &
 SERVER=$!
 for _ in $(seq 200); do curl -sf "$ISSUER/healthz" >/dev/null && break; sleep 0.05; done
@@ -50,3 +56,7 @@ ISSUER="$ISSUER" RP_PORT="$RP_PORT" PASSWORD="$PASSWORD" SCREENSHOT="$SHOT" \
 CLIENT_ID=$(echo "$C" | json client_id) CLIENT_SECRET=$(echo "$C" | json client_secret) \
 PUBLIC_ID=$(echo "$P" | json client_id) \
 node e2e.mjs || { echo "--- tessera log"; cat serve.log; exit 1; }
+ISSUER="$ISSUER" PASSWORD="$PASSWORD" \
+GW_ID=$(echo "$GW" | json client_id) GW_SECRET=$(echo "$GW" | json client_secret) \
+ORD_ID=$(echo "$ORD" | json client_id) ORD_SECRET=$(echo "$ORD" | json client_secret) \
+node exchange.mjs || { echo "--- tessera log"; cat serve.log; exit 1; }
