@@ -18,6 +18,7 @@ mod m20261207_000101_replay_records;
 mod m20261207_000102_dpop_bindings;
 mod m20261207_000222_scale;
 mod m20261208_019001_token_exchange;
+mod m20261208_019002_device_codes;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000102_dpop_bindings::Migration),
             Box::new(m20261207_000222_scale::Migration),
             Box::new(m20261208_019001_token_exchange::Migration),
+            Box::new(m20261208_019002_device_codes::Migration),
         ]
     }
 }

@@ -46,6 +46,10 @@ pub enum GrantType {
     /// audience, acting for the token's subject. Registered as `token_exchange`.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
+    /// RFC 8628 device authorization: a device without a browser shows a code the user
+    /// approves elsewhere. Registered as `device_code`.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -56,6 +60,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::TokenExchange => TOKEN_EXCHANGE,
+            GrantType::DeviceCode => DEVICE_CODE,
         }
     }
     /// The `grant_type` value of the token endpoint (and the stored form).
@@ -66,6 +71,7 @@ impl GrantType {
             "refresh_token" => Some(GrantType::RefreshToken),
             "authorization_code" => Some(GrantType::AuthorizationCode),
             TOKEN_EXCHANGE => Some(GrantType::TokenExchange),
+            DEVICE_CODE => Some(GrantType::DeviceCode),
             _ => None,
         }
     }
@@ -75,6 +81,7 @@ impl GrantType {
     pub fn parse_registered(s: &str) -> Option<Self> {
         match s {
             "token_exchange" => Some(GrantType::TokenExchange),
+            "device_code" => Some(GrantType::DeviceCode),
             _ => Self::parse(s),
         }
     }
@@ -82,6 +89,8 @@ impl GrantType {
 
 /// RFC 8693 §2.1 `grant_type` of token exchange.
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8628 §3.4 `grant_type` of the device flow.
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A registered client (without its secret).
 #[derive(Debug, Clone, Serialize)]
@@ -805,7 +814,7 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     {
         let gt = GrantType::parse_registered(g).ok_or_else(|| {
             Error::invalid(Field::GrantTypes, format!(
-                "unsupported grant type {g:?} (supported: client_credentials, password, refresh_token, authorization_code, token_exchange)"
+                "unsupported grant type {g:?} (supported: client_credentials, password, refresh_token, authorization_code, token_exchange, device_code)"
             ))
         })?;
         if !grant_types.contains(&gt) {

@@ -8,6 +8,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod password;
 pub mod refresh;
 pub mod request;
@@ -112,6 +113,9 @@ pub async fn token(
                 jkt,
             )
             .await
+        }
+        GrantRequest::DeviceCode { device_code } => {
+            device_code::handle(ctx, &client, &device_code, jkt).await
         }
         GrantRequest::TokenExchange(exchange) => {
             token_exchange::handle(ctx, &client, &exchange, jkt).await

@@ -41,6 +41,8 @@ pub enum GrantRequest {
     },
     /// RFC 8693 §2.1: a token the client received is traded for one for another audience.
     TokenExchange(Exchange),
+    /// RFC 8628 §3.4: a device polls with its device code.
+    DeviceCode { device_code: String },
 }
 
 /// The parameters of a token exchange (RFC 8693 §2.1).
@@ -91,6 +93,9 @@ impl GrantRequest {
                 resources: params.all_owned("resource"),
             },
             GrantType::TokenExchange => GrantRequest::TokenExchange(exchange(params)?),
+            GrantType::DeviceCode => GrantRequest::DeviceCode {
+                device_code: params.required("device_code")?.to_string(),
+            },
         })
     }
 }

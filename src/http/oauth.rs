@@ -35,8 +35,12 @@ use crate::{
 #[derive(Debug, Object)]
 pub struct TokenForm {
     /// `client_credentials`, `password`, `refresh_token`, `authorization_code` or
-    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693) or
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
     pub grant_type: String,
+    /// Device grant: the `device_code` from `/oauth/device_authorization`. Poll no faster
+    /// than its `interval`.
+    pub device_code: Option<String>,
     /// Space-separated scopes, a subset of the client's registered scopes (or, on refresh,
     /// of the scope originally granted). Default: all of them.
     pub scope: Option<String>,
@@ -143,6 +147,50 @@ pub enum TokenIssued {
         /// request carried a DPoP proof or the server requires nonces.
         #[oai(header = "DPoP-Nonce")]
         Option<String>,
+    ),
+}
+
+/// Form of the device authorization endpoint (RFC 8628 §3.1).
+#[derive(Debug, Object)]
+pub struct DeviceAuthorizationForm {
+    /// Space-separated scopes, a subset of the client's (default: all of them); `openid`
+    /// for an ID token.
+    pub scope: Option<String>,
+    /// The client id: alone for a public client, or with `client_secret`
+    /// (`client_secret_post`), or beside HTTP Basic (then it must match).
+    pub client_id: Option<String>,
+    /// `client_secret_post` authentication: the client secret.
+    pub client_secret: Option<String>,
+}
+
+/// RFC 8628 §3.2 device authorization response.
+#[derive(Debug, Object)]
+pub struct DeviceAuthorizationBody {
+    /// The code the device polls the token endpoint with
+    /// (`grant_type=urn:ietf:params:oauth:grant-type:device_code`). Secret: never shown.
+    pub device_code: String,
+    /// The code the person types on the verification page: 8 letters of the RFC 8628 §6.1
+    /// consonant alphabet, shown `BCDF-GHJK` (case, spaces and the dash do not matter).
+    pub user_code: String,
+    /// The verification page (`/device`).
+    pub verification_uri: String,
+    /// The verification page with the code filled in, for a link or QR code. Opening it
+    /// approves nothing: the person confirms on the page.
+    pub verification_uri_complete: String,
+    /// Seconds the codes stay valid.
+    pub expires_in: i64,
+    /// Seconds to wait between polls; faster polling gets `slow_down` (+5 s).
+    pub interval: i64,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum DeviceAuthorized {
+    /// The codes. Never cached.
+    #[oai(status = 200)]
+    Ok(
+        Json<DeviceAuthorizationBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
     ),
 }
 
@@ -443,6 +491,42 @@ impl OAuthApi {
         }
     }
 
+    /// Device authorization
+    ///
+    /// RFC 8628 §3.1: a device without a (usable) browser asks for a user code and shows
+    /// it with `verification_uri`; it then polls the token endpoint with `device_code`
+    /// until the person has approved or denied on the verification page. For clients
+    /// registered for `device_code`; confidential clients authenticate as at the token
+    /// endpoint, public clients send `client_id`. Errors follow RFC 6749 §5.2.
+    #[oai(
+        path = "/oauth/device_authorization",
+        method = "post",
+        tag = "ApiTags::OAuth",
+        operation_id = "deviceAuthorization"
+    )]
+    async fn device_authorization(
+        &self,
+        req: &Request,
+        remote: &RemoteAddr,
+        form: OAuthForm<DeviceAuthorizationForm>,
+    ) -> Result<DeviceAuthorized, OAuthFailure> {
+        let params = form.params?;
+        let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
+        let d = crate::device::authorize(&self.state.ctx, authorization(req), &params, ip).await?;
+        Ok(DeviceAuthorized::Ok(
+            Json(DeviceAuthorizationBody {
+                device_code: d.device_code,
+                user_code: d.user_code,
+                verification_uri: d.verification_uri,
+                verification_uri_complete: d.verification_uri_complete,
+                expires_in: d.expires_in,
+                interval: d.interval,
+            }),
+            NO_STORE.into(),
+            NO_CACHE.into(),
+        ))
+    }
+
     /// Token revocation
     ///
     /// RFC 7009. Public clients identify themselves with `client_id` alone.
@@ -724,6 +808,7 @@ mod tests {
             GrantType::RefreshToken,
             GrantType::AuthorizationCode,
             GrantType::TokenExchange,
+            GrantType::DeviceCode,
         ] {
             GrantRequest::parse(grant, &recorder).expect("every parameter present");
         }

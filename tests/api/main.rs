@@ -16,6 +16,7 @@ mod admin_authorisation;
 mod authorize;
 mod cli;
 mod cli_defaults;
+mod device;
 mod discovery;
 mod dpop;
 mod faults;
