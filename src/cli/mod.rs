@@ -311,7 +311,8 @@ pub struct CreateClient {
     #[arg(long)]
     pub name: String,
     /// Allowed grant type (repeatable): client_credentials, password, refresh_token,
-    /// authorization_code, token_exchange (RFC 8693; needs `--exchange-audience`).
+    /// authorization_code, token_exchange (RFC 8693; needs `--exchange-audience`),
+    /// device_code (RFC 8628; also for `--public` clients).
     #[arg(long = "grant", default_value = "client_credentials")]
     pub grants: Vec<String>,
     /// Allowed scopes, space-separated (repeatable).
@@ -339,7 +340,7 @@ pub struct CreateClient {
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
     /// A public client (SPA, mobile app): no secret, PKCE only
-    /// (`token_endpoint_auth_method=none`); authorization_code and refresh_token grants only.
+    /// (`token_endpoint_auth_method=none`); authorization_code, device_code and refresh_token grants only.
     #[arg(long)]
     pub public: bool,
     /// DPoP (RFC 9449 §5.2): the client must send a DPoP proof at the token endpoint, so

@@ -53,7 +53,8 @@ pub struct ClientBody {
     /// Display name.
     pub name: String,
     /// Grant types it may use: `client_credentials`, `password`, `refresh_token`,
-    /// `authorization_code`, `urn:ietf:params:oauth:grant-type:token-exchange`.
+    /// `authorization_code`, `urn:ietf:params:oauth:grant-type:token-exchange`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`.
     pub grant_types: Vec<String>,
     /// Scopes it may request.
     pub scopes: Vec<String>,
@@ -179,7 +180,8 @@ pub struct NewClientBody {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     /// Grant types: `client_credentials` (default), `password`, `refresh_token`,
-    /// `authorization_code`, `token_exchange` (RFC 8693; needs `exchange_audiences`).
+    /// `authorization_code`, `token_exchange` (RFC 8693; needs `exchange_audiences`),
+    /// `device_code` (RFC 8628).
     #[oai(default = "default_grants")]
     pub grant_types: Vec<String>,
     /// Scopes it may request (RFC 6749 §3.3 scope tokens).
@@ -199,8 +201,8 @@ pub struct NewClientBody {
     /// Where RP-initiated logout may return to.
     #[oai(default)]
     pub post_logout_redirect_uris: Vec<String>,
-    /// A public client (SPA, mobile app): no secret, PKCE only, only the
-    /// `authorization_code` and `refresh_token` grants. Fixed at registration.
+    /// A public client (SPA, mobile app, CLI): no secret, PKCE only, only the
+    /// `authorization_code`, `device_code` and `refresh_token` grants. Fixed at registration.
     #[oai(default)]
     pub public: bool,
     /// RFC 9449 §5.2: require a DPoP proof at the token endpoint (all its access tokens are
