@@ -133,7 +133,7 @@ impl Browser {
     }
 
     /// Opens `url` (the verification page); returns the HTML.
-    async fn open(app: &TestApp, url: &str, session: Option<&str>) -> (Browser, String) {
+    async fn open(url: &str, session: Option<&str>) -> (Browser, String) {
         let mut req = browser().get(url);
         if let Some(s) = session {
             req = req.header("cookie", s);
@@ -144,7 +144,6 @@ impl Browser {
         let html = r.text().await.unwrap();
         let mut cookies = vec![csrf_cookie];
         cookies.extend(session.map(str::to_string));
-        let _ = app;
         let csrf = hidden(&html, "csrf");
         (Browser { cookies, csrf }, html)
     }
@@ -214,8 +213,7 @@ async fn the_device_flow_polls_until_the_user_approves(backend: Backend) {
     );
 
     // The person opens the link: entry form, code prefilled, sign-in fields.
-    let (mut b, html) =
-        Browser::open(app, d["verification_uri_complete"].as_str().unwrap(), None).await;
+    let (mut b, html) = Browser::open(d["verification_uri_complete"].as_str().unwrap(), None).await;
     assert_eq!(hidden(&html, "user_code"), user_code);
     assert!(html.contains("id=\"password\""));
     let (st, html) = b
@@ -279,7 +277,7 @@ on_both_backends!(the_device_flow_polls_until_the_user_approves);
 /// A signed-in browser: the session cookie from a first approval round.
 async fn signed_in(s: &Setup) -> String {
     let d = start(&s.app, &s.tv).await;
-    let (mut b, _) = Browser::open(&s.app, &s.app.url("/device"), None).await;
+    let (mut b, _) = Browser::open(&s.app.url("/device"), None).await;
     let (st, _) = b
         .post(
             &s.app,
@@ -309,7 +307,7 @@ async fn denied_expired_and_one_click_requests_are_refused(backend: Backend) {
     let code = d["user_code"].as_str().unwrap();
     let url = d["verification_uri_complete"].as_str().unwrap();
     // X6: with a live session, the link shows the prefilled entry form, no sign-in fields.
-    let (mut b, html) = Browser::open(app, url, Some(&session)).await;
+    let (mut b, html) = Browser::open(url, Some(&session)).await;
     assert_eq!(hidden(&html, "user_code"), code);
     assert!(!html.contains("id=\"password\"") && html.contains("Continue"));
     assert_eq!(
@@ -331,7 +329,7 @@ async fn denied_expired_and_one_click_requests_are_refused(backend: Backend) {
     let (st, v) = poll(app, &s.tv, d["device_code"].as_str().unwrap()).await;
     assert_eq!((st, error_of(&v)), (400, "expired_token"), "{v}");
     // A fresh page (the old form's CSRF state has expired too): the code is gone.
-    let (mut fresh, _) = Browser::open(app, &app.url("/device"), Some(&session)).await;
+    let (mut fresh, _) = Browser::open(&app.url("/device"), Some(&session)).await;
     let (st, html) = fresh
         .post(
             app,
@@ -373,9 +371,7 @@ async fn user_code_guessing_is_throttled_per_session_and_ip(backend: Backend) {
     let guess = |i: usize| ["BBBB-BBBB", "CCCC-CCCC", "DDDD-DDDD", "FFFF-FFFF"][i % 4];
     let mut a = {
         let session = signed_in(&s).await;
-        Browser::open(app, &app.url("/device"), Some(&session))
-            .await
-            .0
+        Browser::open(&app.url("/device"), Some(&session)).await.0
     };
     // `signed_in` spent no guess (its code was right).
     for i in 0..3 {
@@ -395,9 +391,7 @@ async fn user_code_guessing_is_throttled_per_session_and_ip(backend: Backend) {
     // Another session from the same IP: two more wrong codes reach the per-IP limit.
     let mut b = {
         let session = signed_in(&s).await;
-        Browser::open(app, &app.url("/device"), Some(&session))
-            .await
-            .0
+        Browser::open(&app.url("/device"), Some(&session)).await.0
     };
     for i in 0..2 {
         assert_eq!(b.post(app, &[("user_code", guess(i))]).await.0, 400);
