@@ -107,6 +107,15 @@ def goals(runs, calib, startup, rss):
     ratio_row("client_credentials ES256 with DPoP / without", rps("tessera-cc-es256-dpop"), "req/s",
               "the plain ES256 case, same run (req/s)", rps("tessera-cc-es256"), ">=", 0.45,
               cpu_ratio("tessera-cc-es256-dpop", "tessera-cc-es256"))
+    # RFC 8693: one verification and one signature per request; reported, no goal.
+    v, ref = rps("tessera-te-es256"), rps("tessera-cc-es256")
+    add("token exchange ES256 / client_credentials ES256", v, "req/s",
+        "the plain ES256 case, same run (req/s)", ref,
+        round(v / ref, 3) if v and ref else None, "report", None,
+        "not measured" if v is None or not ref else "one ES256 verification + one signature each")
+    te_cpu = cpu_ratio("tessera-te-es256", "tessera-cc-es256")
+    if te_cpu is not None:
+        rows[-1]["ratio_per_server_cpu"] = round(te_cpu, 3)
     ratio_row("JWKS GET / nginx, same bytes", rps("tessera-jwks"), "req/s",
               "nginx 1 worker (req/s)", rps("nginx-jwks"), ">=", 0.90, cpu_ratio("tessera-jwks", "nginx-jwks"))
     ratio_row("client_credentials ES256 / node-oidc-provider", rps("tessera-cc-es256"), "req/s",

@@ -22,6 +22,7 @@
 #   client_credentials ES256 / `openssl speed ecdsap256` sign/s on CPU 0      (>= 0.60)
 #   client_credentials RS256 / `openssl speed rsa2048` sign/s on CPU 0        (>= 0.90)
 #   client_credentials ES256 with an ES256 DPoP proof / the plain ES256 case  (>= 0.45)
+#   token exchange ES256 (RFC 8693) / the plain ES256 case                     (report)
 #   JWKS GET / nginx serving the same bytes, same pinning                      (>= 0.90)
 #   client_credentials ES256 / RS256 / node-oidc-provider, same pinning        (>= 10x / >= 1.7x)
 #   refresh grant (a DB write each) on SQLite and PostgreSQL: req/s, p99       (SQLite >= 3000/s)
@@ -43,7 +44,7 @@
 #          dropped there); SKIP_PG=1 skips PostgreSQL; SKIP_PEER=1 skips node-oidc-provider;
 #          SKIP_NGINX=1 skips nginx
 #   TESSERA_BIN=<path>   use this binary instead of building (SKIP_BUILD=1 uses target/release)
-#   CASES="cc jwks refresh argon2 nginx peer pg hsm" (default: all) runs only those groups, e.g.
+#   CASES="cc te jwks refresh argon2 nginx peer pg hsm" (default: all) runs only those groups, e.g.
 #          CASES=refresh while working on the refresh path; the report then shows those rows
 #   PORT_BASE=18400 (Tessera SQLite, +1 Tessera PostgreSQL, +2 nginx, +3 node)
 #   WORKDIR=<mktemp>  KEEP_WORKDIR=0   OUT_DIR=bench (results.json, chart.png) MD=BENCHMARKS.md
@@ -306,6 +307,7 @@ setup_clients() { # setup_clients ENVFILE PREFIX : registers the bench clients a
   tcli "$envf" clients create --name cc-rs256 --scope api:read --audience https://api.example --alg RS256 --json > "$WORKDIR/$p-cc-rs256.json"
   tcli "$envf" clients create --name app --grant password --grant refresh_token --scope api:read --audience https://api.example --json > "$WORKDIR/$p-app.json"
   tcli "$envf" clients create --name login --grant password --scope api:read --audience https://api.example --json > "$WORKDIR/$p-login.json"
+  tcli "$envf" clients create --name te --grant client_credentials --grant token_exchange --scope api:read --audience https://api.example --exchange-audience https://orders.example --json > "$WORKDIR/$p-te.json"
   echo 'correct horse battery' | tcli "$envf" users create --username alice --password-stdin > /dev/null
 }
 cid() { json_field client_id < "$WORKDIR/$1.json"; }
@@ -362,6 +364,16 @@ if want cc; then
     CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY" DPOP_PROOFS_FILE="$WORKDIR/dpop.txt"
   calib cc-rs256
   wrk_run tessera-cc-rs256 "$BASE/oauth/token" CLIENT_ID="$(cid s-cc-rs256)" CLIENT_SECRET="$(csecret s-cc-rs256)" FORM_BODY="$CC_BODY"
+fi
+if want te; then
+  # Token exchange (RFC 8693) of the client's own ES256 token for another audience: one ES256
+  # verification (plus the revocation and client checks, from memory) and one signature per
+  # request. The subject token is not spent, so one serves the whole run (15 min lifetime).
+  log "token exchange"
+  TE_SUBJECT="$(curl -s -u "$(cid s-te):$(csecret s-te)" -d "$CC_BODY" "$BASE/oauth/token" | json_field access_token)"
+  TE_BODY="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$TE_SUBJECT"
+  TE_BODY="$TE_BODY&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&audience=https%3A%2F%2Forders.example"
+  wrk_run tessera-te-es256 "$BASE/oauth/token" CLIENT_ID="$(cid s-te)" CLIENT_SECRET="$(csecret s-te)" FORM_BODY="$TE_BODY"
 fi
 if want jwks; then
   log "JWKS"

@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
                 scope: Some("api:read"),
                 roles: None,
                 cnf: None,
+                act: None,
                 extra: None,
             };
             serde_json::to_vec(&claims).unwrap()
@@ -108,6 +109,7 @@ fn bench(c: &mut Criterion) {
                         roles: None,
                         extra: None,
                         dpop_jkt: None,
+                        act: None,
                     })
                     .unwrap()
             })

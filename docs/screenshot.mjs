@@ -1,7 +1,9 @@
 // Takes the two pictures of the docs with headless Chromium (playwright-core), from a running
 // server: docs/swagger-ui.png (Swagger UI with every tag but OAuth folded, so the token
-// endpoint is in view under the header) and docs/login.png (the login page of a registered web client).
-// Environment: ISSUER, CLIENT_ID (a client with a loopback redirect URI), REDIRECT_URI, OUT_DIR.
+// endpoint is in view under the header), docs/login.png (the login page of a registered web client)
+// and docs/device-entry.png / device-confirm.png (the device verification page, RFC 8628).
+// Environment: ISSUER, CLIENT_ID (a client with a loopback redirect URI), REDIRECT_URI, OUT_DIR,
+// DEVICE_ID (a public client with the device_code grant), PASSWORD (alice's).
 import { chromium } from "playwright-core";
 
 const { ISSUER, CLIENT_ID, REDIRECT_URI, OUT_DIR } = process.env;
@@ -42,6 +44,23 @@ try {
   await login.getByRole("heading", { name: "Sign in" }).waitFor();
   await login.getByLabel("Username").focus();
   await login.screenshot({ path: `${OUT_DIR}/login.png` });
+
+  // The device verification page (RFC 8628): entry from verification_uri_complete (code
+  // prefilled, sign-in fields), then the confirmation after Continue. Nothing is approved.
+  const device = await (await fetch(`${ISSUER}/oauth/device_authorization`, {
+    method: "POST",
+    body: new URLSearchParams({ client_id: process.env.DEVICE_ID, scope: "openid orders:read" }),
+  })).json();
+  const entry = await browser.newPage({ viewport: { width: 900, height: 720 } });
+  await entry.goto(device.verification_uri_complete);
+  await entry.getByRole("heading", { name: "Connect a device" }).waitFor();
+  await entry.getByLabel("Username").fill("alice");
+  await entry.getByLabel("Password").fill(process.env.PASSWORD);
+  await entry.getByLabel("Username").focus();
+  await entry.screenshot({ path: `${OUT_DIR}/device-entry.png` });
+  await entry.getByRole("button", { name: "Continue" }).click();
+  await entry.getByRole("heading", { name: "Allow access?" }).waitFor();
+  await entry.screenshot({ path: `${OUT_DIR}/device-confirm.png` });
 } finally {
   await browser.close();
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates docs/swagger-ui.png (Swagger UI, POST /oauth/token open) and docs/login.png (the
-# login page) from a `tessera serve` on the fixed port 18080 (PORT=... to change), rendered by
+# Regenerates docs/swagger-ui.png (Swagger UI, POST /oauth/token open), docs/login.png (the
+# login page), docs/device-entry.png and docs/device-confirm.png (the device verification page)
+# from a `tessera serve` on the fixed port 18080 (PORT=... to change), rendered by
 # headless Debian Chromium through playwright-core (the version pinned in
 # tests/browser/package-lock.json). Usage: docs/screenshot.sh [path/to/tessera]
 set -euo pipefail
@@ -19,7 +20,8 @@ cp "$HERE/../tests/browser/package.json" "$HERE/../tests/browser/package-lock.js
 cd "$WORK"
 npm ci --silent --no-audit --no-fund >/dev/null
 ISSUER="http://127.0.0.1:$PORT"
-export TESSERA_BIND="127.0.0.1:$PORT" TESSERA_ISSUER="$ISSUER" TESSERA_LOG=warn NO_COLOR=1
+export TESSERA_BIND="127.0.0.1:$PORT" TESSERA_ISSUER="$ISSUER" TESSERA_LOG=warn NO_COLOR=1 \
+       TESSERA_SESSION_COOKIE_SECURE=false   # plain http on loopback: the device page posts its CSRF cookie back
 "$BIN" serve >serve.log 2>&1 &
 SERVER=$!
 for _ in $(seq 200); do curl -sf "$ISSUER/healthz" >/dev/null && break; sleep 0.05; done
@@ -27,5 +29,11 @@ REDIRECT_URI="http://127.0.0.1:3000/callback"
 CLIENT_ID=$("$BIN" clients create --name "Orders Web" --grant authorization_code \
     --scope "openid orders:read" --audience https://orders.internal --redirect-uri "$REDIRECT_URI" --json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
-ISSUER="$ISSUER" CLIENT_ID="$CLIENT_ID" REDIRECT_URI="$REDIRECT_URI" OUT_DIR="$HERE" node screenshot.mjs
-echo "wrote $HERE/swagger-ui.png and $HERE/login.png (server on port $PORT)"
+DEVICE_ID=$("$BIN" clients create --name "Orders CLI" --public --grant device_code \
+    --scope "openid orders:read" --audience https://orders.internal --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+PASSWORD="screenshot-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+echo "$PASSWORD" | "$BIN" users create --username alice --password-stdin >/dev/null
+ISSUER="$ISSUER" CLIENT_ID="$CLIENT_ID" REDIRECT_URI="$REDIRECT_URI" OUT_DIR="$HERE" \
+DEVICE_ID="$DEVICE_ID" PASSWORD="$PASSWORD" node screenshot.mjs
+echo "wrote $HERE/swagger-ui.png, login.png, device-entry.png and device-confirm.png (server on port $PORT)"

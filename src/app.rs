@@ -192,6 +192,7 @@ async fn refresh_loop(state: Arc<AppState>) {
                 .await
                 .and(ctx.revocations.purge().await)
                 .and(ctx.codes.purge().await)
+                .and(ctx.device_codes.purge().await)
                 .and(ctx.browser_sessions.purge().await)
                 .and(ctx.accounts.purge_throttle().await)
                 .and(ctx.replay.purge().await.map(|_| ()))

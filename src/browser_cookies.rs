@@ -41,6 +41,8 @@ pub enum Purpose {
     LoginCsrf,
     PendingRequest,
     LogoutConfirm,
+    /// The CSRF cookie of the device verification page (RFC 8628).
+    DeviceCsrf,
 }
 
 impl Purpose {
@@ -48,6 +50,7 @@ impl Purpose {
         match self {
             Purpose::Session => b"tessera session v1",
             Purpose::LoginCsrf => b"tessera login csrf v1",
+            Purpose::DeviceCsrf => b"tessera device csrf v1",
             Purpose::PendingRequest => b"tessera pending authorization v1",
             Purpose::LogoutConfirm => b"tessera logout confirmation v1",
         }

@@ -233,6 +233,27 @@ pub struct Settings {
     /// Expired replay records deleted per statement by the periodic clean-up (short
     /// transactions: SQLite's writer is never held long). Default 1000.
     pub replay_purge_batch: u64,
+    // --- Token exchange (RFC 8693; docs/token-exchange.md) ---
+    /// Longest lifetime of a token issued by token exchange; it is also never longer than
+    /// the subject token's remaining lifetime nor the exchanging client's token lifetime.
+    /// Default `5m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub token_exchange_max_ttl: Duration,
+    /// Most actors in a delegation chain: the nesting depth of the `act` claim of an
+    /// exchanged token (1 = a token may be exchanged once, not re-exchanged). Default 3.
+    pub token_exchange_max_depth: u32,
+    // --- Device authorization grant (RFC 8628; docs/device.md) ---
+    /// How long a device code and its user code can be used. Default `10m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub device_code_ttl: Duration,
+    /// Seconds a device waits between polls of the token endpoint (`interval`); polling
+    /// faster gets `slow_down` and 5 more seconds. Default 5.
+    pub device_poll_interval: u64,
+    /// Wrong user codes one browser session may enter within `login_failure_window` before
+    /// the verification page answers 429. Default 5.
+    pub device_max_failures_per_session: u32,
+    /// Wrong user codes one client IP may enter within `login_failure_window`. Default 20.
+    pub device_max_failures_per_ip: u32,
     /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
     pub log: String,
     /// Log format: `text` or `json`. Default `text`.
@@ -322,6 +343,12 @@ impl Default for Settings {
             replay_queue_max: 8192,
             replay_recent_capacity: 100_000,
             replay_purge_batch: 1000,
+            token_exchange_max_ttl: Duration::from_secs(300),
+            token_exchange_max_depth: 3,
+            device_code_ttl: Duration::from_secs(600),
+            device_poll_interval: 5,
+            device_max_failures_per_session: 5,
+            device_max_failures_per_ip: 20,
             log: "info".into(),
             log_format: LogFormat::Text,
         }
@@ -543,6 +570,19 @@ impl Settings {
                 "replay_queue_max, replay_recent_capacity and replay_purge_batch must be positive"
                     .into(),
             );
+        }
+        if self.device_code_ttl < Duration::from_secs(60) || self.device_poll_interval == 0 {
+            return Err(
+                "device_code_ttl must be at least 60s and device_poll_interval positive".into(),
+            );
+        }
+        if self.token_exchange_max_ttl.is_zero() {
+            return Err("token_exchange_max_ttl must be positive".into());
+        }
+        if !(1..=16).contains(&self.token_exchange_max_depth) {
+            // The depth bounds the size of `act` in every exchanged token (and the work of
+            // verifiers walking it): 16 nested actors is already far beyond any real chain.
+            return Err("token_exchange_max_depth must be between 1 and 16".into());
         }
         parse_origins(&self.cors_allowed_origins)?;
         crate::ip_net::parse_list(&self.trusted_proxies)?;

@@ -16,6 +16,7 @@ use crate::{
     clients::{Client, ClientRegistry},
     clock::SharedClock,
     config::Settings,
+    device_codes::DeviceCodeStore,
     dpop::{Dpop, NonceKeys},
     error::Result,
     keys::{Alg, Keyring},
@@ -53,6 +54,12 @@ pub struct Context {
     pub replay: Arc<ReplayRecords>,
     /// DPoP proofs, server nonces and key binding (RFC 9449).
     pub dpop: Dpop,
+    /// Device authorization requests (RFC 8628).
+    pub device_codes: DeviceCodeStore,
+    /// Failed user-code entries on the device verification page, per browser session and
+    /// per IP (X4). In memory, per instance: with 20^8 codes alive for minutes, per-instance
+    /// limits still leave guessing hopeless.
+    pub device_guesses: LoginThrottle,
 }
 
 impl Context {
@@ -115,6 +122,13 @@ impl Context {
                 throttle,
                 clock.clone(),
             ),
+            device_codes: DeviceCodeStore::new(db.clone(), clock.clone()),
+            device_guesses: LoginThrottle::new(Limits {
+                per_user_ip: settings.device_max_failures_per_session,
+                per_user: settings.device_max_failures_per_session,
+                per_ip: settings.device_max_failures_per_ip,
+                window: settings.login_failure_window,
+            }),
             codes: CodeStore::new(db, clock.clone()),
             rate_limits: TokenRateLimits::new(
                 settings.token_rate_per_ip,

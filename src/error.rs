@@ -40,6 +40,18 @@ pub enum OAuthError {
     /// Too many failed logins, or a token-endpoint rate limit: wait `retry_after` seconds (429).
     #[error("slow_down")]
     SlowDown { retry_after: u64 },
+    /// RFC 8628 §3.5: the user has not answered yet; poll again after the interval.
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled faster than the interval; the interval is now 5 s longer.
+    #[error("slow_down (polling)")]
+    PollTooFast,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    #[error("expired_token")]
+    ExpiredToken,
+    /// RFC 8628 §3.5: the user denied the request.
+    #[error("access_denied")]
+    AccessDenied,
     /// The request body exceeds the configured limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -71,7 +83,10 @@ impl OAuthError {
             Self::InvalidTarget(_) => "invalid_target",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
-            Self::SlowDown { .. } => "slow_down",
+            Self::SlowDown { .. } | Self::PollTooFast => "slow_down",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::ExpiredToken => "expired_token",
+            Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -93,6 +108,10 @@ impl OAuthError {
             Self::UnsupportedGrantType => "the grant type is not supported".into(),
             Self::PayloadTooLarge => "the request body is too large".into(),
             Self::SlowDown { .. } => "too many failed attempts, retry later".into(),
+            Self::AuthorizationPending => "the user has not answered yet".into(),
+            Self::PollTooFast => "polling too fast: wait the interval, now 5 seconds longer".into(),
+            Self::ExpiredToken => "the device code has expired".into(),
+            Self::AccessDenied => "the user denied the request".into(),
             Self::ServerError => "the server could not complete the request".into(),
             Self::TemporarilyUnavailable => {
                 "the service is temporarily unavailable, retry later".into()
@@ -156,6 +175,7 @@ pub enum Field {
     RedirectUris,
     PostLogoutRedirectUris,
     Public,
+    ExchangeAudiences,
     Username,
     Password,
     Roles,
@@ -178,6 +198,7 @@ impl Field {
             Field::RedirectUris => "redirect_uris",
             Field::PostLogoutRedirectUris => "post_logout_redirect_uris",
             Field::Public => "public",
+            Field::ExchangeAudiences => "exchange_audiences",
             Field::Username => "username",
             Field::Password => "password",
             Field::Roles => "roles",
@@ -198,6 +219,7 @@ impl Field {
             Field::RedirectUris => "redirect-uri",
             Field::PostLogoutRedirectUris => "post-logout-redirect-uri",
             Field::Roles => "role",
+            Field::ExchangeAudiences => "exchange-audience",
             other => other.api_name(),
         }
     }

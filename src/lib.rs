@@ -37,6 +37,8 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod device;
+pub mod device_codes;
 pub mod dpop;
 pub mod entities;
 pub mod error;

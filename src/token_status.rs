@@ -46,6 +46,9 @@ pub struct Introspection {
     /// RFC 9449 §6.2: the confirmation of a DPoP-bound token, `{"jkt": ...}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<serde_json::Value>,
+    /// RFC 8693 §4.1: the actor chain of an exchanged token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 impl Introspection {
@@ -87,6 +90,11 @@ pub async fn active_access_token(
     match ctx.accounts.users().get(&claims.sub).await? {
         Some(u) if !u.disabled && u.not_before.is_none_or(|nb| claims.iat >= nb) => {
             Ok(Some((claims, Some(u))))
+        }
+        // A service's own token exchanged (RFC 8693): its subject is a client, its
+        // `client_id` the exchanging one. The subject client must still exist.
+        None if claims.act.is_some() => {
+            Ok(ctx.clients.get(&claims.sub).await?.map(|_| (claims, None)))
         }
         _ => Ok(None),
     }
@@ -134,7 +142,7 @@ pub async fn introspect(
     };
     let cnf = c.jkt().map(|jkt| serde_json::json!({ "jkt": jkt }));
     // RFC 9449 §6.2: `DPoP` for a bound token.
-    let token_type = crate::grants::token_type(c.jkt()).to_string();
+    let token_type = crate::tokens::token_type(c.jkt()).to_string();
     Ok(Introspection {
         active: true,
         cnf,
@@ -150,6 +158,7 @@ pub async fn introspect(
         iss: Some(c.iss),
         jti: Some(c.jti),
         roles: c.roles,
+        act: c.act,
     })
 }
 

@@ -40,8 +40,11 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "nonce",
     "cnf",
     "act",
-    "may_act",
 ];
+
+/// RFC 8693 §4.4 `may_act`: the one reserved-looking name a user may carry, because it is
+/// a policy about the user: who may act for them in a token exchange. Checked for shape.
+const MAY_ACT: &str = "may_act";
 
 /// The one username rule: Unicode NFKC, then lowercase, surrounding whitespace trimmed;
 /// 1–64 characters, no whitespace or control characters inside. NFKC folds compatibility
@@ -344,6 +347,19 @@ pub fn validate_claims(
             ));
         }
     }
+    if let Some(m) = claims.get(MAY_ACT) {
+        let ok = m.as_object().is_some_and(|o| {
+            !o.is_empty()
+                && o.iter()
+                    .all(|(k, v)| matches!(k.as_str(), "sub" | "client_id") && v.is_string())
+        });
+        if !ok {
+            return Err(Error::invalid(
+                Field::Claims,
+                r#"may_act must be an object naming the one allowed actor by "sub" and/or "client_id" (strings)"#,
+            ));
+        }
+    }
     if serde_json::to_string(&claims).map_or(true, |s| s.len() > MAX_CLAIMS_BYTES) {
         return Err(Error::invalid(
             Field::Claims,
@@ -353,8 +369,8 @@ pub fn validate_claims(
     Ok(claims)
 }
 
-/// CLI `--claim name=value` pairs as claims: values that parse as JSON numbers, booleans
-/// or arrays keep their type, anything else is a string.
+/// CLI `--claim name=value` pairs as claims: values that parse as JSON numbers, booleans,
+/// arrays or objects keep their type, anything else is a string.
 pub fn parse_claims(
     pairs: &[(String, String)],
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
@@ -364,7 +380,8 @@ pub fn parse_claims(
             Ok(
                 j @ (serde_json::Value::Number(_)
                 | serde_json::Value::Bool(_)
-                | serde_json::Value::Array(_)),
+                | serde_json::Value::Array(_)
+                | serde_json::Value::Object(_)),
             ) => j,
             _ => serde_json::Value::String(v.clone()),
         };
@@ -419,6 +436,11 @@ mod tests {
         assert_eq!(m["team"], "payments");
         assert_eq!(m["level"], 3);
         assert!(parse_claims(&[("sub".into(), "x".into())]).is_err());
+        // RFC 8693 §4.4: `may_act` names one actor, by `sub` and/or `client_id`.
+        let may_act = parse_claims(&[("may_act".into(), r#"{"client_id":"gw"}"#.into())]);
+        assert_eq!(may_act.unwrap()["may_act"]["client_id"], "gw");
+        assert!(parse_claims(&[("may_act".into(), "gw".into())]).is_err());
+        assert!(parse_claims(&[("may_act".into(), r#"{"iss":"x"}"#.into())]).is_err());
         assert!(validate_roles(&["admin reader".into()]).unwrap().len() == 2);
         assert!(validate_roles(&["bad role!".into()]).is_err());
     }

@@ -40,7 +40,8 @@ pub fn client_detail(c: &Client) -> serde_json::Value {
            "post_logout_redirect_uris": c.post_logout_redirect_uris,
            "token_endpoint_auth_method": c.token_endpoint_auth_method,
            "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
-           "dpop_nonce_required": c.dpop_nonce_required})
+           "dpop_nonce_required": c.dpop_nonce_required,
+           "exchange_audiences": c.exchange_audiences})
 }
 
 /// The actor of changes made with the command line: `cli:<os user>`, the user from

@@ -120,8 +120,19 @@ async fn client_still_registered(ctx: &Context, req: &AuthRequest) -> Result<Arc
 
 /// Starts a browser session for `user` and sends a code back to the client.
 async fn sign_in(ctx: &Context, req: &AuthRequest, client: &Client, user: &User) -> Outcome {
+    let session = match start_session(ctx, user).await {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    tracing::info!(client_id = %client.client_id, "browser login");
+    issue_code(ctx, req, session).await
+}
+
+/// A new browser session for `user`, recorded server-side (logout ends it, and with it
+/// every copy of the cookie). Shared by the login form and the device verification page.
+pub(crate) async fn start_session(ctx: &Context, user: &User) -> Result<BrowserSession, Outcome> {
     let Ok(sid) = random_token(16) else {
-        return Outcome::error_page(500, SERVER_FAILED);
+        return Err(Outcome::error_page(500, SERVER_FAILED));
     };
     let now = ctx.clock.now();
     let session = BrowserSession {
@@ -130,12 +141,10 @@ async fn sign_in(ctx: &Context, req: &AuthRequest, client: &Client, user: &User)
         auth_time: now,
         seen: now,
     };
-    // The server-side record: logout ends it, and with it every copy of the cookie.
     let expires_at = now + super::cookie_policy(ctx).max_ttl;
     if let Err(e) = ctx.browser_sessions.open(&session, expires_at).await {
         tracing::error!(error = %e, "cannot record the browser session");
-        return Outcome::error_page(503, SERVER_FAILED);
+        return Err(Outcome::error_page(503, SERVER_FAILED));
     }
-    tracing::info!(client_id = %client.client_id, "browser login");
-    issue_code(ctx, req, session).await
+    Ok(session)
 }

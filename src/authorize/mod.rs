@@ -54,7 +54,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn error_page(status: u16, message: &str) -> Self {
+    pub(crate) fn error_page(status: u16, message: &str) -> Self {
         Outcome::Page {
             page: Page {
                 status,
@@ -172,8 +172,6 @@ async fn issue_code(ctx: &Context, req: &AuthRequest, mut session: BrowserSessio
             );
         }
     };
-    let policy = cookie_policy(ctx);
-    let max_age = (session.auth_time + policy.max_ttl - now).min(policy.idle_ttl);
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
         params.push(("state", s));
@@ -181,14 +179,16 @@ async fn issue_code(ctx: &Context, req: &AuthRequest, mut session: BrowserSessio
     params.push(("iss", ctx.issuer.issuer()));
     Outcome::Redirect {
         location: with_query(&req.redirect_uri, &params),
-        set_cookie: Some(set_cookie(
-            SESSION_COOKIE,
-            &sealed,
-            "/",
-            max_age,
-            policy.secure,
-        )),
+        set_cookie: Some(session_set_cookie(ctx, &session, &sealed)),
     }
+}
+
+/// The `Set-Cookie` of a sealed session: it lives as long as the session may (the shorter
+/// of the idle and the absolute lifetime left).
+pub(crate) fn session_set_cookie(ctx: &Context, session: &BrowserSession, sealed: &str) -> String {
+    let policy = cookie_policy(ctx);
+    let max_age = (session.auth_time + policy.max_ttl - ctx.clock.now()).min(policy.idle_ttl);
+    set_cookie(SESSION_COOKIE, sealed, "/", max_age, policy.secure)
 }
 
 fn refused(ctx: &Context, r: Refusal) -> Outcome {

@@ -40,7 +40,7 @@ button:hover{background:#1e40af}\
 border:1px solid #fecaca}\
 footer{margin-top:1.5rem;font-size:.8125rem;color:#6b7280;text-align:center}";
 
-fn layout(title: &str, body: &str) -> String {
+pub(crate) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\

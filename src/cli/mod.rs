@@ -311,7 +311,8 @@ pub struct CreateClient {
     #[arg(long)]
     pub name: String,
     /// Allowed grant type (repeatable): client_credentials, password, refresh_token,
-    /// authorization_code.
+    /// authorization_code, token_exchange (RFC 8693; needs `--exchange-audience`),
+    /// device_code (RFC 8628; also for `--public` clients).
     #[arg(long = "grant", default_value = "client_credentials")]
     pub grants: Vec<String>,
     /// Allowed scopes, space-separated (repeatable).
@@ -339,7 +340,7 @@ pub struct CreateClient {
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
     /// A public client (SPA, mobile app): no secret, PKCE only
-    /// (`token_endpoint_auth_method=none`); authorization_code and refresh_token grants only.
+    /// (`token_endpoint_auth_method=none`); authorization_code, device_code and refresh_token grants only.
     #[arg(long)]
     pub public: bool,
     /// DPoP (RFC 9449 §5.2): the client must send a DPoP proof at the token endpoint, so
@@ -350,6 +351,11 @@ pub struct CreateClient {
     /// (`dpop_nonce_required`), also when the `dpop_nonce` setting is `off`.
     #[arg(long)]
     pub dpop_nonce_required: bool,
+    /// Token exchange (RFC 8693): an audience the client may obtain by exchanging a token
+    /// it received, i.e. a service it may call on the token subject's behalf (repeatable;
+    /// required with `--grant token_exchange`).
+    #[arg(long = "exchange-audience")]
+    pub exchange_audiences: Vec<String>,
     /// Print JSON (the client with its `client_secret`).
     #[arg(long)]
     pub json: bool,
@@ -615,6 +621,7 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                         public: c.public,
                         dpop_bound_access_tokens: c.dpop_bound,
                         dpop_nonce_required: c.dpop_nonce_required,
+                        exchange_audiences: c.exchange_audiences,
                     },
                     RegistrationLimits {
                         max_token_ttl: settings.max_access_token_ttl,

@@ -42,6 +42,14 @@ pub enum GrantType {
     /// Browser sign-in: authorization code with PKCE.
     #[serde(rename = "authorization_code")]
     AuthorizationCode,
+    /// RFC 8693 token exchange: a service trades a token it received for one for another
+    /// audience, acting for the token's subject. Registered as `token_exchange`.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+    /// RFC 8628 device authorization: a device without a browser shows a code the user
+    /// approves elsewhere. Registered as `device_code`.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -51,18 +59,38 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::AuthorizationCode => "authorization_code",
+            GrantType::TokenExchange => TOKEN_EXCHANGE,
+            GrantType::DeviceCode => DEVICE_CODE,
         }
     }
+    /// The `grant_type` value of the token endpoint (and the stored form).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "client_credentials" => Some(GrantType::ClientCredentials),
             "password" => Some(GrantType::Password),
             "refresh_token" => Some(GrantType::RefreshToken),
             "authorization_code" => Some(GrantType::AuthorizationCode),
+            TOKEN_EXCHANGE => Some(GrantType::TokenExchange),
+            DEVICE_CODE => Some(GrantType::DeviceCode),
             _ => None,
         }
     }
+    /// A grant type named at registration (CLI `--grant`, admin API): the token
+    /// endpoint's value, or the short name of a URN grant (`token_exchange`). The short
+    /// names are for operators only; the token endpoint accepts the URN alone.
+    pub fn parse_registered(s: &str) -> Option<Self> {
+        match s {
+            "token_exchange" => Some(GrantType::TokenExchange),
+            "device_code" => Some(GrantType::DeviceCode),
+            _ => Self::parse(s),
+        }
+    }
 }
+
+/// RFC 8693 §2.1 `grant_type` of token exchange.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8628 §3.4 `grant_type` of the device flow.
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A registered client (without its secret).
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +119,9 @@ pub struct Client {
     /// RFC 9449 §8: the client's DPoP proofs must carry a server nonce (also when the
     /// `dpop_nonce` setting is `off`).
     pub dpop_nonce_required: bool,
+    /// RFC 8693: audiences the client may obtain by token exchange (`audience` or
+    /// `resource` of the exchange must be among them); empty: none.
+    pub exchange_audiences: Vec<String>,
     pub created_at: i64,
 }
 
@@ -134,6 +165,7 @@ impl Client {
             },
             dpop_bound_access_tokens: m.dpop_bound_access_tokens,
             dpop_nonce_required: m.dpop_nonce_required,
+            exchange_audiences: split(&m.exchange_audiences),
             client_id: m.client_id,
             name: m.name,
             secret_hash: hash,
@@ -162,6 +194,9 @@ pub struct NewClient {
     pub dpop_bound_access_tokens: bool,
     /// RFC 9449 §8: server nonces required in the client's DPoP proofs.
     pub dpop_nonce_required: bool,
+    /// RFC 8693: audiences the client may obtain by token exchange (required with the
+    /// `token_exchange` grant).
+    pub exchange_audiences: Vec<String>,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is. For the optional
@@ -178,6 +213,7 @@ pub struct ClientUpdate {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub dpop_nonce_required: Option<bool>,
+    pub exchange_audiences: Option<Vec<String>>,
 }
 
 /// `token_endpoint_auth_method` of confidential clients (Basic or post).
@@ -390,6 +426,7 @@ impl ClientRegistry {
             alg: Set(validated.alg.map(|a| a.as_str().to_string())),
             dpop_bound_access_tokens: Set(validated.dpop_bound_access_tokens),
             dpop_nonce_required: Set(validated.dpop_nonce_required),
+            exchange_audiences: Set(validated.exchange_audiences.join(" ")),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -487,6 +524,7 @@ impl ClientRegistry {
                 post_logout_redirect_uris: Set(v.post_logout_redirect_uris.join(" ")),
                 dpop_bound_access_tokens: Set(v.dpop_bound_access_tokens),
                 dpop_nonce_required: Set(v.dpop_nonce_required),
+                exchange_audiences: Set(v.exchange_audiences.join(" ")),
                 updated_at: Set(self.clock.now()),
                 ..Default::default()
             };
@@ -716,6 +754,9 @@ fn merge(current: &Client, changes: ClientUpdate) -> NewClient {
         dpop_nonce_required: changes
             .dpop_nonce_required
             .unwrap_or(current.dpop_nonce_required),
+        exchange_audiences: changes
+            .exchange_audiences
+            .unwrap_or(current.exchange_audiences),
     }
 }
 
@@ -731,6 +772,7 @@ struct Validated {
     public: bool,
     dpop_bound_access_tokens: bool,
     dpop_nonce_required: bool,
+    exchange_audiences: Vec<String>,
 }
 
 /// Refuses control characters (NUL, newlines, tabs, escapes, C1 controls) in every
@@ -747,6 +789,10 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     no_control_chars(Field::Name, [new.name.as_str()])?;
     no_control_chars(Field::Scopes, new.scopes.iter().map(String::as_str))?;
     no_control_chars(Field::Audiences, new.audiences.iter().map(String::as_str))?;
+    no_control_chars(
+        Field::ExchangeAudiences,
+        new.exchange_audiences.iter().map(String::as_str),
+    )?;
     no_control_chars(
         Field::RedirectUris,
         new.redirect_uris.iter().map(String::as_str),
@@ -766,9 +812,9 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         .flat_map(|g| g.split([' ', ',']))
         .filter(|g| !g.is_empty())
     {
-        let gt = GrantType::parse(g).ok_or_else(|| {
+        let gt = GrantType::parse_registered(g).ok_or_else(|| {
             Error::invalid(Field::GrantTypes, format!(
-                "unsupported grant type {g:?} (supported: client_credentials, password, refresh_token, authorization_code)"
+                "unsupported grant type {g:?} (supported: client_credentials, password, refresh_token, authorization_code, token_exchange, device_code)"
             ))
         })?;
         if !grant_types.contains(&gt) {
@@ -808,6 +854,7 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
             "at least one audience (the resource server that accepts the tokens) is required",
         ));
     }
+    let exchange_audiences = exchange_audiences(&grant_types, &new.exchange_audiences)?;
     if let Some(ttl) = new.token_ttl
         && (ttl < Duration::from_secs(1) || ttl > limits.max_token_ttl)
     {
@@ -837,7 +884,35 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         public: new.public,
         dpop_bound_access_tokens: new.dpop_bound_access_tokens,
         dpop_nonce_required: new.dpop_nonce_required,
+        exchange_audiences,
     })
+}
+
+/// The token-exchange policy of a registration: the audiences the client may exchange
+/// for. Required with the `token_exchange` grant (a client allowed to exchange for nothing
+/// is a registration mistake better reported now than at every exchange), refused without
+/// it (a policy that does nothing would mislead the next reader).
+fn exchange_audiences(grants: &[GrantType], given: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for a in given.iter().flat_map(|a| a.split_whitespace()) {
+        if a.len() > 512 {
+            return Err(Error::invalid(Field::ExchangeAudiences, "too long"));
+        }
+        if !out.iter().any(|x| x == a) {
+            out.push(a.to_string());
+        }
+    }
+    match (grants.contains(&GrantType::TokenExchange), out.is_empty()) {
+        (true, true) => Err(Error::invalid(
+            Field::ExchangeAudiences,
+            "the token_exchange grant needs at least one exchange audience (the services the client may call on a user's behalf)",
+        )),
+        (false, false) => Err(Error::invalid(
+            Field::ExchangeAudiences,
+            "exchange audiences are only for clients with the token_exchange grant",
+        )),
+        _ => Ok(out),
+    }
 }
 
 /// The query of one [`ClientRegistry::page`]: `limit + 1` rows after the cursor, a range
@@ -955,5 +1030,42 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// The token-exchange policy: required with the grant (registered by its short name,
+    /// stored and served as the RFC 8693 URN), refused without it.
+    #[test]
+    fn exchange_audiences_go_with_the_token_exchange_grant() {
+        let limits = RegistrationLimits {
+            max_token_ttl: Duration::from_secs(3600),
+        };
+        let gateway = NewClient {
+            name: "gateway".into(),
+            grant_types: vec!["client_credentials token_exchange".into()],
+            audiences: vec!["https://gateway.internal".into()],
+            exchange_audiences: vec!["https://orders.internal".into()],
+            ..Default::default()
+        };
+        let v = validate(gateway.clone(), limits).unwrap();
+        assert!(v.grant_types.contains(&GrantType::TokenExchange));
+        assert_eq!(
+            join_grants(&v.grant_types),
+            format!("client_credentials {TOKEN_EXCHANGE}")
+        );
+        assert_eq!(
+            GrantType::parse("token_exchange"),
+            None,
+            "the URN alone at /oauth/token"
+        );
+        let none = NewClient {
+            exchange_audiences: vec![],
+            ..gateway.clone()
+        };
+        assert!(validate(none, limits).is_err());
+        let without_grant = NewClient {
+            grant_types: vec!["client_credentials".into()],
+            ..gateway
+        };
+        assert!(validate(without_grant, limits).is_err());
     }
 }

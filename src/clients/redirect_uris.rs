@@ -36,20 +36,25 @@ pub fn validate_client_uris(
         ));
     }
     if public
-        && grants
-            .iter()
-            .any(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken))
+        && grants.iter().any(|g| {
+            !matches!(
+                g,
+                GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode
+            )
+        })
     {
         return Err(Error::invalid(
             Field::Public,
-            "a public client has no secret, so it may only use the authorization_code \
-             and refresh_token grants",
+            "a public client has no secret, so it may only use the authorization_code, \
+             device_code and refresh_token grants",
         ));
     }
-    if public && !code {
+    // A public client signs users in through a browser: its own redirect (code flow) or
+    // the verification page (device flow; RFC 8628 §3.1 expects public clients).
+    if public && !code && !grants.contains(&GrantType::DeviceCode) {
         return Err(Error::invalid(
             Field::Public,
-            "a public client needs the authorization_code grant",
+            "a public client needs the authorization_code or device_code grant",
         ));
     }
     Ok(ClientUris {

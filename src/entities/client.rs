@@ -26,6 +26,8 @@ pub struct Model {
     pub dpop_bound_access_tokens: bool,
     /// RFC 9449 §8: the client's DPoP proofs must carry a server nonce.
     pub dpop_nonce_required: bool,
+    /// RFC 8693: audiences the client may obtain by token exchange (space-separated).
+    pub exchange_audiences: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

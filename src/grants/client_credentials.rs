@@ -24,6 +24,7 @@ pub fn handle(
         roles: None,
         extra: None,
         dpop_jkt,
+        act: None,
     })?;
     Ok(TokenResponse {
         access_token: issued.token,
@@ -32,5 +33,6 @@ pub fn handle(
         scope: (!scope.is_empty()).then_some(scope),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }

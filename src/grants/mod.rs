@@ -8,9 +8,11 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod password;
 pub mod refresh;
 pub mod request;
+pub mod token_exchange;
 
 use std::net::IpAddr;
 
@@ -43,12 +45,12 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the token issued by a token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
-/// `token_type` of a response: `DPoP` for a token bound to a proof key (RFC 9449 §5).
-pub fn token_type(dpop_jkt: Option<&str>) -> &'static str {
-    if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
-}
+pub use crate::tokens::token_type;
 
 /// Handles `POST /oauth/token` once the HTTP layer has read the form, the
 /// `Authorization` header and the `DPoP` headers. The order of the checks decides which
@@ -112,6 +114,12 @@ pub async fn token(
             )
             .await
         }
+        GrantRequest::DeviceCode { device_code } => {
+            device_code::handle(ctx, &client, &device_code, jkt).await
+        }
+        GrantRequest::TokenExchange(exchange) => {
+            token_exchange::handle(ctx, &client, &exchange, jkt).await
+        }
     }?;
     METRICS.token_issued(
         grant.as_str(),
@@ -158,6 +166,7 @@ pub(crate) fn user_tokens(
         roles: Some(&user.roles),
         extra: Some(&user.claims),
         dpop_jkt: grant.dpop_jkt,
+        act: None,
     })?;
     let id_token = if scope::contains(grant.scope, "openid") {
         Some(ctx.issuer.issue_id_token(&IdTokenRequest {
@@ -180,6 +189,7 @@ pub(crate) fn user_tokens(
         scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
         refresh_token: grant.refresh_token,
         id_token,
+        issued_token_type: None,
     };
     Ok((response, issued))
 }

@@ -3,6 +3,7 @@
 //! accepts is written down here (and `http::oauth::TokenForm` documents exactly this; a
 //! test there fails when they drift apart).
 
+use super::token_exchange::TokenType;
 use crate::{clients::GrantType, error::OAuthError, params::FormFields};
 
 /// What a token may be for: `scope` and the RFC 8707 `resource`s, both optional.
@@ -38,6 +39,25 @@ pub enum GrantRequest {
         redirect_uri: Option<String>,
         resources: Vec<String>,
     },
+    /// RFC 8693 §2.1: a token the client received is traded for one for another audience.
+    TokenExchange(Exchange),
+    /// RFC 8628 §3.4: a device polls with its device code.
+    DeviceCode { device_code: String },
+}
+
+/// The parameters of a token exchange (RFC 8693 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub subject_token: String,
+    pub subject_token_type: TokenType,
+    /// The token of the party acting for the subject, with its type (both or neither).
+    pub actor: Option<(String, TokenType)>,
+    /// What the client wants back; `None`: an access token.
+    pub requested_token_type: Option<TokenType>,
+    /// `audience` (logical names) and `resource` (URIs) together: both name where the new
+    /// token will be used, and both are checked against the same per-client policy.
+    pub audiences: Vec<String>,
+    pub scope: Option<String>,
 }
 
 impl GrantRequest {
@@ -72,8 +92,49 @@ impl GrantRequest {
                 redirect_uri: params.single_owned("redirect_uri")?,
                 resources: params.all_owned("resource"),
             },
+            GrantType::TokenExchange => GrantRequest::TokenExchange(exchange(params)?),
+            GrantType::DeviceCode => GrantRequest::DeviceCode {
+                device_code: params.required("device_code")?.to_string(),
+            },
         })
     }
+}
+
+fn exchange(params: &impl FormFields) -> Result<Exchange, OAuthError> {
+    let subject_token = params.required("subject_token")?.to_string();
+    let subject_token_type = TokenType::parse_param(params.required("subject_token_type")?)?;
+    // §2.1: `actor_token_type` is required with `actor_token` and must not come without it.
+    let actor = match (
+        params.single("actor_token")?,
+        params.single("actor_token_type")?,
+    ) {
+        (Some(t), Some(ty)) => Some((t.to_string(), TokenType::parse_param(ty)?)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_request(
+                "actor_token_type is missing (required with actor_token)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "actor_token_type was sent without actor_token",
+            ));
+        }
+    };
+    let requested_token_type = params
+        .single("requested_token_type")?
+        .map(TokenType::parse_param)
+        .transpose()?;
+    let mut audiences = params.all_owned("audience");
+    audiences.extend(params.all_owned("resource"));
+    Ok(Exchange {
+        subject_token,
+        subject_token_type,
+        actor,
+        requested_token_type,
+        audiences,
+        scope: params.single_owned("scope")?,
+    })
 }
 
 fn target(params: &impl FormFields) -> Result<Target, OAuthError> {

@@ -155,6 +155,21 @@ pub struct LoginForm {
     pub password: String,
 }
 
+/// The device verification form (RFC 8628), as posted by its pages.
+#[derive(Debug, Object)]
+pub struct DeviceForm {
+    /// The CSRF token (hidden field); must match this browser's cookie of the page.
+    pub csrf: String,
+    /// The code shown on the device (`BCDF-GHJK`; case, spaces and the dash do not matter).
+    pub user_code: String,
+    /// `continue` (show who asks for what), `approve` or `deny`.
+    pub action: Option<String>,
+    /// Without a session: the username.
+    pub username: Option<String>,
+    /// Without a session: the password.
+    pub password: Option<String>,
+}
+
 /// RP-initiated logout parameters (form variant).
 #[derive(Debug, Object)]
 pub struct EndSessionForm {
@@ -308,6 +323,62 @@ impl BrowserApi {
         respond(
             authorize::logout::end_session(&self.state.ctx, &params, cookies(req), false).await,
             false,
+        )
+    }
+
+    /// Device verification page
+    ///
+    /// RFC 8628 §3.3: the page where a person enters the code shown on a device (prefilled
+    /// from `verification_uri_complete`), signing in first if the browser has no session.
+    /// Showing it never approves anything.
+    #[oai(
+        path = "/device",
+        method = "get",
+        tag = "ApiTags::Browser",
+        operation_id = "deviceVerification"
+    )]
+    async fn device(
+        &self,
+        req: &Request,
+        /// The code to prefill (from `verification_uri_complete`).
+        #[oai(name = "user_code")]
+        _user_code: Query<Option<String>>,
+    ) -> BrowserResponse {
+        let params = match query_params(req) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        respond(
+            crate::device::page::show(&self.state.ctx, &params, cookies(req)).await,
+            false,
+        )
+    }
+
+    /// Device verification form submission
+    ///
+    /// Posted by the verification page: checks the CSRF token, signs in when needed (same
+    /// password check and throttle as the login form), then `continue` shows the client's
+    /// name and scopes for the code, and `approve` / `deny` answer the device. Wrong codes
+    /// are throttled per session and per IP (429 with `Retry-After`).
+    #[oai(
+        path = "/device",
+        method = "post",
+        tag = "ApiTags::Browser",
+        operation_id = "deviceVerificationPost"
+    )]
+    async fn device_post(
+        &self,
+        req: &Request,
+        remote: &RemoteAddr,
+        form: OAuthForm<DeviceForm>,
+    ) -> BrowserResponse {
+        let Ok(params) = form.params else {
+            return bad_form();
+        };
+        let ip = super::client_ip::client_ip(&self.state.trusted_proxies, remote, req.headers());
+        respond(
+            crate::device::page::submit(&self.state.ctx, &params, cookies(req), ip).await,
+            true,
         )
     }
 

@@ -102,6 +102,8 @@ pub struct DiscoveryDoc {
     pub token_endpoint: String,
     /// The JWK Set document.
     pub jwks_uri: String,
+    /// RFC 8628 device authorization endpoint.
+    pub device_authorization_endpoint: String,
     /// RFC 7009 revocation endpoint.
     pub revocation_endpoint: String,
     /// RFC 7662 introspection endpoint.
@@ -196,6 +198,7 @@ impl DiscoveryDoc {
             authorization_endpoint: format!("{issuer}/oauth/authorize"),
             token_endpoint: format!("{issuer}/oauth/token"),
             jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            device_authorization_endpoint: format!("{issuer}/oauth/device_authorization"),
             revocation_endpoint: format!("{issuer}/oauth/revoke"),
             introspection_endpoint: format!("{issuer}/oauth/introspect"),
             userinfo_endpoint: format!("{issuer}/userinfo"),
@@ -210,6 +213,8 @@ impl DiscoveryDoc {
                 "client_credentials".into(),
                 "password".into(),
                 "refresh_token".into(),
+                crate::clients::TOKEN_EXCHANGE.into(),
+                crate::clients::DEVICE_CODE.into(),
             ],
             token_endpoint_auth_methods_supported: token_auth_methods,
             response_types_supported: vec!["code".into()],

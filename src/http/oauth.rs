@@ -34,14 +34,40 @@ use crate::{
 /// `grants::GrantRequest`, which parses them), and of client authentication.
 #[derive(Debug, Object)]
 pub struct TokenForm {
-    /// `client_credentials`, `password`, `refresh_token` or `authorization_code`.
+    /// `client_credentials`, `password`, `refresh_token`, `authorization_code` or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693) or
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
     pub grant_type: String,
+    /// Device grant: the `device_code` from `/oauth/device_authorization`. Poll no faster
+    /// than its `interval`.
+    pub device_code: Option<String>,
     /// Space-separated scopes, a subset of the client's registered scopes (or, on refresh,
     /// of the scope originally granted). Default: all of them.
     pub scope: Option<String>,
     /// RFC 8707 resource indicator: the audience wanted, one of the client's registered
-    /// audiences. May be repeated. Default: every registered audience.
+    /// audiences (token exchange: one of its exchange audiences). May be repeated.
+    /// Default: every registered audience.
     pub resource: Option<String>,
+    /// Token exchange: the audience wanted (a logical name), one of the client's exchange
+    /// audiences. May be repeated; taken together with `resource`. Default: every exchange
+    /// audience of the client.
+    pub audience: Option<String>,
+    /// Token exchange: the token received, whose subject the new token is for (a Tessera
+    /// access token).
+    pub subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token` (the
+    /// `...:token-type:jwt` of a federated issuer is not supported yet).
+    pub subject_token_type: Option<String>,
+    /// Token exchange, optional: a Tessera access token of the party acting for the
+    /// subject; its `sub` and `client_id` go into the new token's `act`. Default: the
+    /// exchanging client acts.
+    pub actor_token: Option<String>,
+    /// Token exchange: the type of `actor_token` (required with it):
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    pub actor_token_type: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token` (default) or
+    /// `urn:ietf:params:oauth:token-type:jwt`; either way a JWT access token is issued.
+    pub requested_token_type: Option<String>,
     /// `password` grant: the username (normalised: NFKC, lowercase).
     pub username: Option<String>,
     /// `password` grant: the password.
@@ -86,6 +112,10 @@ pub struct TokenBody {
     /// OpenID Connect ID token, when `openid` was granted to a user.
     #[oai(skip_serializing_if_is_none)]
     pub id_token: Option<String>,
+    /// Token exchange (RFC 8693 §2.2.1): the type of the issued token,
+    /// `urn:ietf:params:oauth:token-type:access_token` or `...:jwt` as requested.
+    #[oai(skip_serializing_if_is_none)]
+    pub issued_token_type: Option<String>,
 }
 
 impl poem_openapi::types::Example for TokenBody {
@@ -99,6 +129,7 @@ impl poem_openapi::types::Example for TokenBody {
             scope: Some("orders:read".into()),
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         }
     }
 }
@@ -116,6 +147,50 @@ pub enum TokenIssued {
         /// request carried a DPoP proof or the server requires nonces.
         #[oai(header = "DPoP-Nonce")]
         Option<String>,
+    ),
+}
+
+/// Form of the device authorization endpoint (RFC 8628 §3.1).
+#[derive(Debug, Object)]
+pub struct DeviceAuthorizationForm {
+    /// Space-separated scopes, a subset of the client's (default: all of them); `openid`
+    /// for an ID token.
+    pub scope: Option<String>,
+    /// The client id: alone for a public client, or with `client_secret`
+    /// (`client_secret_post`), or beside HTTP Basic (then it must match).
+    pub client_id: Option<String>,
+    /// `client_secret_post` authentication: the client secret.
+    pub client_secret: Option<String>,
+}
+
+/// RFC 8628 §3.2 device authorization response.
+#[derive(Debug, Object)]
+pub struct DeviceAuthorizationBody {
+    /// The code the device polls the token endpoint with
+    /// (`grant_type=urn:ietf:params:oauth:grant-type:device_code`). Secret: never shown.
+    pub device_code: String,
+    /// The code the person types on the verification page: 8 letters of the RFC 8628 §6.1
+    /// consonant alphabet, shown `BCDF-GHJK` (case, spaces and the dash do not matter).
+    pub user_code: String,
+    /// The verification page (`/device`).
+    pub verification_uri: String,
+    /// The verification page with the code filled in, for a link or QR code. Opening it
+    /// approves nothing: the person confirms on the page.
+    pub verification_uri_complete: String,
+    /// Seconds the codes stay valid.
+    pub expires_in: i64,
+    /// Seconds to wait between polls; faster polling gets `slow_down` (+5 s).
+    pub interval: i64,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum DeviceAuthorized {
+    /// The codes. Never cached.
+    #[oai(status = 200)]
+    Ok(
+        Json<DeviceAuthorizationBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
     ),
 }
 
@@ -199,6 +274,11 @@ pub struct IntrospectionBody {
     /// The user's roles (user access tokens).
     #[oai(skip_serializing_if_is_none)]
     pub roles: Option<Vec<String>>,
+    /// RFC 8693 §4.1: who acts for the subject, for a token issued by token exchange:
+    /// `{"sub", "client_id"}` of the current actor, with the previous actor nested in
+    /// `act` (gateway → orders → billing: `act.sub` orders, `act.act.sub` gateway).
+    #[oai(skip_serializing_if_is_none)]
+    pub act: Option<serde_json::Value>,
     /// RFC 9449 §6.2: the confirmation of a DPoP-bound access token, `{"jkt": "<RFC 7638
     /// thumbprint of the proof key>"}` (then `token_type` is `DPoP`).
     #[oai(skip_serializing_if_is_none)]
@@ -411,6 +491,42 @@ impl OAuthApi {
         }
     }
 
+    /// Device authorization
+    ///
+    /// RFC 8628 §3.1: a device without a (usable) browser asks for a user code and shows
+    /// it with `verification_uri`; it then polls the token endpoint with `device_code`
+    /// until the person has approved or denied on the verification page. For clients
+    /// registered for `device_code`; confidential clients authenticate as at the token
+    /// endpoint, public clients send `client_id`. Errors follow RFC 6749 §5.2.
+    #[oai(
+        path = "/oauth/device_authorization",
+        method = "post",
+        tag = "ApiTags::OAuth",
+        operation_id = "deviceAuthorization"
+    )]
+    async fn device_authorization(
+        &self,
+        req: &Request,
+        remote: &RemoteAddr,
+        form: OAuthForm<DeviceAuthorizationForm>,
+    ) -> Result<DeviceAuthorized, OAuthFailure> {
+        let params = form.params?;
+        let ip = client_ip(&self.state.trusted_proxies, remote, req.headers());
+        let d = crate::device::authorize(&self.state.ctx, authorization(req), &params, ip).await?;
+        Ok(DeviceAuthorized::Ok(
+            Json(DeviceAuthorizationBody {
+                device_code: d.device_code,
+                user_code: d.user_code,
+                verification_uri: d.verification_uri,
+                verification_uri_complete: d.verification_uri_complete,
+                expires_in: d.expires_in,
+                interval: d.interval,
+            }),
+            NO_STORE.into(),
+            NO_CACHE.into(),
+        ))
+    }
+
     /// Token revocation
     ///
     /// RFC 7009. Public clients identify themselves with `client_id` alone.
@@ -492,6 +608,7 @@ impl OAuthApi {
                 jti: i.jti,
                 roles: i.roles,
                 cnf: i.cnf,
+                act: i.act,
             }),
             NO_STORE.into(),
             NO_CACHE.into(),
@@ -667,6 +784,10 @@ mod tests {
     impl FormFields for Recorder {
         fn single(&self, name: &'static str) -> Result<Option<&str>, OAuthError> {
             self.0.lock().unwrap().insert(name);
+            // Token types are identifiers: answer one that parses.
+            if name.ends_with("_token_type") {
+                return Ok(Some(crate::grants::token_exchange::TokenType::ACCESS_TOKEN));
+            }
             Ok(Some("x"))
         }
         fn all(&self, name: &'static str) -> Vec<&str> {
@@ -686,6 +807,8 @@ mod tests {
             GrantType::Password,
             GrantType::RefreshToken,
             GrantType::AuthorizationCode,
+            GrantType::TokenExchange,
+            GrantType::DeviceCode,
         ] {
             GrantRequest::parse(grant, &recorder).expect("every parameter present");
         }
@@ -725,11 +848,13 @@ mod tests {
             scope: Some("api:read".into()),
             refresh_token: Some("r".into()),
             id_token: Some("i.d.t".into()),
+            issued_token_type: Some(crate::grants::token_exchange::TokenType::ACCESS_TOKEN),
         };
         let bare = TokenResponse {
             scope: None,
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
             ..full.clone()
         };
         for r in [full, bare] {
@@ -740,6 +865,7 @@ mod tests {
                 scope: r.scope.clone(),
                 refresh_token: r.refresh_token.clone(),
                 id_token: r.id_token.clone(),
+                issued_token_type: r.issued_token_type.map(str::to_string),
             };
             assert_eq!(
                 serde_json::to_value(&r).unwrap(),

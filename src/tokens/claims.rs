@@ -48,6 +48,10 @@ pub struct AccessClaims<'a> {
     /// RFC 9449 §6: the confirmation of a DPoP-bound token (the proof key's thumbprint).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation<'a>>,
+    /// RFC 8693 §4.1: the actor chain of an exchanged token (`{"sub", "client_id",
+    /// "act": ...}`, the current actor outermost).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<&'a serde_json::Value>,
     /// The user's custom claims (user tokens only; reserved names are refused at creation).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
@@ -112,6 +116,7 @@ mod tests {
             scope: None,
             roles: None,
             cnf: None,
+            act: None,
             extra: None,
         };
         let v: serde_json::Value = serde_json::to_value(&c).unwrap();

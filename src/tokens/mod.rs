@@ -32,6 +32,8 @@ pub struct AccessTokenRequest<'a> {
     pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
     /// The DPoP proof key's thumbprint: the token is bound to it (`cnf.jkt`, RFC 9449 §6).
     pub dpop_jkt: Option<&'a str>,
+    /// RFC 8693 §4.1: who acts for the subject (token exchange only), nested for chains.
+    pub act: Option<&'a serde_json::Value>,
 }
 
 /// What an ID token says.
@@ -55,6 +57,13 @@ pub struct IssuedToken {
     pub issued_at: i64,
     pub expires_at: i64,
     pub expires_in: i64,
+}
+
+/// `token_type` of a token response and of introspection: `DPoP` for a token bound to a
+/// proof key (RFC 9449 §5), else `Bearer`. (Here rather than in `grants`, so that
+/// `token_status`, which token exchange calls, does not depend on `grants`.)
+pub fn token_type(dpop_jkt: Option<&str>) -> &'static str {
+    if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// Signs tokens for one issuer.
@@ -93,6 +102,7 @@ impl TokenIssuer {
             scope: (!req.scope.is_empty()).then_some(req.scope),
             roles: req.roles,
             cnf: req.dpop_jkt.map(|jkt| Confirmation { jkt }),
+            act: req.act,
             extra: req.extra.filter(|m| !m.is_empty()),
         };
         let payload = serde_json::to_vec(&claims).map_err(|e| Error::Crypto(e.to_string()))?;

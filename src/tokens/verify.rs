@@ -31,6 +31,13 @@ pub struct VerifiedAccess {
     /// The confirmation of a DPoP-bound token (RFC 9449 §6).
     #[serde(default)]
     pub cnf: Option<VerifiedCnf>,
+    /// RFC 8693 §4.1: the actor chain of an exchanged token.
+    #[serde(default)]
+    pub act: Option<serde_json::Value>,
+    /// RFC 8693 §4.4: who may act for the subject (a custom claim of the user, copied
+    /// into their tokens, or carried over by an exchange).
+    #[serde(default)]
+    pub may_act: Option<serde_json::Value>,
 }
 
 /// `cnf` of an access token we issued.

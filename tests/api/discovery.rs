@@ -31,7 +31,9 @@ async fn discovery_documents_name_this_issuer(backend: Backend) {
                 "authorization_code",
                 "client_credentials",
                 "password",
-                "refresh_token"
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+                "urn:ietf:params:oauth:grant-type:device_code"
             ])
         );
         for (k, p) in [

@@ -27,8 +27,24 @@ pub struct Claims {
     scope: Option<String>,
     roles: Vec<String>,
     cnf: Option<Confirmation>,
+    actors: Vec<Actor>,
     raw: Arc<str>,
 }
+
+/// One party of a delegation chain (RFC 8693 §4.1 `act`): who acts for the subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `sub` of the actor: for Tessera, the exchanging client's id (or the subject of the
+    /// actor token it presented).
+    pub sub: String,
+    /// `client_id` of the actor, when the issuer names it.
+    pub client_id: Option<String>,
+}
+
+/// Deepest `act` nesting accepted: beyond any real chain (Tessera's
+/// `token_exchange_max_depth` is at most 16), so a hostile token cannot make a verifier
+/// walk far.
+const MAX_ACTORS: usize = 32;
 
 /// The `cnf` claim (RFC 7800): what the token is bound to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,6 +130,18 @@ impl Claims {
             "Bearer"
         }
     }
+    /// RFC 8693 §4.1: the actor chain of a token issued by token exchange, the current
+    /// actor first (the party that presented the token to you), then the one it got the
+    /// subject's token from, and so on. Empty for a token the subject obtained directly.
+    /// Only the current actor matters for access decisions (§4.1: prior actors are
+    /// informational); `sub` stays the subject's.
+    pub fn actors(&self) -> &[Actor] {
+        &self.actors
+    }
+    /// The current actor (`act.sub`, `act.client_id`), if the token was exchanged.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actors.first()
+    }
     /// Deserialises the whole verified payload into `T` (custom claims). `T` may name
     /// standard claims too; unknown members are ignored unless `T` denies them.
     pub fn custom<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
@@ -144,6 +172,7 @@ impl fmt::Debug for Claims {
             .field("scope", &self.scope)
             .field("roles", &self.roles)
             .field("cnf_jkt", &self.confirmation_jkt())
+            .field("actors", &self.actors)
             .finish_non_exhaustive()
     }
 }
@@ -214,6 +243,43 @@ struct RawClaims {
     scope: Option<Value>,
     roles: Option<Value>,
     cnf: Option<Result<Confirmation, ()>>,
+    /// `act` is present (read again from the checked payload: only exchanged tokens pay).
+    has_act: bool,
+}
+
+/// The `act` chain of a payload already checked for duplicate members: each level an
+/// object with a string `sub`, an optional string `client_id` and an optional nested `act`.
+fn actors(raw: &str) -> Result<Vec<Actor>, VerifyError> {
+    #[derive(serde::Deserialize)]
+    struct ActOnly {
+        act: Value,
+    }
+    let bad = VerifyError::InvalidClaim("act");
+    let top: ActOnly = serde_json::from_str(raw).map_err(|_| bad.clone())?;
+    let mut out = Vec::new();
+    let mut cur = Some(&top.act);
+    while let Some(level) = cur {
+        if out.len() == MAX_ACTORS {
+            return Err(bad);
+        }
+        let Value::Object(m) = level else {
+            return Err(bad);
+        };
+        let Some(Value::String(sub)) = m.get("sub") else {
+            return Err(bad);
+        };
+        let client_id = match m.get("client_id") {
+            None => None,
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(_) => return Err(bad),
+        };
+        out.push(Actor {
+            sub: sub.clone(),
+            client_id,
+        });
+        cur = m.get("act");
+    }
+    Ok(out)
 }
 
 fn string(v: Option<Value>, name: &'static str) -> Result<String, VerifyError> {
@@ -288,8 +354,14 @@ impl RawClaims {
             Some(Ok(c)) => Some(c),
             Some(Err(())) => return Err(VerifyError::InvalidClaim("cnf")),
         };
+        let actors = if self.has_act {
+            actors(&raw)?
+        } else {
+            Vec::new()
+        };
         Ok(Claims {
             cnf,
+            actors,
             iss,
             sub,
             aud,
@@ -336,6 +408,11 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 "roles" => &mut r.roles,
                 "cnf" => {
                     r.cnf = Some(map.next_value::<CnfResult>()?.0);
+                    continue;
+                }
+                "act" => {
+                    map.next_value::<AnyNoDup>()?;
+                    r.has_act = true;
                     continue;
                 }
                 _ => {
@@ -470,4 +547,53 @@ pub fn decode_unverified(token: &str) -> Result<(Value, Value), VerifyError> {
         })
     };
     Ok((parse(Part::Header, h)?, parse(Part::Payload, p)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"iss":"i","sub":"alice","aud":"a","exp":2,"iat":1,"jti":"j","client_id":"c"{extra}}}"#
+        )
+        .into_bytes()
+    }
+
+    /// RFC 8693 §4.1: the nested `act` of a twice-exchanged token reads as a chain,
+    /// current actor first; a token without `act` has none.
+    #[test]
+    fn the_actor_chain_is_read_current_actor_first() {
+        let c = parse(payload(
+            r#","act":{"sub":"orders","client_id":"orders","act":{"sub":"gateway"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(c.actor().unwrap().sub, "orders");
+        let chain: Vec<&str> = c.actors().iter().map(|a| a.sub.as_str()).collect();
+        assert_eq!(chain, ["orders", "gateway"]);
+        assert_eq!(c.actors()[1].client_id, None);
+        assert!(parse(payload("")).unwrap().actors().is_empty());
+    }
+
+    #[test]
+    fn a_malformed_actor_chain_is_refused() {
+        for bad in [
+            r#","act":"orders""#,
+            r#","act":{"client_id":"orders"}"#,
+            r#","act":{"sub":"o","act":{"sub":1}}"#,
+        ] {
+            assert!(
+                matches!(parse(payload(bad)), Err(VerifyError::InvalidClaim("act"))),
+                "{bad}"
+            );
+        }
+        let deep = format!(
+            r#","act":{}{}"#,
+            r#"{"sub":"x","act":"#.repeat(40) + r#"{"sub":"x"}"#,
+            "}".repeat(40)
+        );
+        assert!(parse(payload(&deep)).is_err());
+        // Duplicate members inside `act` are refused like anywhere in the payload.
+        assert!(parse(payload(r#","act":{"sub":"a","sub":"b"}"#)).is_err());
+    }
 }

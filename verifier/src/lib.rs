@@ -62,7 +62,7 @@ pub mod poem;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use claims::{Claims, decode_unverified};
+pub use claims::{Actor, Claims, decode_unverified};
 pub use error::{Error, Escaped, Part, VerifyError};
 pub use jwk::Alg;
 pub use request::{RequestError, RequestParts, Scheme};

@@ -53,7 +53,8 @@ pub struct ClientBody {
     /// Display name.
     pub name: String,
     /// Grant types it may use: `client_credentials`, `password`, `refresh_token`,
-    /// `authorization_code`.
+    /// `authorization_code`, `urn:ietf:params:oauth:grant-type:token-exchange`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`.
     pub grant_types: Vec<String>,
     /// Scopes it may request.
     pub scopes: Vec<String>,
@@ -77,6 +78,10 @@ pub struct ClientBody {
     /// RFC 9449 §8: the client's DPoP proofs must carry a server nonce (`DPoP-Nonce`), also
     /// when the server's `dpop_nonce` setting is `off`.
     pub dpop_nonce_required: bool,
+    /// RFC 8693 token exchange: the audiences the client may obtain by exchanging a token
+    /// it received (`audience`/`resource` of the exchange); empty without the
+    /// `token_exchange` grant.
+    pub exchange_audiences: Vec<String>,
     /// Registration time, Unix seconds.
     pub created_at: i64,
 }
@@ -96,6 +101,7 @@ impl poem_openapi::types::Example for ClientBody {
             alg: Some(SigningAlg::ES256),
             dpop_bound_access_tokens: false,
             dpop_nonce_required: false,
+            exchange_audiences: vec![],
             created_at: 1_795_000_000,
         }
     }
@@ -120,6 +126,7 @@ impl From<Client> for ClientBody {
             audiences: c.audiences,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             dpop_nonce_required: c.dpop_nonce_required,
+            exchange_audiences: c.exchange_audiences,
             created_at: c.created_at,
         }
     }
@@ -173,7 +180,8 @@ pub struct NewClientBody {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     /// Grant types: `client_credentials` (default), `password`, `refresh_token`,
-    /// `authorization_code`.
+    /// `authorization_code`, `token_exchange` (RFC 8693; needs `exchange_audiences`),
+    /// `device_code` (RFC 8628).
     #[oai(default = "default_grants")]
     pub grant_types: Vec<String>,
     /// Scopes it may request (RFC 6749 §3.3 scope tokens).
@@ -193,8 +201,8 @@ pub struct NewClientBody {
     /// Where RP-initiated logout may return to.
     #[oai(default)]
     pub post_logout_redirect_uris: Vec<String>,
-    /// A public client (SPA, mobile app): no secret, PKCE only, only the
-    /// `authorization_code` and `refresh_token` grants. Fixed at registration.
+    /// A public client (SPA, mobile app, CLI): no secret, PKCE only, only the
+    /// `authorization_code`, `device_code` and `refresh_token` grants. Fixed at registration.
     #[oai(default)]
     pub public: bool,
     /// RFC 9449 §5.2: require a DPoP proof at the token endpoint (all its access tokens are
@@ -204,6 +212,10 @@ pub struct NewClientBody {
     /// RFC 9449 §8: require a server nonce in the client's DPoP proofs. Default `false`.
     #[oai(default)]
     pub dpop_nonce_required: bool,
+    /// RFC 8693: the audiences the client may obtain by token exchange. Required with the
+    /// `token_exchange` grant, refused without it. Default: none.
+    #[oai(default)]
+    pub exchange_audiences: Vec<String>,
 }
 
 fn default_grants() -> Vec<String> {
@@ -224,6 +236,7 @@ impl poem_openapi::types::Example for NewClientBody {
             public: false,
             dpop_bound_access_tokens: false,
             dpop_nonce_required: false,
+            exchange_audiences: vec![],
         }
     }
 }
@@ -253,6 +266,8 @@ pub struct ClientPatch {
     pub dpop_bound_access_tokens: Option<bool>,
     /// Require (`true`) or stop requiring server nonces in DPoP proofs.
     pub dpop_nonce_required: Option<bool>,
+    /// New token-exchange audiences (replace the old ones).
+    pub exchange_audiences: Option<Vec<String>>,
 }
 
 impl poem_openapi::types::Example for ClientPatch {
@@ -268,6 +283,7 @@ impl poem_openapi::types::Example for ClientPatch {
             post_logout_redirect_uris: None,
             dpop_bound_access_tokens: None,
             dpop_nonce_required: None,
+            exchange_audiences: None,
         }
     }
 }
@@ -361,6 +377,7 @@ impl ClientsApi {
                     public: b.public,
                     dpop_bound_access_tokens: b.dpop_bound_access_tokens,
                     dpop_nonce_required: b.dpop_nonce_required,
+                    exchange_audiences: b.exchange_audiences,
                 },
                 self.limits(),
                 |scopes, audiences| who.may_register(scopes, audiences),
@@ -421,6 +438,7 @@ impl ClientsApi {
             "alg": maybe(b.alg, |a| Alg::from(a).as_str()),
             "dpop_bound_access_tokens": b.dpop_bound_access_tokens,
             "dpop_nonce_required": b.dpop_nonce_required,
+            "exchange_audiences": b.exchange_audiences,
         });
         let changes = ClientUpdate {
             name: b.name,
@@ -433,6 +451,7 @@ impl ClientsApi {
             post_logout_redirect_uris: b.post_logout_redirect_uris,
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
             dpop_nonce_required: b.dpop_nonce_required,
+            exchange_audiences: b.exchange_audiences,
         };
         let updated = self
             .0
