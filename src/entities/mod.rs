@@ -5,6 +5,8 @@ pub mod authorization_code;
 pub mod browser_session;
 pub mod browser_session_family;
 pub mod client;
+pub mod client_federated_identity;
+pub mod federation;
 pub mod refresh_family;
 pub mod refresh_token;
 pub mod registry_version;
