@@ -49,6 +49,7 @@ mod error;
 mod fetch;
 mod json;
 mod jwk;
+pub mod jws;
 mod replay;
 mod request;
 mod revocation;
