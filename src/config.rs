@@ -243,6 +243,15 @@ pub struct Settings {
     /// issuer). Default empty: only public unicast addresses; private, loopback,
     /// link-local, CGNAT, ULA and metadata addresses are refused at connection time.
     pub remote_jwks_allowed_networks: String,
+    // --- private_key_jwt (RFC 7523; docs/private-key-jwt.md) ---
+    /// How far ahead of now a client assertion's `exp` may be (RFC 7523 §3: the server may
+    /// bound it); its `jti` is remembered until `exp`. Default `5m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub client_assertion_max_lifetime: Duration,
+    /// Compatibility: also accept a client assertion whose `aud` is the token endpoint URL
+    /// (`{issuer}/oauth/token`), as older clients such as Authlib send, instead of the issuer
+    /// identifier alone (draft-ietf-oauth-rfc7523bis). Default `false`.
+    pub client_assertion_accept_token_endpoint_audience: bool,
     /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
     pub log: String,
     /// Log format: `text` or `json`. Default `text`.
@@ -333,6 +342,8 @@ impl Default for Settings {
             remote_jwks_refetch_cooldown: Duration::from_secs(30),
             remote_jwks_allow_loopback: false,
             remote_jwks_allowed_networks: String::new(),
+            client_assertion_max_lifetime: Duration::from_secs(300),
+            client_assertion_accept_token_endpoint_audience: false,
             log: "info".into(),
             log_format: LogFormat::Text,
         }
@@ -523,6 +534,11 @@ impl Settings {
         if self.dpop_proof_max_age.is_zero() || self.dpop_proof_max_age > Duration::from_secs(3600)
         {
             return Err("dpop_proof_max_age must be between 1s and 1h".into());
+        }
+        if self.client_assertion_max_lifetime.is_zero()
+            || self.client_assertion_max_lifetime > Duration::from_secs(3600)
+        {
+            return Err("client_assertion_max_lifetime must be between 1s and 1h".into());
         }
         if self.dpop_nonce_rotation < Duration::from_secs(10) {
             return Err("dpop_nonce_rotation must be at least 10s".into());

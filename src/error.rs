@@ -156,6 +156,8 @@ pub enum Field {
     RedirectUris,
     PostLogoutRedirectUris,
     Public,
+    Jwks,
+    JwksUri,
     Username,
     Password,
     Roles,
@@ -178,6 +180,8 @@ impl Field {
             Field::RedirectUris => "redirect_uris",
             Field::PostLogoutRedirectUris => "post_logout_redirect_uris",
             Field::Public => "public",
+            Field::Jwks => "jwks",
+            Field::JwksUri => "jwks_uri",
             Field::Username => "username",
             Field::Password => "password",
             Field::Roles => "roles",
@@ -198,6 +202,8 @@ impl Field {
             Field::RedirectUris => "redirect-uri",
             Field::PostLogoutRedirectUris => "post-logout-redirect-uri",
             Field::Roles => "role",
+            Field::Jwks => "jwks-file",
+            Field::JwksUri => "jwks-uri",
             other => other.api_name(),
         }
     }

@@ -17,6 +17,7 @@ mod m20261206_000003_login_failures;
 mod m20261207_000101_replay_records;
 mod m20261207_000102_dpop_bindings;
 mod m20261207_000222_scale;
+mod m20261208_017001_client_keys;
 mod m20261208_017101_federations;
 
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000101_replay_records::Migration),
             Box::new(m20261207_000102_dpop_bindings::Migration),
             Box::new(m20261207_000222_scale::Migration),
+            Box::new(m20261208_017001_client_keys::Migration),
             Box::new(m20261208_017101_federations::Migration),
         ]
     }

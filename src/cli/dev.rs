@@ -136,6 +136,8 @@ async fn seed(
         token_endpoint_auth_method: Set(crate::clients::AUTH_METHOD_SECRET.into()),
         dpop_bound_access_tokens: Set(false),
         dpop_nonce_required: Set(false),
+        jwks: Set(None),
+        jwks_uri: Set(None),
         created_at: Set(now - clients as i64 + i as i64),
         updated_at: Set(now),
     })

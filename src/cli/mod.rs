@@ -207,6 +207,15 @@ one (same database, same KEK). Revoking a RETIRED or NEXT key only unpublishes i
 pub enum ClientsCommand {
     /// Register a client; prints its id and its secret (shown once).
     Create(CreateClient),
+    /// Show one client: its method of authentication, keys, grants, scopes, audiences.
+    Show {
+        /// The client's id.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// Print JSON (the client; for private_key_jwt its JWK Set, public keys only).
+        #[arg(long)]
+        json: bool,
+    },
     /// List clients.
     List {
         /// Print JSON (an array of clients, no secrets).
@@ -342,6 +351,18 @@ pub struct CreateClient {
     /// (`token_endpoint_auth_method=none`); authorization_code and refresh_token grants only.
     #[arg(long)]
     pub public: bool,
+    /// How the client authenticates: client_secret_basic (default; a generated secret, also
+    /// accepted as client_secret_post), private_key_jwt (JWTs signed with its own key, given
+    /// with --jwks-file or --jwks-uri; no secret exists) or none (same as --public).
+    #[arg(long = "auth", value_parser = ["client_secret_basic", "private_key_jwt", "none"])]
+    pub auth: Option<String>,
+    /// private_key_jwt: a JWK Set file with the client's public key(s); each key names its
+    /// alg (ES256, RS256, PS256, EdDSA) unless its type allows one only (EC P-256, Ed25519).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// private_key_jwt: the https URL where the client publishes its JWK Set.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
     /// DPoP (RFC 9449 §5.2): the client must send a DPoP proof at the token endpoint, so
     /// all its access tokens are bound to its key (`dpop_bound_access_tokens`).
     #[arg(long)]
@@ -593,6 +614,29 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                     .extend(crate::admin::ALL_SCOPES.iter().map(|s| s.to_string()));
                 c.audiences.push(crate::admin::ADMIN_AUDIENCE.into());
             }
+            let keyed = c.jwks_file.is_some() || c.jwks_uri.is_some();
+            match c.auth.as_deref() {
+                Some("private_key_jwt") if !keyed => {
+                    return Err(Error::invalid(
+                        Field::Jwks,
+                        "--auth private_key_jwt needs the client's public keys: --jwks-file or --jwks-uri",
+                    ));
+                }
+                Some("client_secret_basic" | "none") if keyed => {
+                    return Err(Error::invalid(
+                        Field::Jwks,
+                        "keys are for --auth private_key_jwt",
+                    ));
+                }
+                Some("none") => c.public = true,
+                _ => {}
+            }
+            let jwks = match &c.jwks_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    Error::invalid(Field::Jwks, format!("cannot read {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
             let created = registry
                 .create(
                     NewClient {
@@ -607,6 +651,8 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                         public: c.public,
                         dpop_bound_access_tokens: c.dpop_bound,
                         dpop_nonce_required: c.dpop_nonce_required,
+                        jwks,
+                        jwks_uri: c.jwks_uri,
                     },
                     RegistrationLimits {
                         max_token_ttl: settings.max_access_token_ttl,
@@ -621,6 +667,16 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                 )
                 .await;
             print_secret(&created, c.json);
+        }
+        ClientsCommand::Show { client_id, json } => {
+            let Some(c) = registry.fetch(&client_id).await? else {
+                return Err(Error::NotFound(format!("client {client_id}")));
+            };
+            if json {
+                out!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());
+            } else {
+                print_client(&c);
+            }
         }
         ClientsCommand::List { json } => {
             let list = registry.list().await?;
@@ -843,6 +899,52 @@ fn password_input(from_stdin: bool) -> Result<(String, bool)> {
     }
 }
 
+/// `clients show`: one field per line.
+fn print_client(c: &crate::clients::Client) {
+    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+    out!("client_id:      {}", c.client_id);
+    out!("name:           {}", c.name);
+    out!("authentication: {}", c.token_endpoint_auth_method);
+    print_keys(c);
+    out!("grants:         {}", grants.join(" "));
+    out!("scopes:         {}", c.scopes.join(" "));
+    out!("audiences:      {}", c.audiences.join(" "));
+    if !c.redirect_uris.is_empty() {
+        out!("redirect_uris:  {}", c.redirect_uris.join(" "));
+    }
+    if let Some(alg) = c.alg {
+        out!("alg:            {}", alg.as_str());
+    }
+    if let Some(ttl) = c.token_ttl {
+        out!("token_ttl:      {ttl}s");
+    }
+    if c.dpop_bound_access_tokens || c.dpop_nonce_required {
+        out!(
+            "dpop:           bound={} nonce_required={}",
+            c.dpop_bound_access_tokens,
+            c.dpop_nonce_required
+        );
+    }
+    out!("created:        {}", fmt_time(Some(c.created_at)));
+}
+
+/// The registered keys of a `private_key_jwt` client: kid, algorithm, RFC 7638 thumbprint.
+fn print_keys(c: &crate::clients::Client) {
+    if let Some(uri) = &c.jwks_uri {
+        out!("jwks_uri:       {uri}");
+    }
+    if let Some(keys) = c.inline_keys() {
+        for k in keys.keys() {
+            out!(
+                "key:            kid={} alg={} thumbprint={}",
+                k.kid().unwrap_or("-"),
+                k.alg().as_str(),
+                k.thumbprint()
+            );
+        }
+    }
+}
+
 fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
     if json {
         out!("{}", serde_json::to_string_pretty(c).unwrap_or_default());
@@ -850,6 +952,11 @@ fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
         out!("client_id:     {}", c.client.client_id);
         if c.client.is_public() {
             out!("(a public client: no secret; it proves itself with PKCE)");
+            return;
+        }
+        if c.client.token_endpoint_auth_method == crate::clients::AuthMethod::PrivateKeyJwt {
+            print_keys(&c.client);
+            out!("(private_key_jwt: no secret; the client signs assertions with its own key)");
             return;
         }
         out!("client_secret: {}", c.client_secret);

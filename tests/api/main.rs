@@ -27,6 +27,7 @@ mod keys;
 mod layout;
 mod multi_instance;
 mod openapi;
+mod private_key_jwt;
 mod ops;
 mod procs;
 mod refresh;

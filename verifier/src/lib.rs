@@ -49,6 +49,7 @@ mod error;
 pub mod fetch;
 mod json;
 mod jwk;
+pub mod jws;
 mod replay;
 mod request;
 mod revocation;

@@ -63,8 +63,15 @@ pub struct ClientBody {
     pub redirect_uris: Vec<String>,
     /// Where RP-initiated logout may return to.
     pub post_logout_redirect_uris: Vec<String>,
-    /// `client_secret_basic` (confidential: has a secret) or `none` (public: PKCE only).
+    /// `client_secret_basic` (confidential: has a secret), `private_key_jwt` (signs client
+    /// assertions with its own key; no secret) or `none` (public: PKCE only).
     pub token_endpoint_auth_method: String,
+    /// `private_key_jwt`: the registered JWK Set (public keys), when given inline.
+    #[oai(skip_serializing_if_is_none)]
+    pub jwks: Option<serde_json::Value>,
+    /// `private_key_jwt`: the URL of the client's JWK Set.
+    #[oai(skip_serializing_if_is_none)]
+    pub jwks_uri: Option<String>,
     /// Access-token lifetime in seconds; absent = the server's `access_token_ttl`.
     #[oai(skip_serializing_if_is_none)]
     pub token_ttl: Option<u64>,
@@ -92,6 +99,8 @@ impl poem_openapi::types::Example for ClientBody {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             token_endpoint_auth_method: "client_secret_basic".into(),
+            jwks: None,
+            jwks_uri: None,
             token_ttl: Some(900),
             alg: Some(SigningAlg::ES256),
             dpop_bound_access_tokens: false,
@@ -112,6 +121,8 @@ impl From<Client> for ClientBody {
             token_ttl: c.token_ttl.map(|t| t.max(0) as u64),
             alg: c.alg.map(Into::into),
             token_endpoint_auth_method: c.token_endpoint_auth_method.to_string(),
+            jwks: c.jwks,
+            jwks_uri: c.jwks_uri,
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             client_id: c.client_id,
@@ -204,6 +215,14 @@ pub struct NewClientBody {
     /// RFC 9449 §8: require a server nonce in the client's DPoP proofs. Default `false`.
     #[oai(default)]
     pub dpop_nonce_required: bool,
+    /// `private_key_jwt`: the client's public keys as a JWK Set (`{"keys": [...]}`); no
+    /// secret is generated. Each key names its `alg` (ES256, RS256, PS256, EdDSA) unless
+    /// its type allows only one (EC P-256: ES256, OKP Ed25519: EdDSA); at most 10 keys,
+    /// no private members. Not with `jwks_uri` or `public`.
+    pub jwks: Option<serde_json::Value>,
+    /// `private_key_jwt`: the `https` URL where the client publishes its JWK Set. Not with
+    /// `jwks` or `public`.
+    pub jwks_uri: Option<String>,
 }
 
 fn default_grants() -> Vec<String> {
@@ -224,6 +243,8 @@ impl poem_openapi::types::Example for NewClientBody {
             public: false,
             dpop_bound_access_tokens: false,
             dpop_nonce_required: false,
+            jwks: None,
+            jwks_uri: None,
         }
     }
 }
@@ -253,6 +274,11 @@ pub struct ClientPatch {
     pub dpop_bound_access_tokens: Option<bool>,
     /// Require (`true`) or stop requiring server nonces in DPoP proofs.
     pub dpop_nonce_required: Option<bool>,
+    /// A `private_key_jwt` client's new JWK Set (replaces the keys; to rotate, register
+    /// the new key beside the old one first).
+    pub jwks: Option<serde_json::Value>,
+    /// A `private_key_jwt` client's new JWK Set URL (replaces inline keys).
+    pub jwks_uri: Option<String>,
 }
 
 impl poem_openapi::types::Example for ClientPatch {
@@ -268,6 +294,8 @@ impl poem_openapi::types::Example for ClientPatch {
             post_logout_redirect_uris: None,
             dpop_bound_access_tokens: None,
             dpop_nonce_required: None,
+            jwks: None,
+            jwks_uri: None,
         }
     }
 }
@@ -361,6 +389,8 @@ impl ClientsApi {
                     public: b.public,
                     dpop_bound_access_tokens: b.dpop_bound_access_tokens,
                     dpop_nonce_required: b.dpop_nonce_required,
+                    jwks: b.jwks.map(|v| v.to_string()),
+                    jwks_uri: b.jwks_uri,
                 },
                 self.limits(),
                 |scopes, audiences| who.may_register(scopes, audiences),
@@ -421,6 +451,7 @@ impl ClientsApi {
             "alg": maybe(b.alg, |a| Alg::from(a).as_str()),
             "dpop_bound_access_tokens": b.dpop_bound_access_tokens,
             "dpop_nonce_required": b.dpop_nonce_required,
+            "jwks_uri": b.jwks_uri, "jwks_changed": b.jwks.is_some(),
         });
         let changes = ClientUpdate {
             name: b.name,
@@ -433,6 +464,8 @@ impl ClientsApi {
             post_logout_redirect_uris: b.post_logout_redirect_uris,
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
             dpop_nonce_required: b.dpop_nonce_required,
+            jwks: b.jwks.map(|v| v.to_string()),
+            jwks_uri: b.jwks_uri,
         };
         let updated = self
             .0
