@@ -21,6 +21,7 @@ use tessera::{
     clock::{Clock, SystemClock},
 };
 
+use crate::on_both_backends;
 use crate::support::{Backend, TestApp, claims, spawn, spawn_with, verify_independently};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
