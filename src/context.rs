@@ -20,6 +20,7 @@ use crate::{
     error::Result,
     keys::{Alg, Keyring},
     refresh_families::RefreshFamilies,
+    federation::FederationRegistry,
     remote_jwks::Fetcher,
     replay::{ReplayLimits, ReplayRecords},
     revocation::RevocationLog,
@@ -57,6 +58,8 @@ pub struct Context {
     /// The guarded HTTP client for remote key sets (client `jwks_uri`, federated
     /// issuers): SSRF guards, size and time limits (row C5).
     pub fetcher: Arc<Fetcher>,
+    /// Trusted external issuers and the federated identities clients are bound to.
+    pub federations: FederationRegistry,
 }
 
 impl Context {
@@ -108,6 +111,8 @@ impl Context {
         } else {
             Throttle::Shared(SharedLoginThrottle::new(db.clone(), clock.clone(), limits))
         };
+        let fetcher = Arc::new(Fetcher::from_settings(&settings)?);
+        let federations = FederationRegistry::new(db.clone(), clock.clone(), fetcher.clone());
         Ok(Self {
             issuer: TokenIssuer::new(settings.issuer.clone(), keyring.clone(), clock.clone()),
             clients: ClientRegistry::new(db.clone(), clock.clone(), settings.client_cache_ttl),
@@ -130,7 +135,8 @@ impl Context {
             revocations,
             replay,
             dpop,
-            fetcher: Arc::new(Fetcher::from_settings(&settings)?),
+            federations,
+            fetcher,
             sealer,
             browser_sessions,
             keyring,

@@ -40,6 +40,7 @@ pub mod context;
 pub mod dpop;
 pub mod entities;
 pub mod error;
+pub mod federation;
 pub mod grants;
 pub mod http;
 pub mod ip_net;

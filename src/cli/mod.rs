@@ -23,6 +23,7 @@ use crate::{
     config::{Loaded, Settings},
     context::Context,
     error::{Error, Field, Result},
+    federation::NewBinding,
     keys::{Alg, KeyManager, Keyring},
 };
 
@@ -36,7 +37,10 @@ macro_rules! out {
 
 mod database;
 mod dev;
+mod federation;
 mod verify;
+
+pub use federation::FederationCommand;
 
 /// Writes one line to stdout (see [`out!`]).
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
@@ -118,6 +122,10 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage trusted external issuers (workload identity federation: Kubernetes, SPIFFE,
+    /// GitHub Actions) whose tokens authenticate the clients bound to their identities.
+    #[command(subcommand)]
+    Federation(FederationCommand),
     /// Manage users (password grant).
     #[command(subcommand)]
     Users(UsersCommand),
@@ -354,8 +362,19 @@ pub struct CreateClient {
     /// How the client authenticates: client_secret_basic (default; a generated secret, also
     /// accepted as client_secret_post), private_key_jwt (JWTs signed with its own key, given
     /// with --jwks-file or --jwks-uri; no secret exists) or none (same as --public).
-    #[arg(long = "auth", value_parser = ["client_secret_basic", "private_key_jwt", "none"])]
+    #[arg(long = "auth", value_parser = ["client_secret_basic", "private_key_jwt", "none", "federated"])]
     pub auth: Option<String>,
+    /// Workload identity federation: bind the client to the identity SUBJECT of the
+    /// registered federation NAME, e.g. `k8s-prod:system:serviceaccount:payments:billing`
+    /// (repeatable; implies `--auth federated`: no secret, no keys). The client then sends
+    /// that identity's token as its client_assertion.
+    #[arg(long = "federated", value_name = "NAME:SUBJECT")]
+    pub federated: Vec<String>,
+    /// A claim the federated token must carry with exactly this value, e.g.
+    /// `kubernetes.io.namespace=payments` or `ref=refs/heads/main` (dots address nested
+    /// claims; repeatable; applies to every --federated identity of this command).
+    #[arg(long = "condition", value_name = "KEY=VALUE", requires = "federated")]
+    pub conditions: Vec<String>,
     /// private_key_jwt: a JWK Set file with the client's public key(s); each key names its
     /// alg (ES256, RS256, PS256, EdDSA) unless its type allows one only (EC P-256, Ed25519).
     #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
@@ -456,6 +475,10 @@ pub async fn run(cli: Cli, loaded: Loaded) -> std::result::Result<u8, String> {
         Command::Users(cmd) => {
             database::existing(s).await?;
             done(users(cmd, s, clock).await)
+        }
+        Command::Federation(cmd) => {
+            database::existing(s).await?;
+            done(federation::run(cmd, s, clock).await)
         }
         Command::Dev(cmd) => done(dev::run(cmd, s).await),
     }
@@ -605,7 +628,7 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
 async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
     let db = crate::storage::connect_and_migrate(settings).await?;
     let audit = CliAudit::new(&db, &clock);
-    let registry = ClientRegistry::new(db, clock, settings.client_cache_ttl);
+    let registry = ClientRegistry::new(db.clone(), clock.clone(), settings.client_cache_ttl);
     match cmd {
         ClientsCommand::Create(mut c) => {
             if c.admin {
@@ -615,7 +638,20 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                 c.audiences.push(crate::admin::ADMIN_AUDIENCE.into());
             }
             let keyed = c.jwks_file.is_some() || c.jwks_uri.is_some();
+            let federated = !c.federated.is_empty();
             match c.auth.as_deref() {
+                Some("federated") if !federated => {
+                    return Err(Error::invalid(
+                        Field::Federated,
+                        "--auth federated needs at least one --federated NAME:SUBJECT",
+                    ));
+                }
+                Some("client_secret_basic" | "private_key_jwt" | "none") if federated => {
+                    return Err(Error::invalid(
+                        Field::Federated,
+                        "--federated identities are for --auth federated clients",
+                    ));
+                }
                 Some("private_key_jwt") if !keyed => {
                     return Err(Error::invalid(
                         Field::Jwks,
@@ -637,6 +673,18 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                 })?),
                 None => None,
             };
+            let federations = federation::registry(&db, &clock, settings)?;
+            let mut bindings = Vec::new();
+            for spec in &c.federated {
+                let b = NewBinding::parse(spec, &c.conditions)?;
+                if federations.get(&b.federation).await?.is_none() {
+                    return Err(Error::invalid(
+                        Field::Federated,
+                        format!("no federation named {:?} (tessera federation list)", b.federation),
+                    ));
+                }
+                bindings.push(b);
+            }
             let created = registry
                 .create(
                     NewClient {
@@ -653,6 +701,7 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                         dpop_nonce_required: c.dpop_nonce_required,
                         jwks,
                         jwks_uri: c.jwks_uri,
+                        federated,
                     },
                     RegistrationLimits {
                         max_token_ttl: settings.max_access_token_ttl,
@@ -666,16 +715,37 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                     client_detail(&created.client),
                 )
                 .await;
+            for b in bindings {
+                let bound = federations.bind(&created.client.client_id, b).await?;
+                audit
+                    .record(
+                        "client.federated_identity.add",
+                        &created.client.client_id,
+                        json!({"federation": bound.federation, "subject": bound.subject,
+                               "conditions": bound.conditions}),
+                    )
+                    .await;
+            }
             print_secret(&created, c.json);
         }
         ClientsCommand::Show { client_id, json } => {
             let Some(c) = registry.fetch(&client_id).await? else {
                 return Err(Error::NotFound(format!("client {client_id}")));
             };
+            let bindings = federation::registry(&db, &clock, settings)?
+                .bindings_of(&c.client_id)
+                .await?;
             if json {
-                out!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());
+                let mut v = serde_json::to_value(&c).unwrap_or_default();
+                if !bindings.is_empty() {
+                    v["federated_identities"] = serde_json::to_value(&bindings).unwrap_or_default();
+                }
+                out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
                 print_client(&c);
+                for b in &bindings {
+                    federation::print_binding(b);
+                }
             }
         }
         ClientsCommand::List { json } => {
@@ -708,6 +778,9 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
         }
         ClientsCommand::Delete { client_id } => {
             if registry.delete(&client_id).await? {
+                federation::registry(&db, &clock, settings)?
+                    .unbind_all(&client_id)
+                    .await?;
                 audit.record("client.delete", &client_id, json!({})).await;
                 out!("deleted {client_id}");
             } else {

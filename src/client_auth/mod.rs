@@ -14,6 +14,7 @@
 //! (workload identity federation adds its arm there).
 
 pub mod client_secret;
+pub mod federated;
 pub mod private_key_jwt;
 
 use std::sync::Arc;
@@ -143,6 +144,10 @@ async fn by_assertion(
     match (client.token_endpoint_auth_method, assertion_type) {
         (AuthMethod::PrivateKeyJwt, JWT_BEARER) => {
             private_key_jwt::verify(ctx, &client, assertion).await?
+        }
+        // The external token's `sub` is not a client id: the form must name the client.
+        (AuthMethod::Federated, JWT_BEARER | JWT_SPIFFE) if client_id.is_some() => {
+            federated::verify(ctx, &client, assertion).await?
         }
         (method, _) => {
             tracing::info!(client_id = %client.client_id, %method, assertion_type,

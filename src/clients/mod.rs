@@ -81,6 +81,12 @@ pub enum AuthMethod {
     /// A public client: `client_id` alone, bound by PKCE instead.
     #[serde(rename = "none")]
     None,
+    /// Workload identity federation (`src/federation`): the client sends a token of a
+    /// trusted external issuer (Kubernetes, SPIFFE, GitHub Actions) as its client
+    /// assertion, matching one of its bound identities; no secret, no keys of its own.
+    /// Not an RFC 7591 value: on the wire it is a JWT client assertion (RFC 7523).
+    #[serde(rename = "federated")]
+    Federated,
 }
 
 impl AuthMethod {
@@ -89,6 +95,7 @@ impl AuthMethod {
             AuthMethod::ClientSecret => AUTH_METHOD_SECRET,
             AuthMethod::PrivateKeyJwt => AUTH_METHOD_PRIVATE_KEY_JWT,
             AuthMethod::None => AUTH_METHOD_NONE,
+            AuthMethod::Federated => AUTH_METHOD_FEDERATED,
         }
     }
 
@@ -97,6 +104,7 @@ impl AuthMethod {
             AUTH_METHOD_SECRET => Some(AuthMethod::ClientSecret),
             AUTH_METHOD_PRIVATE_KEY_JWT => Some(AuthMethod::PrivateKeyJwt),
             AUTH_METHOD_NONE => Some(AuthMethod::None),
+            AUTH_METHOD_FEDERATED => Some(AuthMethod::Federated),
             _ => None,
         }
     }
@@ -239,6 +247,9 @@ pub struct NewClient {
     pub jwks: Option<String>,
     /// `private_key_jwt` with the keys published at this `https` URL. No secret.
     pub jwks_uri: Option<String>,
+    /// Authenticated by federated identities (bound with `federation::Federations::bind`):
+    /// no secret, no keys.
+    pub federated: bool,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is. For the optional
@@ -266,6 +277,8 @@ pub struct ClientUpdate {
 pub const AUTH_METHOD_SECRET: &str = "client_secret_basic";
 /// `token_endpoint_auth_method` of clients that sign assertions with their own keys.
 pub const AUTH_METHOD_PRIVATE_KEY_JWT: &str = "private_key_jwt";
+/// `token_endpoint_auth_method` of clients authenticated by federated identities.
+pub const AUTH_METHOD_FEDERATED: &str = "federated";
 /// Longest inline JWK Set accepted at registration (ten RSA-4096 keys fit easily).
 pub const MAX_JWKS_LEN: usize = 64 * 1024;
 
@@ -824,6 +837,7 @@ fn merge(current: &Client, changes: ClientUpdate) -> Result<NewClient> {
             .post_logout_redirect_uris
             .unwrap_or(current.post_logout_redirect_uris),
         public: current.token_endpoint_auth_method == AuthMethod::None,
+        federated: current.token_endpoint_auth_method == AuthMethod::Federated,
         jwks,
         jwks_uri,
         dpop_bound_access_tokens: changes
@@ -855,9 +869,19 @@ struct Validated {
 /// How a registration authenticates, and its keys (validated).
 fn validate_keys(
     public: bool,
+    federated: bool,
     jwks: Option<&str>,
     jwks_uri: Option<&str>,
 ) -> Result<(AuthMethod, Option<String>, Option<String>)> {
+    if federated {
+        return match (public, jwks, jwks_uri) {
+            (false, None, None) => Ok((AuthMethod::Federated, None, None)),
+            _ => Err(Error::invalid(
+                Field::Public,
+                "a federated client has neither keys nor a secret, and is not public",
+            )),
+        };
+    }
     match (public, jwks, jwks_uri) {
         (true, None, None) => Ok((AuthMethod::None, None, None)),
         (false, None, None) => Ok((AuthMethod::ClientSecret, None, None)),
@@ -913,7 +937,12 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         new.post_logout_redirect_uris.iter().map(String::as_str),
     )?;
     let (auth, jwks, jwks_uri) =
-        validate_keys(new.public, new.jwks.as_deref(), new.jwks_uri.as_deref())?;
+        validate_keys(
+            new.public,
+            new.federated,
+            new.jwks.as_deref(),
+            new.jwks_uri.as_deref(),
+        )?;
     let name = new.name.trim().to_string();
     if name.is_empty() || name.len() > 200 {
         return Err(Error::invalid(Field::Name, "must be 1 to 200 characters"));

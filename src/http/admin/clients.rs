@@ -391,6 +391,7 @@ impl ClientsApi {
                     dpop_nonce_required: b.dpop_nonce_required,
                     jwks: b.jwks.map(|v| v.to_string()),
                     jwks_uri: b.jwks_uri,
+                    federated: false,
                 },
                 self.limits(),
                 |scopes, audiences| who.may_register(scopes, audiences),
