@@ -20,6 +20,7 @@ mod discovery;
 mod dpop;
 mod fake_http;
 mod faults;
+mod federation;
 mod hostile;
 mod hygiene;
 mod introspection;
