@@ -413,3 +413,97 @@ async fn c7_issuer_unreachable(backend: Backend) {
     assert_eq!(status, 200, "after rotation: {body}");
 }
 on_both_backends!(c7_issuer_unreachable);
+
+/// The admin API: trust an issuer, create a federated client and bind it, all audited;
+/// the bound client gets a token; SSRF targets and unknown federations are 400; a bound
+/// federation cannot be removed (409) until its client is deleted.
+async fn admin_api_manages_federations(backend: Backend) {
+    let app = app(backend).await;
+    let me = app.state.settings.issuer.clone();
+    let admin = app
+        .client("tessera:admin", &[tessera::admin::ADMIN_AUDIENCE], None)
+        .await;
+    let token = app.access_token(&admin).await;
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = app.http.request(method, app.url(path)).bearer_auth(&token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::Null))
+        }
+    };
+    let k8s = FakeIssuer::start(ClientKey::es256(), "k1").await;
+    use reqwest::Method;
+    let (s, b) = call(
+        Method::POST,
+        "/admin/v1/federations",
+        Some(json!({"name": "metadata", "issuer": "https://issuer.example",
+                    "jwks_uri": "https://169.254.169.254/latest/meta-data/"})),
+    )
+    .await;
+    assert_eq!(s, 400, "C5 at registration: {b}");
+    let (s, b) = call(
+        Method::POST,
+        "/admin/v1/federations",
+        Some(json!({"name": "k8s-prod", "issuer": k8s.issuer()})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["issuer"], k8s.issuer());
+    let (s, b) = call(
+        Method::POST,
+        "/admin/v1/clients",
+        Some(json!({"name": "billing", "grant_types": ["client_credentials"],
+                    "scopes": ["orders:read"], "audiences": ["https://orders.internal"],
+                    "federated": true})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert!(b.get("client_secret").is_none(), "{b}");
+    let id = b["client"]["client_id"].as_str().unwrap().to_string();
+    assert_eq!(b["client"]["token_endpoint_auth_method"], "federated");
+    let path = format!("/admin/v1/clients/{id}/federated-identities");
+    let (s, _) = call(
+        Method::POST,
+        &path,
+        Some(json!({"federation": "nope", "subject": K8S_SUB})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, b) = call(
+        Method::POST,
+        &path,
+        Some(json!({"federation": "k8s-prod", "subject": K8S_SUB,
+                    "conditions": {"kubernetes.io.namespace": "payments"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = call(Method::GET, &path, None).await;
+    assert_eq!((s, b["items"].as_array().unwrap().len()), (200, 1));
+
+    let t = k8s.mint(&k8s_claims(&k8s.issuer(), &me, K8S_SUB, "payments"));
+    assert_eq!(trade(&app, &id, &t, JWT_BEARER).await.0, 200);
+
+    let (s, _) = call(Method::DELETE, "/admin/v1/federations/k8s-prod", None).await;
+    assert_eq!(s, 409, "bound federations stay");
+    let (s, _) = call(Method::DELETE, &format!("/admin/v1/clients/{id}"), None).await;
+    assert_eq!(s, 204);
+    let (s, _) = call(Method::DELETE, "/admin/v1/federations/k8s-prod", None).await;
+    assert_eq!(s, 204);
+
+    let (_, audit) = call(Method::GET, "/admin/v1/audit", None).await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in ["federation.add", "client.federated_identity.add", "federation.remove"] {
+        assert!(actions.contains(&a), "{a} audited: {actions:?}");
+    }
+}
+on_both_backends!(admin_api_manages_federations);

@@ -208,6 +208,11 @@ pub struct NewClientBody {
     /// `authorization_code` and `refresh_token` grants. Fixed at registration.
     #[oai(default)]
     pub public: bool,
+    /// Workload identity federation: the client has neither secret nor keys and
+    /// authenticates with tokens of the federated identities bound to it afterwards
+    /// (`POST /clients/{client_id}/federated-identities`). Fixed at registration.
+    #[oai(default)]
+    pub federated: bool,
     /// RFC 9449 §5.2: require a DPoP proof at the token endpoint (all its access tokens are
     /// then DPoP-bound). Default `false`.
     #[oai(default)]
@@ -241,6 +246,7 @@ impl poem_openapi::types::Example for NewClientBody {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             public: false,
+            federated: false,
             dpop_bound_access_tokens: false,
             dpop_nonce_required: false,
             jwks: None,
@@ -391,7 +397,7 @@ impl ClientsApi {
                     dpop_nonce_required: b.dpop_nonce_required,
                     jwks: b.jwks.map(|v| v.to_string()),
                     jwks_uri: b.jwks_uri,
-                    federated: false,
+                    federated: b.federated,
                 },
                 self.limits(),
                 |scopes, audiences| who.may_register(scopes, audiences),
@@ -538,6 +544,12 @@ impl ClientsApi {
             .await?
             .map_err(AdminError::refused)?;
         if deleted {
+            self.0
+                .state
+                .ctx
+                .federations
+                .unbind_all(&client_id.0)
+                .await?;
             self.0
                 .audit(&who, "client.delete", &client_id.0, json!({}))
                 .await;
