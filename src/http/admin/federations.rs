@@ -183,6 +183,8 @@ impl FederationsApi {
     }
 
     /// Read a trusted issuer
+    ///
+    /// Its issuer, key source (inline keys are public keys only) and audience.
     #[oai(path = "/federations/:name", method = "get", operation_id = "getFederation")]
     async fn get(
         &self,
@@ -215,6 +217,9 @@ impl FederationsApi {
     }
 
     /// List a client's federated identities
+    ///
+    /// The federated identities (federation, exact subject, claim conditions) whose
+    /// tokens authenticate this client.
     #[oai(
         path = "/clients/:client_id/federated-identities",
         method = "get",
