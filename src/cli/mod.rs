@@ -1032,6 +1032,10 @@ fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
             out!("(private_key_jwt: no secret; the client signs assertions with its own key)");
             return;
         }
+        if c.client.token_endpoint_auth_method == crate::clients::AuthMethod::Federated {
+            out!("(federated: no secret; the client sends its platform's token as client_assertion)");
+            return;
+        }
         out!("client_secret: {}", c.client_secret);
         out!("(the secret is shown only now; Tessera stores only its hash)");
     }
