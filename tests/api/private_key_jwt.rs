@@ -21,7 +21,10 @@ use tessera::{
     clock::{Clock, SystemClock},
 };
 
-use crate::support::{Backend, TestApp, claims, spawn, spawn_with, verify_independently};
+use crate::{
+    on_both_backends,
+    support::{Backend, TestApp, claims, spawn, spawn_with, verify_independently},
+};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const AUDIENCE: &str = "https://orders.internal";
