@@ -20,6 +20,7 @@ use crate::{
     error::Result,
     keys::{Alg, Keyring},
     refresh_families::RefreshFamilies,
+    remote_jwks::Fetcher,
     replay::{ReplayLimits, ReplayRecords},
     revocation::RevocationLog,
     token_rate_limits::TokenRateLimits,
@@ -53,6 +54,9 @@ pub struct Context {
     pub replay: Arc<ReplayRecords>,
     /// DPoP proofs, server nonces and key binding (RFC 9449).
     pub dpop: Dpop,
+    /// The guarded HTTP client for remote key sets (client `jwks_uri`, federated
+    /// issuers): SSRF guards, size and time limits (row C5).
+    pub fetcher: Arc<Fetcher>,
 }
 
 impl Context {
@@ -126,6 +130,7 @@ impl Context {
             revocations,
             replay,
             dpop,
+            fetcher: Arc::new(Fetcher::from_settings(&settings)?),
             sealer,
             browser_sessions,
             keyring,

@@ -50,6 +50,7 @@ pub mod params;
 #[cfg(test)]
 mod query_plans;
 pub mod refresh_families;
+pub mod remote_jwks;
 pub mod replay;
 pub mod revocation;
 pub mod scope;

@@ -46,7 +46,7 @@
 mod claims;
 pub mod dpop;
 mod error;
-mod fetch;
+pub mod fetch;
 mod json;
 mod jwk;
 pub mod jws;
