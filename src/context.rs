@@ -57,6 +57,9 @@ pub struct Context {
     /// The guarded HTTP client for remote key sets (client `jwks_uri`, federated
     /// issuers): SSRF guards, size and time limits (row C5).
     pub fetcher: Arc<Fetcher>,
+    /// `private_key_jwt` clients' remote JWK Sets (`jwks_uri`), fetched through
+    /// [`Self::fetcher`] and cached, by URL.
+    pub client_jwks: crate::remote_jwks::RemoteSets<tessera_verify::jws::PublicKeySet>,
 }
 
 impl Context {
@@ -131,6 +134,7 @@ impl Context {
             replay,
             dpop,
             fetcher: Arc::new(Fetcher::from_settings(&settings)?),
+            client_jwks: Default::default(),
             sealer,
             browser_sessions,
             keyring,
