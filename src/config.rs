@@ -209,6 +209,15 @@ pub struct Settings {
     /// Expired replay records deleted per statement by the periodic clean-up (short
     /// transactions: SQLite's writer is never held long). Default 1000.
     pub replay_purge_batch: u64,
+    // --- private_key_jwt (RFC 7523; docs/private-key-jwt.md) ---
+    /// How far ahead of now a client assertion's `exp` may be (RFC 7523 §3: the server may
+    /// bound it); its `jti` is remembered until `exp`. Default `5m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub client_assertion_max_lifetime: Duration,
+    /// Compatibility: also accept a client assertion whose `aud` is the token endpoint URL
+    /// (`{issuer}/oauth/token`), as older clients such as Authlib send, instead of the issuer
+    /// identifier alone (draft-ietf-oauth-rfc7523bis). Default `false`.
+    pub client_assertion_accept_token_endpoint_audience: bool,
     // --- Remote key sets: client jwks_uri, federated issuers (src/remote_jwks) ---
     /// Whole-request timeout (connection included) of a remote JWKS, discovery or SPIFFE
     /// bundle fetch. Default `5s`.
@@ -243,15 +252,6 @@ pub struct Settings {
     /// issuer). Default empty: only public unicast addresses; private, loopback,
     /// link-local, CGNAT, ULA and metadata addresses are refused at connection time.
     pub remote_jwks_allowed_networks: String,
-    // --- private_key_jwt (RFC 7523; docs/private-key-jwt.md) ---
-    /// How far ahead of now a client assertion's `exp` may be (RFC 7523 §3: the server may
-    /// bound it); its `jti` is remembered until `exp`. Default `5m`.
-    #[serde(with = "humantime_serde_compat")]
-    pub client_assertion_max_lifetime: Duration,
-    /// Compatibility: also accept a client assertion whose `aud` is the token endpoint URL
-    /// (`{issuer}/oauth/token`), as older clients such as Authlib send, instead of the issuer
-    /// identifier alone (draft-ietf-oauth-rfc7523bis). Default `false`.
-    pub client_assertion_accept_token_endpoint_audience: bool,
     /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
     pub log: String,
     /// Log format: `text` or `json`. Default `text`.
@@ -334,6 +334,8 @@ impl Default for Settings {
             replay_queue_max: 8192,
             replay_recent_capacity: 100_000,
             replay_purge_batch: 1000,
+            client_assertion_max_lifetime: Duration::from_secs(300),
+            client_assertion_accept_token_endpoint_audience: false,
             remote_jwks_timeout: Duration::from_secs(5),
             remote_jwks_max_bytes: 64 * 1024,
             remote_jwks_min_cache: Duration::from_secs(30),
@@ -342,8 +344,6 @@ impl Default for Settings {
             remote_jwks_refetch_cooldown: Duration::from_secs(30),
             remote_jwks_allow_loopback: false,
             remote_jwks_allowed_networks: String::new(),
-            client_assertion_max_lifetime: Duration::from_secs(300),
-            client_assertion_accept_token_endpoint_audience: false,
             log: "info".into(),
             log_format: LogFormat::Text,
         }

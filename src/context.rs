@@ -60,6 +60,9 @@ pub struct Context {
     pub fetcher: Arc<Fetcher>,
     /// Trusted external issuers and the federated identities clients are bound to.
     pub federations: FederationRegistry,
+    /// `private_key_jwt` clients' remote JWK Sets (`jwks_uri`), fetched through
+    /// [`Self::fetcher`] and cached, by URL.
+    pub client_jwks: crate::remote_jwks::RemoteSets<tessera_verify::jws::PublicKeySet>,
 }
 
 impl Context {
@@ -137,6 +140,7 @@ impl Context {
             dpop,
             federations,
             fetcher,
+            client_jwks: Default::default(),
             sealer,
             browser_sessions,
             keyring,

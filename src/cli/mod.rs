@@ -667,6 +667,11 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                 Some("none") => c.public = true,
                 _ => {}
             }
+            if let Some(uri) = &c.jwks_uri {
+                crate::remote_jwks::Fetcher::from_settings(settings)?
+                    .check_url(uri)
+                    .map_err(|e| Error::invalid(Field::JwksUri, e.to_string()))?;
+            }
             let jwks = match &c.jwks_file {
                 Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
                     Error::invalid(Field::Jwks, format!("cannot read {}: {e}", path.display()))

@@ -12,6 +12,9 @@
 //!    present, not past (beyond the clock leeway) and at most
 //!    `client_assertion_max_lifetime` ahead; `nbf` and `iat`, when present, not in the
 //!    future beyond the leeway; `jti` present (1 to 256 bytes);
+//!    With a `jwks_uri`, the keys come from the remote key-set cache (`remote_jwks`: SSRF
+//!    guards, bounded freshness); an unknown `kid` triggers one refetch within its
+//!    cooldown, and keys that cannot be fetched (cache too old) give 503.
 //! 3. single use: the `jti` is recorded in the replay records
 //!    (`Purpose::ClientAssertion`, scope the client_id) until `exp` + leeway, after which
 //!    the assertion is refused anyway. The record is group-committed with the others
@@ -21,13 +24,16 @@
 //! `client_secret_jwt` (an HMAC keyed with a shared secret) is deliberately not offered:
 //! the point of this method is that the server holds no secret of the client.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
-use tessera_verify::jws::{self, PublicKeySet};
+use tessera_verify::jws::{self, JwksPolicy, JwsError, PublicKeySet, VerifiedJws};
 
 use crate::{
     clients::Client,
     context::Context,
     error::OAuthError,
+    remote_jwks::{Parsed, RemoteSet},
     replay::{Purpose, Recorded},
 };
 
@@ -143,12 +149,23 @@ pub fn claimed_client_id(assertion: &str) -> Option<String> {
     }
 }
 
-/// A `jwks_uri` a client may register: an absolute `https` URL without user information
-/// or fragment. (Where it may point is decided when it is fetched.)
+/// The form of a `jwks_uri` a client may register: an absolute `https` URL (or `http` to
+/// a loopback host, for development) without user information or fragment. Whether the
+/// server may fetch it (SSRF guards, `remote_jwks_*` settings) is decided by
+/// `remote_jwks::Fetcher::check_url` at registration and again at every connection.
 pub fn check_jwks_uri(uri: &str) -> Result<(), &'static str> {
-    let rest = uri
-        .strip_prefix("https://")
-        .ok_or("must be an https URL")?;
+    let rest = match (uri.strip_prefix("https://"), uri.strip_prefix("http://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest))
+            if ["127.0.0.1", "[::1]", "localhost"].iter().any(|h| {
+                rest.strip_prefix(h)
+                    .is_some_and(|r| r.is_empty() || r.starts_with([':', '/']))
+            }) =>
+        {
+            rest
+        }
+        _ => return Err("must be an https URL"),
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') || uri.contains('#') {
         return Err("must be an https URL with a host, without user information or fragment");
@@ -156,17 +173,64 @@ pub fn check_jwks_uri(uri: &str) -> Result<(), &'static str> {
     if uri.len() > 2048 || uri.chars().any(|c| c.is_control() || c == ' ') {
         return Err("must be an https URL of at most 2048 characters");
     }
-    Err("jwks_uri needs the remote key fetcher, which this build does not have yet; register the keys inline (jwks)")
+    Ok(())
 }
 
-/// The keys an assertion of `client` is verified with.
-async fn keys_of(client: &Client) -> Result<std::sync::Arc<PublicKeySet>, OAuthError> {
-    match client.inline_keys() {
-        Some(keys) => Ok(keys.clone()),
-        None => {
-            tracing::warn!(client_id = %client.client_id,
-                "client authentication failed: the client has no usable keys");
-            Err(OAuthError::InvalidClient)
+/// Imports a fetched client JWK Set: as strict as an inline one.
+fn parse_remote(body: &[u8]) -> Result<Parsed<PublicKeySet>, String> {
+    PublicKeySet::from_jwks(body, &JwksPolicy::CLIENT_KEYS)
+        .map(|value| Parsed {
+            value,
+            refresh_hint: None,
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// Where a client's keys come from.
+enum Keys<'a> {
+    Inline(&'a Arc<PublicKeySet>),
+    Remote(Arc<RemoteSet<PublicKeySet>>),
+}
+
+fn keys_of<'a>(ctx: &Context, client: &'a Client) -> Result<Keys<'a>, OAuthError> {
+    if let Some(keys) = client.inline_keys() {
+        return Ok(Keys::Inline(keys));
+    }
+    if let Some(uri) = &client.jwks_uri {
+        return Ok(Keys::Remote(ctx.client_jwks.get_or_insert(uri, || {
+            RemoteSet::url(ctx.fetcher.clone(), uri.clone(), parse_remote)
+        })));
+    }
+    tracing::warn!(client_id = %client.client_id,
+        "client authentication failed: the client has no keys");
+    Err(OAuthError::InvalidClient)
+}
+
+/// The signature check with the client's keys: for a `jwks_uri`, the cached set (503 when
+/// it cannot be fetched and the cache is too old, row C7's rule), and on an unknown `kid`
+/// one refetch (at most once per `remote_jwks_refetch_cooldown`): the client may have
+/// published a new key.
+async fn verify_signature(
+    ctx: &Context,
+    client: &Client,
+    assertion: &str,
+) -> Result<Result<VerifiedJws, JwsError>, OAuthError> {
+    match keys_of(ctx, client)? {
+        Keys::Inline(keys) => Ok(jws::verify(assertion, keys, MAX_ASSERTION_LEN)),
+        Keys::Remote(set) => {
+            let keys = set.current().await.map_err(|_| {
+                tracing::warn!(client_id = %client.client_id,
+                    "client authentication failed: the client's jwks_uri is unavailable");
+                OAuthError::TemporarilyUnavailable
+            })?;
+            let first = jws::verify(assertion, &keys, MAX_ASSERTION_LEN);
+            if !matches!(first, Err(JwsError::UnknownKey)) {
+                return Ok(first);
+            }
+            Ok(match set.refetch_for_unknown_kid().await {
+                Some(keys) => jws::verify(assertion, &keys, MAX_ASSERTION_LEN),
+                None => first,
+            })
         }
     }
 }
@@ -178,8 +242,9 @@ pub async fn verify(ctx: &Context, client: &Client, assertion: &str) -> Result<(
             "client authentication failed: client assertion refused");
         OAuthError::InvalidClient
     };
-    let keys = keys_of(client).await?;
-    let verified = jws::verify(assertion, &keys, MAX_ASSERTION_LEN).map_err(|e| fail(&e))?;
+    let verified = verify_signature(ctx, client, assertion)
+        .await?
+        .map_err(|e| fail(&e))?;
     let issuer = ctx.settings.issuer.as_str();
     let token_endpoint = format!("{issuer}/oauth/token");
     let checked = check_claims(
@@ -279,8 +344,18 @@ mod tests {
 
     #[test]
     fn jwks_uris_must_be_https() {
-        for bad in ["http://keys.example/jwks", "https://", "https://u@h/x", "https://h/x#f", "ftp://h"] {
+        for bad in [
+            "http://keys.example/jwks",
+            "http://127.0.0.1.example/jwks",
+            "https://",
+            "https://u@h/x",
+            "https://h/x#f",
+            "ftp://h",
+        ] {
             assert!(check_jwks_uri(bad).is_err(), "{bad}");
+        }
+        for good in ["https://keys.example/jwks.json", "http://127.0.0.1:8080/jwks"] {
+            assert!(check_jwks_uri(good).is_ok(), "{good}");
         }
     }
 }

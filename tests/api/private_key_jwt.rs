@@ -21,8 +21,10 @@ use tessera::{
     clock::{Clock, SystemClock},
 };
 
-use crate::on_both_backends;
-use crate::support::{Backend, TestApp, claims, spawn, spawn_with, verify_independently};
+use crate::{
+    on_both_backends,
+    support::{Backend, TestApp, claims, spawn, spawn_with, verify_independently},
+};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const AUDIENCE: &str = "https://orders.internal";
@@ -655,3 +657,76 @@ async fn registration_checks_the_keys(backend: Backend) {
     );
 }
 on_both_backends!(registration_checks_the_keys);
+
+/// Keys from a `jwks_uri` (a fake server on 127.0.0.1, with the development setting
+/// `remote_jwks_allow_loopback`): an assertion verifies with the fetched key; a key the
+/// client publishes later is found by the unknown-`kid` refetch; a `jwks_uri` that cannot
+/// be fetched (nothing cached) is 503 `temporarily_unavailable`, never a skipped check.
+async fn keys_from_a_jwks_uri(backend: Backend) {
+    use crate::fake_http::{FakeHttp, Reply};
+    let app = spawn_with(
+        backend,
+        |s| {
+            s.remote_jwks_allow_loopback = true;
+            s.remote_jwks_refetch_cooldown = Duration::from_millis(1);
+        },
+        Arc::new(SystemClock),
+    )
+    .await;
+    let old = ClientKey::es256();
+    let new_key = ClientKey::es256();
+    let published = Arc::new(std::sync::Mutex::new(json!({"keys": [old.jwk("old")]})));
+    let served = published.clone();
+    let server = FakeHttp::start(move |_| Reply::Json(served.lock().unwrap().to_string(), 300)).await;
+    let limits = RegistrationLimits {
+        max_token_ttl: Duration::from_secs(86400),
+    };
+    let register_uri = |uri: String| NewClient {
+        name: "remote keys".into(),
+        grant_types: vec!["client_credentials".into()],
+        audiences: vec![AUDIENCE.into()],
+        jwks_uri: Some(uri),
+        ..Default::default()
+    };
+    let c = app
+        .state
+        .ctx
+        .clients
+        .create(register_uri(server.url("/jwks.json")), limits)
+        .await
+        .unwrap();
+    let id = c.client.client_id;
+    assert_eq!(c.client_secret, "");
+    assert_eq!(token(&app, &old.sign("old", &assertion_claims(&id, &app.base))).await.0, 200);
+    assert_eq!(server.hits(), 1);
+    // Cached: a second assertion does not fetch again.
+    assert_eq!(token(&app, &old.sign("old", &assertion_claims(&id, &app.base))).await.0, 200);
+    assert_eq!(server.hits(), 1);
+    // A new key, published: the unknown kid makes one refetch.
+    *published.lock().unwrap() = json!({"keys": [old.jwk("old"), new_key.jwk("new")]});
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(token(&app, &new_key.sign("new", &assertion_claims(&id, &app.base))).await.0, 200);
+    assert_eq!(server.hits(), 2);
+    // Still refused: a kid nobody published (after its refetch), another key.
+    assert_invalid_client(
+        token(&app, &ClientKey::es256().sign("nobody", &assertion_claims(&id, &app.base))).await,
+        "a kid that is not published",
+    );
+    // An unreachable jwks_uri with nothing cached: 503.
+    let down = FakeHttp::start(|_| Reply::Drop).await;
+    let c = app
+        .state
+        .ctx
+        .clients
+        .create(register_uri(down.url("/jwks.json")), limits)
+        .await
+        .unwrap();
+    let id = c.client.client_id;
+    let (s, body) = token(&app, &old.sign("old", &assertion_claims(&id, &app.base))).await;
+    assert_eq!((s, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    // The form of a jwks_uri is checked at registration.
+    for bad in ["http://keys.example/jwks", "https://user@keys.example/jwks"] {
+        assert!(app.state.ctx.clients.create(register_uri(bad.into()), limits).await.is_err());
+    }
+}
+on_both_backends!(keys_from_a_jwks_uri);

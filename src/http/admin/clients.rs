@@ -332,6 +332,20 @@ pub enum Deleted {
 pub struct ClientsApi(pub AdminCtx);
 
 impl ClientsApi {
+    /// A `jwks_uri` the server may fetch (the SSRF guards of `remote_jwks`, checked again
+    /// at every connection), refused at registration rather than at the first login.
+    fn check_jwks_uri(&self, uri: Option<&str>) -> Result<(), AdminError> {
+        if let Some(uri) = uri {
+            self.0.state.ctx.fetcher.check_url(uri).map_err(|e| {
+                AdminError::from(crate::error::Error::invalid(
+                    crate::error::Field::JwksUri,
+                    e.to_string(),
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
     fn limits(&self) -> RegistrationLimits {
         RegistrationLimits {
             max_token_ttl: self.0.state.settings.max_access_token_ttl,
@@ -377,6 +391,7 @@ impl ClientsApi {
     async fn create(&self, auth: AdminToken, body: Json<NewClientBody>) -> AdminResult<Created> {
         let who = self.0.authorize(&auth, Area::Clients).await?;
         let b = body.0;
+        self.check_jwks_uri(b.jwks_uri.as_deref())?;
         let created = self
             .0
             .state
@@ -450,6 +465,7 @@ impl ClientsApi {
     ) -> AdminResult<Json<ClientBody>> {
         let who = self.0.authorize(&auth, Area::Clients).await?;
         let b = body.0;
+        self.check_jwks_uri(b.jwks_uri.as_deref())?;
         let detail = json!({
             "name": b.name, "grant_types": b.grant_types, "scopes": b.scopes,
             "audiences": b.audiences,
