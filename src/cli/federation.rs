@@ -72,7 +72,11 @@ pub(super) fn registry(
     ))
 }
 
-pub(super) async fn run(cmd: FederationCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
+pub(super) async fn run(
+    cmd: FederationCommand,
+    settings: &Settings,
+    clock: SharedClock,
+) -> Result<()> {
     let db = crate::storage::connect_and_migrate(settings).await?;
     let audit = CliAudit::new(&db, &clock);
     let reg = registry(&db, &clock, settings)?;
@@ -106,7 +110,10 @@ pub(super) async fn run(cmd: FederationCommand, settings: &Settings, clock: Shar
         FederationCommand::List { json } => {
             let list = reg.list().await?;
             if json {
-                out!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                out!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
             } else {
                 out!("{:<20} {:<50} KEYS", "NAME", "ISSUER");
                 for f in list {
@@ -156,7 +163,11 @@ fn print(f: &Federation, json: bool, settings: &Settings) {
 
 /// One line of `clients show` per bound identity.
 pub(super) fn print_binding(b: &Binding) {
-    let conds: Vec<String> = b.conditions.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+    let conds: Vec<String> = b
+        .conditions
+        .iter()
+        .map(|(k, v)| format!(" {k}={v}"))
+        .collect();
     out!(
         "federated:      {}:{}{}",
         b.federation,

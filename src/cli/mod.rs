@@ -214,7 +214,7 @@ one (same database, same KEK). Revoking a RETIRED or NEXT key only unpublishes i
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client; prints its id and its secret (shown once).
-    Create(CreateClient),
+    Create(Box<CreateClient>),
     /// Show one client: its method of authentication, keys, grants, scopes, audiences.
     Show {
         /// The client's id.
@@ -685,7 +685,10 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                 if federations.get(&b.federation).await?.is_none() {
                     return Err(Error::invalid(
                         Field::Federated,
-                        format!("no federation named {:?} (tessera federation list)", b.federation),
+                        format!(
+                            "no federation named {:?} (tessera federation list)",
+                            b.federation
+                        ),
                     ));
                 }
                 bindings.push(b);
@@ -1038,7 +1041,9 @@ fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
             return;
         }
         if c.client.token_endpoint_auth_method == crate::clients::AuthMethod::Federated {
-            out!("(federated: no secret; the client sends its platform's token as client_assertion)");
+            out!(
+                "(federated: no secret; the client sends its platform's token as client_assertion)"
+            );
             return;
         }
         out!("client_secret: {}", c.client_secret);

@@ -143,7 +143,8 @@ pub async fn verify(ctx: &Context, client: &Client, token: &str) -> Result<(), O
     }
     // Only to choose among the client's own federations; everything is checked again on
     // the verified claims.
-    let unverified = jws::unverified_claims(token, MAX_TOKEN_LEN).ok_or(fail(Refusal::Malformed))?;
+    let unverified =
+        jws::unverified_claims(token, MAX_TOKEN_LEN).ok_or(fail(Refusal::Malformed))?;
     let (iss, sub) = (
         unverified.get("iss").and_then(Value::as_str),
         unverified.get("sub").and_then(Value::as_str),
@@ -276,11 +277,20 @@ mod tests {
             check_claims(&with(json!({})), &e, &b),
             Ok((Some("j1".into()), 1100))
         );
-        assert_eq!(check_claims(&with(json!({"jti":null})), &e, &b), Ok((None, 1100)));
+        assert_eq!(
+            check_claims(&with(json!({"jti":null})), &e, &b),
+            Ok((None, 1100))
+        );
         for (patch, why) in [
             (json!({"iss":"https://other"}), Refusal::UntrustedIssuer),
-            (json!({"sub":"system:serviceaccount:payments:other"}), Refusal::NoMatchingBinding),
-            (json!({"kubernetes.io":{"namespace":"dev"}}), Refusal::NoMatchingBinding),
+            (
+                json!({"sub":"system:serviceaccount:payments:other"}),
+                Refusal::NoMatchingBinding,
+            ),
+            (
+                json!({"kubernetes.io":{"namespace":"dev"}}),
+                Refusal::NoMatchingBinding,
+            ),
             (json!({"aud":"https://elsewhere"}), Refusal::WrongAudience),
             (json!({"aud":null}), Refusal::Claim("aud")),
             (json!({"exp":null}), Refusal::Claim("exp")),
@@ -288,7 +298,11 @@ mod tests {
             (json!({"nbf":1061}), Refusal::NotYetValid),
             (json!({"jti":""}), Refusal::Claim("jti")),
         ] {
-            assert_eq!(check_claims(&with(patch.clone()), &e, &b), Err(why), "{patch}");
+            assert_eq!(
+                check_claims(&with(patch.clone()), &e, &b),
+                Err(why),
+                "{patch}"
+            );
         }
     }
 

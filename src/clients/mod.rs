@@ -209,10 +209,7 @@ impl Client {
                 })?)),
                 None => None,
             },
-            jwks: m
-                .jwks
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok()),
+            jwks: m.jwks.as_deref().and_then(|t| serde_json::from_str(t).ok()),
             jwks_uri: m.jwks_uri,
             client_id: m.client_id,
             name: m.name,
@@ -902,8 +899,8 @@ fn validate_keys(
             }
             import_jwks(text).map_err(|e| Error::invalid(Field::Jwks, e.to_string()))?;
             // Stored compact; the keys were checked, the text is what is kept.
-            let value: serde_json::Value = serde_json::from_str(text)
-                .map_err(|_| Error::invalid(Field::Jwks, "not JSON"))?;
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|_| Error::invalid(Field::Jwks, "not JSON"))?;
             Ok((AuthMethod::PrivateKeyJwt, Some(value.to_string()), None))
         }
         (false, None, Some(uri)) => {
@@ -936,13 +933,12 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         Field::PostLogoutRedirectUris,
         new.post_logout_redirect_uris.iter().map(String::as_str),
     )?;
-    let (auth, jwks, jwks_uri) =
-        validate_keys(
-            new.public,
-            new.federated,
-            new.jwks.as_deref(),
-            new.jwks_uri.as_deref(),
-        )?;
+    let (auth, jwks, jwks_uri) = validate_keys(
+        new.public,
+        new.federated,
+        new.jwks.as_deref(),
+        new.jwks_uri.as_deref(),
+    )?;
     let name = new.name.trim().to_string();
     if name.is_empty() || name.len() > 200 {
         return Err(Error::invalid(Field::Name, "must be 1 to 200 characters"));

@@ -223,7 +223,10 @@ impl FederationRegistry {
             }
             None => {
                 let u = url::Url::parse(issuer).map_err(|_| {
-                    Error::invalid(Field::Issuer, "not an absolute URL (or spiffe://TRUST-DOMAIN)")
+                    Error::invalid(
+                        Field::Issuer,
+                        "not an absolute URL (or spiffe://TRUST-DOMAIN)",
+                    )
                 })?;
                 if !matches!(u.scheme(), "https" | "http") || u.query().is_some() {
                     return Err(Error::invalid(
@@ -361,9 +364,7 @@ impl FederationRegistry {
                 format!("no federation named {:?}", b.federation),
             ));
         };
-        if b.subject.is_empty()
-            || b.subject.len() > 512
-            || b.subject.chars().any(char::is_control)
+        if b.subject.is_empty() || b.subject.len() > 512 || b.subject.chars().any(char::is_control)
         {
             return Err(Error::invalid(
                 Field::Federated,
@@ -423,7 +424,10 @@ impl FederationRegistry {
 
     /// The key set of `fed` (inline, or fetched and cached); [`Unavailable`] when remote
     /// keys cannot be had and the cached ones are past `remote_jwks_max_stale`.
-    pub async fn keys(&self, fed: &Federation) -> std::result::Result<Arc<PublicKeySet>, Unavailable> {
+    pub async fn keys(
+        &self,
+        fed: &Federation,
+    ) -> std::result::Result<Arc<PublicKeySet>, Unavailable> {
         if let Some(jwks) = &fed.jwks {
             return self.inline_keys(fed, jwks).ok_or(Unavailable);
         }
@@ -523,10 +527,11 @@ fn discovered(fetcher: Arc<Fetcher>, issuer: String) -> Arc<RemoteSet<PublicKeyS
                     .ok_or_else(|| invalid("no jwks_uri".into()))?
                     .to_owned();
                 let got = f.get(&jwks_uri).await?;
-                let mut parsed = parse_key_set(&got.body).map_err(|reason| FetchError::Invalid {
-                    url: jwks_uri.clone(),
-                    reason,
-                })?;
+                let mut parsed =
+                    parse_key_set(&got.body).map_err(|reason| FetchError::Invalid {
+                        url: jwks_uri.clone(),
+                        reason,
+                    })?;
                 if parsed.refresh_hint.is_none() {
                     parsed.refresh_hint = got.max_age;
                 }

@@ -189,7 +189,10 @@ async fn federated_client(app: &TestApp, binding: &str, conditions: &[&str]) -> 
         )
         .await
         .unwrap();
-    assert!(created.client_secret.is_empty(), "a federated client has no secret");
+    assert!(
+        created.client_secret.is_empty(),
+        "a federated client has no secret"
+    );
     let conds: Vec<String> = conditions.iter().map(|c| c.to_string()).collect();
     ctx.federations
         .bind(
@@ -252,17 +255,33 @@ async fn each_format_gets_an_access_token(backend: Backend) {
     let gc = federated_client(
         &app,
         "github:repo:acme/api:environment:prod",
-        &["repository=acme/api", "ref=refs/heads/main", "environment=prod"],
+        &[
+            "repository=acme/api",
+            "ref=refs/heads/main",
+            "environment=prod",
+        ],
     )
     .await;
-    let sc = federated_client(&app, "spiffe-prod:spiffe://prod.example/ns/payments/sa/billing", &[]).await;
+    let sc = federated_client(
+        &app,
+        "spiffe-prod:spiffe://prod.example/ns/payments/sa/billing",
+        &[],
+    )
+    .await;
 
     let jwks = app.jwks().await;
     let k8s_token = k8s.mint(&k8s_claims(&k8s.issuer(), &issuer_url, K8S_SUB, "payments"));
-    let svid = spire.mint(&svid_claims(&issuer_url, "spiffe://prod.example/ns/payments/sa/billing"));
+    let svid = spire.mint(&svid_claims(
+        &issuer_url,
+        "spiffe://prod.example/ns/payments/sa/billing",
+    ));
     for (client, token, kind) in [
         (&kc, k8s_token.clone(), JWT_BEARER),
-        (&gc, gh.mint(&github_claims(&gh.issuer(), &issuer_url, "prod")), JWT_BEARER),
+        (
+            &gc,
+            gh.mint(&github_claims(&gh.issuer(), &issuer_url, "prod")),
+            JWT_BEARER,
+        ),
         (&sc, svid.clone(), JWT_SPIFFE),
     ] {
         let (status, body) = trade(&app, client, &token, kind).await;
@@ -338,19 +357,41 @@ async fn c6_federated_tokens_refused(backend: Backend) {
         c
     };
     let cases: Vec<(&str, String)> = vec![
-        ("another sub", k8s.mint(&with(json!({"sub": "system:serviceaccount:payments:other"})))),
-        ("another aud", k8s.mint(&with(json!({"aud": ["https://elsewhere.example"]})))),
-        ("condition not met", k8s.mint(&with(json!({"kubernetes.io": {"namespace": "dev"}})))),
-        ("expired", k8s.mint(&with(json!({"exp": now() - 3600, "iat": now() - 7200, "nbf": now() - 7200})))),
+        (
+            "another sub",
+            k8s.mint(&with(
+                json!({"sub": "system:serviceaccount:payments:other"}),
+            )),
+        ),
+        (
+            "another aud",
+            k8s.mint(&with(json!({"aud": ["https://elsewhere.example"]}))),
+        ),
+        (
+            "condition not met",
+            k8s.mint(&with(json!({"kubernetes.io": {"namespace": "dev"}}))),
+        ),
+        (
+            "expired",
+            k8s.mint(&with(
+                json!({"exp": now() - 3600, "iat": now() - 7200, "nbf": now() - 7200}),
+            )),
+        ),
         ("no exp", k8s.mint(&with(json!({"exp": null})))),
         // An issuer nobody registered, same kid, claiming to be... itself.
-        ("untrusted issuer, same kid", rogue.mint(&with(json!({"iss": rogue.issuer()})))),
+        (
+            "untrusted issuer, same kid",
+            rogue.mint(&with(json!({"iss": rogue.issuer()}))),
+        ),
         // The rogue claims the trusted issuer: signature with k8s-prod's keys fails.
         ("untrusted key, trusted iss", rogue.mint(&with(json!({})))),
         // Signed by another trusted issuer's key (same kid) but claiming k8s-prod.
         ("another issuer's key", other.mint(&with(json!({})))),
         // k8s-dev's own token, but the sub bound for k8s-dev is another one.
-        ("other issuer, its own iss, unbound sub", other.mint(&with(json!({"iss": other.issuer()})))),
+        (
+            "other issuer, its own iss, unbound sub",
+            other.mint(&with(json!({"iss": other.issuer()}))),
+        ),
         ("alg none", {
             let h = base64url(&json!({"alg": "none", "kid": "shared-kid"}));
             format!("{h}.{}.", base64url(&with(json!({}))))
@@ -360,7 +401,9 @@ async fn c6_federated_tokens_refused(backend: Backend) {
         assert_invalid_client(trade(&app, &client, &token, JWT_BEARER).await, case);
     }
     // A federated token for a client that is not federated: refused.
-    let plain = app.client("orders:read", &["https://orders.internal"], None).await;
+    let plain = app
+        .client("orders:read", &["https://orders.internal"], None)
+        .await;
     assert_invalid_client(
         trade(&app, &plain.id, &k8s.mint(&with(json!({}))), JWT_BEARER).await,
         "client not federated",
@@ -433,7 +476,10 @@ async fn admin_api_manages_federations(backend: Backend) {
             let r = req.send().await.unwrap();
             let status = r.status().as_u16();
             let text = r.text().await.unwrap();
-            (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::Null))
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
         }
     };
     let k8s = FakeIssuer::start(ClientKey::es256(), "k1").await;
@@ -441,8 +487,10 @@ async fn admin_api_manages_federations(backend: Backend) {
     let (s, b) = call(
         Method::POST,
         "/admin/v1/federations",
-        Some(json!({"name": "metadata", "issuer": "https://issuer.example",
-                    "jwks_uri": "https://169.254.169.254/latest/meta-data/"})),
+        Some(
+            json!({"name": "metadata", "issuer": "https://issuer.example",
+                    "jwks_uri": "https://169.254.169.254/latest/meta-data/"}),
+        ),
     )
     .await;
     assert_eq!(s, 400, "C5 at registration: {b}");
@@ -457,9 +505,11 @@ async fn admin_api_manages_federations(backend: Backend) {
     let (s, b) = call(
         Method::POST,
         "/admin/v1/clients",
-        Some(json!({"name": "billing", "grant_types": ["client_credentials"],
+        Some(
+            json!({"name": "billing", "grant_types": ["client_credentials"],
                     "scopes": ["orders:read"], "audiences": ["https://orders.internal"],
-                    "federated": true})),
+                    "federated": true}),
+        ),
     )
     .await;
     assert_eq!(s, 201, "{b}");
@@ -502,7 +552,11 @@ async fn admin_api_manages_federations(backend: Backend) {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    for a in ["federation.add", "client.federated_identity.add", "federation.remove"] {
+    for a in [
+        "federation.add",
+        "client.federated_identity.add",
+        "federation.remove",
+    ] {
         assert!(actions.contains(&a), "{a} audited: {actions:?}");
     }
 }

@@ -136,7 +136,11 @@ impl FederationsApi {
     ///
     /// The issuers (Kubernetes clusters, SPIFFE trust domains, GitHub Actions) whose tokens
     /// may authenticate clients bound to their identities.
-    #[oai(path = "/federations", method = "get", operation_id = "listFederations")]
+    #[oai(
+        path = "/federations",
+        method = "get",
+        operation_id = "listFederations"
+    )]
     async fn list(&self, auth: AdminToken) -> AdminResult<Json<FederationList>> {
         self.0.authorize(&auth, Area::Clients).await?;
         let list = self.0.state.ctx.federations.list().await?;
@@ -149,7 +153,11 @@ impl FederationsApi {
     ///
     /// Keys come from `jwks`, else `jwks_uri`, else the issuer's OIDC discovery document;
     /// URLs must be https to public addresses (see `remote_jwks_*` settings).
-    #[oai(path = "/federations", method = "post", operation_id = "createFederation")]
+    #[oai(
+        path = "/federations",
+        method = "post",
+        operation_id = "createFederation"
+    )]
     async fn create(
         &self,
         auth: AdminToken,
@@ -185,7 +193,11 @@ impl FederationsApi {
     /// Read a trusted issuer
     ///
     /// Its issuer, key source (inline keys are public keys only) and audience.
-    #[oai(path = "/federations/:name", method = "get", operation_id = "getFederation")]
+    #[oai(
+        path = "/federations/:name",
+        method = "get",
+        operation_id = "getFederation"
+    )]
     async fn get(
         &self,
         auth: AdminToken,
@@ -194,13 +206,19 @@ impl FederationsApi {
     ) -> AdminResult<Json<FederationBody>> {
         self.0.authorize(&auth, Area::Clients).await?;
         let f = self.0.state.ctx.federations.get(&name.0).await?;
-        Ok(Json(f.ok_or_else(|| AdminError::not_found("federation"))?.into()))
+        Ok(Json(
+            f.ok_or_else(|| AdminError::not_found("federation"))?.into(),
+        ))
     }
 
     /// Stop trusting an issuer
     ///
     /// Refused (409) while clients are bound to its identities.
-    #[oai(path = "/federations/:name", method = "delete", operation_id = "deleteFederation")]
+    #[oai(
+        path = "/federations/:name",
+        method = "delete",
+        operation_id = "deleteFederation"
+    )]
     async fn delete(
         &self,
         auth: AdminToken,
