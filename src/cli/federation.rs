@@ -50,13 +50,17 @@ pub enum FederationCommand {
     },
     /// Show one trusted issuer.
     Show {
+        /// The federation's name.
         name: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Stop trusting an issuer (refused while clients are bound to it).
-    Remove { name: String },
+    Remove {
+        /// The federation's name.
+        name: String,
+    },
 }
 
 /// The registry over the CLI's database connection.
