@@ -254,6 +254,49 @@ pub struct Settings {
     pub device_max_failures_per_session: u32,
     /// Wrong user codes one client IP may enter within `login_failure_window`. Default 20.
     pub device_max_failures_per_ip: u32,
+    // --- private_key_jwt (RFC 7523; docs/private-key-jwt.md) ---
+    /// How far ahead of now a client assertion's `exp` may be (RFC 7523 §3: the server may
+    /// bound it); its `jti` is remembered until `exp`. Default `5m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub client_assertion_max_lifetime: Duration,
+    /// Compatibility: also accept a client assertion whose `aud` is the token endpoint URL
+    /// (`{issuer}/oauth/token`), as older clients such as Authlib send, instead of the issuer
+    /// identifier alone (draft-ietf-oauth-rfc7523bis). Default `false`.
+    pub client_assertion_accept_token_endpoint_audience: bool,
+    // --- Remote key sets: client jwks_uri, federated issuers (src/remote_jwks) ---
+    /// Whole-request timeout (connection included) of a remote JWKS, discovery or SPIFFE
+    /// bundle fetch. Default `5s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub remote_jwks_timeout: Duration,
+    /// Largest remote JWKS, discovery or bundle document read, in bytes (the fetch fails
+    /// beyond). Default 65536.
+    pub remote_jwks_max_bytes: usize,
+    /// Least time a fetched key set is used before it is fetched again, whatever its
+    /// `Cache-Control` says. Default `30s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub remote_jwks_min_cache: Duration,
+    /// Longest time a fetched key set is used before it is fetched again (`Cache-Control:
+    /// max-age` or a SPIFFE `spiffe_refresh_hint` is clamped to this). Default `1h`.
+    #[serde(with = "humantime_serde_compat")]
+    pub remote_jwks_max_cache: Duration,
+    /// How long past its freshness a key set still verifies while its source is
+    /// unreachable; after that, requests needing it get 503 `temporarily_unavailable`.
+    /// Default `1h`.
+    #[serde(with = "humantime_serde_compat")]
+    pub remote_jwks_max_stale: Duration,
+    /// Least time between two fetches of one key set forced by an unknown `kid` or a
+    /// failed refresh. Default `30s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub remote_jwks_refetch_cooldown: Duration,
+    /// Development only: let remote key sets be fetched from loopback addresses, over plain
+    /// `http://` when the host is written `127.0.0.1`, `[::1]` or `localhost`. Default false
+    /// (https only, loopback refused).
+    pub remote_jwks_allow_loopback: bool,
+    /// Comma-separated networks (`10.0.0.0/8`, `fd12::/16`, single addresses) that remote
+    /// key sets may be fetched from although they are not public addresses (an internal
+    /// issuer). Default empty: only public unicast addresses; private, loopback,
+    /// link-local, CGNAT, ULA and metadata addresses are refused at connection time.
+    pub remote_jwks_allowed_networks: String,
     /// Log filter in `tracing` syntax, e.g. `info` or `tessera=debug`. Default `info`.
     pub log: String,
     /// Log format: `text` or `json`. Default `text`.
@@ -349,6 +392,16 @@ impl Default for Settings {
             device_poll_interval: 5,
             device_max_failures_per_session: 5,
             device_max_failures_per_ip: 20,
+            client_assertion_max_lifetime: Duration::from_secs(300),
+            client_assertion_accept_token_endpoint_audience: false,
+            remote_jwks_timeout: Duration::from_secs(5),
+            remote_jwks_max_bytes: 64 * 1024,
+            remote_jwks_min_cache: Duration::from_secs(30),
+            remote_jwks_max_cache: Duration::from_secs(3600),
+            remote_jwks_max_stale: Duration::from_secs(3600),
+            remote_jwks_refetch_cooldown: Duration::from_secs(30),
+            remote_jwks_allow_loopback: false,
+            remote_jwks_allowed_networks: String::new(),
             log: "info".into(),
             log_format: LogFormat::Text,
         }
@@ -556,6 +609,11 @@ impl Settings {
         {
             return Err("dpop_proof_max_age must be between 1s and 1h".into());
         }
+        if self.client_assertion_max_lifetime.is_zero()
+            || self.client_assertion_max_lifetime > Duration::from_secs(3600)
+        {
+            return Err("client_assertion_max_lifetime must be between 1s and 1h".into());
+        }
         if self.dpop_nonce_rotation < Duration::from_secs(10) {
             return Err("dpop_nonce_rotation must be at least 10s".into());
         }
@@ -586,6 +644,14 @@ impl Settings {
         }
         parse_origins(&self.cors_allowed_origins)?;
         crate::ip_net::parse_list(&self.trusted_proxies)?;
+        crate::ip_net::parse_list(&self.remote_jwks_allowed_networks)
+            .map_err(|e| e.replace("trusted_proxies", "remote_jwks_allowed_networks"))?;
+        if self.remote_jwks_max_bytes == 0 || self.remote_jwks_timeout.is_zero() {
+            return Err("remote_jwks_max_bytes and remote_jwks_timeout must be positive".into());
+        }
+        if self.remote_jwks_min_cache > self.remote_jwks_max_cache {
+            return Err("remote_jwks_min_cache must not exceed remote_jwks_max_cache".into());
+        }
         Ok(())
     }
 

@@ -19,8 +19,10 @@ use crate::{
     device_codes::DeviceCodeStore,
     dpop::{Dpop, NonceKeys},
     error::Result,
+    federation::FederationRegistry,
     keys::{Alg, Keyring},
     refresh_families::RefreshFamilies,
+    remote_jwks::Fetcher,
     replay::{ReplayLimits, ReplayRecords},
     revocation::RevocationLog,
     token_rate_limits::TokenRateLimits,
@@ -60,6 +62,14 @@ pub struct Context {
     /// per IP (X4). In memory, per instance: with 20^8 codes alive for minutes, per-instance
     /// limits still leave guessing hopeless.
     pub device_guesses: LoginThrottle,
+    /// The guarded HTTP client for remote key sets (client `jwks_uri`, federated
+    /// issuers): SSRF guards, size and time limits (row C5).
+    pub fetcher: Arc<Fetcher>,
+    /// Trusted external issuers and the federated identities clients are bound to.
+    pub federations: FederationRegistry,
+    /// `private_key_jwt` clients' remote JWK Sets (`jwks_uri`), fetched through
+    /// [`Self::fetcher`] and cached, by URL.
+    pub client_jwks: crate::remote_jwks::RemoteSets<tessera_verify::jws::PublicKeySet>,
 }
 
 impl Context {
@@ -111,6 +121,8 @@ impl Context {
         } else {
             Throttle::Shared(SharedLoginThrottle::new(db.clone(), clock.clone(), limits))
         };
+        let fetcher = Arc::new(Fetcher::from_settings(&settings)?);
+        let federations = FederationRegistry::new(db.clone(), clock.clone(), fetcher.clone());
         Ok(Self {
             issuer: TokenIssuer::new(settings.issuer.clone(), keyring.clone(), clock.clone()),
             clients: ClientRegistry::new(db.clone(), clock.clone(), settings.client_cache_ttl),
@@ -140,6 +152,9 @@ impl Context {
             revocations,
             replay,
             dpop,
+            federations,
+            fetcher,
+            client_jwks: Default::default(),
             sealer,
             browser_sessions,
             keyring,

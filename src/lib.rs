@@ -42,6 +42,7 @@ pub mod device_codes;
 pub mod dpop;
 pub mod entities;
 pub mod error;
+pub mod federation;
 pub mod grants;
 pub mod http;
 pub mod ip_net;
@@ -52,6 +53,7 @@ pub mod params;
 #[cfg(test)]
 mod query_plans;
 pub mod refresh_families;
+pub mod remote_jwks;
 pub mod replay;
 pub mod revocation;
 pub mod scope;

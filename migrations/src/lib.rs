@@ -17,6 +17,8 @@ mod m20261206_000003_login_failures;
 mod m20261207_000101_replay_records;
 mod m20261207_000102_dpop_bindings;
 mod m20261207_000222_scale;
+mod m20261208_017001_client_keys;
+mod m20261208_017101_federations;
 mod m20261208_019001_token_exchange;
 mod m20261208_019002_device_codes;
 mod m20261208_020001_key_custody;
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000101_replay_records::Migration),
             Box::new(m20261207_000102_dpop_bindings::Migration),
             Box::new(m20261207_000222_scale::Migration),
+            Box::new(m20261208_017001_client_keys::Migration),
+            Box::new(m20261208_017101_federations::Migration),
             Box::new(m20261208_019001_token_exchange::Migration),
             Box::new(m20261208_019002_device_codes::Migration),
             Box::new(m20261208_020001_key_custody::Migration),

@@ -41,7 +41,24 @@ pub fn client_detail(c: &Client) -> serde_json::Value {
            "token_endpoint_auth_method": c.token_endpoint_auth_method,
            "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
            "dpop_nonce_required": c.dpop_nonce_required,
-           "exchange_audiences": c.exchange_audiences})
+           "exchange_audiences": c.exchange_audiences,
+           "keys": key_summary(c), "jwks_uri": c.jwks_uri})
+}
+
+/// The registered public keys of a `private_key_jwt` client as the audit log and `clients
+/// show` name them: kid, algorithm and RFC 7638 thumbprint (never the whole key).
+pub fn key_summary(c: &Client) -> serde_json::Value {
+    match c.inline_keys() {
+        None => serde_json::Value::Null,
+        Some(set) => set
+            .keys()
+            .iter()
+            .map(|k| {
+                serde_json::json!({"kid": k.kid(), "alg": k.alg().as_str(),
+                                   "thumbprint": k.thumbprint()})
+            })
+            .collect(),
+    }
 }
 
 /// The actor of changes made with the command line: `cli:<os user>`, the user from

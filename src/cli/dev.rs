@@ -137,6 +137,8 @@ async fn seed(
         dpop_bound_access_tokens: Set(false),
         dpop_nonce_required: Set(false),
         exchange_audiences: Set(String::new()),
+        jwks: Set(None),
+        jwks_uri: Set(None),
         created_at: Set(now - clients as i64 + i as i64),
         updated_at: Set(now),
     })

@@ -23,6 +23,7 @@ use crate::{
     config::{Loaded, Settings},
     context::Context,
     error::{Error, Field, Result},
+    federation::NewBinding,
     keys::{Alg, Custody, KeyManager, Keyring},
 };
 
@@ -36,7 +37,10 @@ macro_rules! out {
 
 mod database;
 mod dev;
+mod federation;
 mod verify;
+
+pub use federation::FederationCommand;
 
 /// Writes one line to stdout (see [`out!`]).
 pub fn write_stdout(args: std::fmt::Arguments<'_>) {
@@ -118,6 +122,10 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage trusted external issuers (workload identity federation: Kubernetes, SPIFFE,
+    /// GitHub Actions) whose tokens authenticate the clients bound to their identities.
+    #[command(subcommand)]
+    Federation(FederationCommand),
     /// Manage users (password grant).
     #[command(subcommand)]
     Users(UsersCommand),
@@ -206,7 +214,16 @@ one (same database, same KEK). Revoking a RETIRED or NEXT key only unpublishes i
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client; prints its id and its secret (shown once).
-    Create(CreateClient),
+    Create(Box<CreateClient>),
+    /// Show one client: its method of authentication, keys, grants, scopes, audiences.
+    Show {
+        /// The client's id.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// Print JSON (the client; for private_key_jwt its JWK Set, public keys only).
+        #[arg(long)]
+        json: bool,
+    },
     /// List clients.
     List {
         /// Print JSON (an array of clients, no secrets).
@@ -343,6 +360,29 @@ pub struct CreateClient {
     /// (`token_endpoint_auth_method=none`); authorization_code, device_code and refresh_token grants only.
     #[arg(long)]
     pub public: bool,
+    /// How the client authenticates: client_secret_basic (default; a generated secret, also
+    /// accepted as client_secret_post), private_key_jwt (JWTs signed with its own key, given
+    /// with --jwks-file or --jwks-uri; no secret exists) or none (same as --public).
+    #[arg(long = "auth", value_parser = ["client_secret_basic", "private_key_jwt", "none", "federated"])]
+    pub auth: Option<String>,
+    /// Workload identity federation: bind the client to the identity SUBJECT of the
+    /// registered federation NAME, e.g. `k8s-prod:system:serviceaccount:payments:billing`
+    /// (repeatable; implies `--auth federated`: no secret, no keys). The client then sends
+    /// that identity's token as its client_assertion.
+    #[arg(long = "federated", value_name = "NAME:SUBJECT")]
+    pub federated: Vec<String>,
+    /// A claim the federated token must carry with exactly this value, e.g.
+    /// `kubernetes.io.namespace=payments` or `ref=refs/heads/main` (dots address nested
+    /// claims; repeatable; applies to every --federated identity of this command).
+    #[arg(long = "condition", value_name = "KEY=VALUE", requires = "federated")]
+    pub conditions: Vec<String>,
+    /// private_key_jwt: a JWK Set file with the client's public key(s); each key names its
+    /// alg (ES256, RS256, PS256, EdDSA) unless its type allows one only (EC P-256, Ed25519).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// private_key_jwt: the https URL where the client publishes its JWK Set.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
     /// DPoP (RFC 9449 §5.2): the client must send a DPoP proof at the token endpoint, so
     /// all its access tokens are bound to its key (`dpop_bound_access_tokens`).
     #[arg(long)]
@@ -441,6 +481,10 @@ pub async fn run(cli: Cli, loaded: Loaded) -> std::result::Result<u8, String> {
         Command::Users(cmd) => {
             database::existing(s).await?;
             done(users(cmd, s, clock).await)
+        }
+        Command::Federation(cmd) => {
+            database::existing(s).await?;
+            done(federation::run(cmd, s, clock).await)
         }
         Command::Dev(cmd) => done(dev::run(cmd, s).await),
     }
@@ -598,7 +642,7 @@ async fn keys(cmd: KeysCommand, settings: &Settings, clock: SharedClock) -> Resu
 async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -> Result<()> {
     let db = crate::storage::connect_and_migrate(settings).await?;
     let audit = CliAudit::new(&db, &clock);
-    let registry = ClientRegistry::new(db, clock, settings.client_cache_ttl);
+    let registry = ClientRegistry::new(db.clone(), clock.clone(), settings.client_cache_ttl);
     match cmd {
         ClientsCommand::Create(mut c) => {
             if c.admin {
@@ -606,6 +650,62 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                 c.scopes
                     .extend(crate::admin::ALL_SCOPES.iter().map(|s| s.to_string()));
                 c.audiences.push(crate::admin::ADMIN_AUDIENCE.into());
+            }
+            let keyed = c.jwks_file.is_some() || c.jwks_uri.is_some();
+            let federated = !c.federated.is_empty();
+            match c.auth.as_deref() {
+                Some("federated") if !federated => {
+                    return Err(Error::invalid(
+                        Field::Federated,
+                        "--auth federated needs at least one --federated NAME:SUBJECT",
+                    ));
+                }
+                Some("client_secret_basic" | "private_key_jwt" | "none") if federated => {
+                    return Err(Error::invalid(
+                        Field::Federated,
+                        "--federated identities are for --auth federated clients",
+                    ));
+                }
+                Some("private_key_jwt") if !keyed => {
+                    return Err(Error::invalid(
+                        Field::Jwks,
+                        "--auth private_key_jwt needs the client's public keys: --jwks-file or --jwks-uri",
+                    ));
+                }
+                Some("client_secret_basic" | "none") if keyed => {
+                    return Err(Error::invalid(
+                        Field::Jwks,
+                        "keys are for --auth private_key_jwt",
+                    ));
+                }
+                Some("none") => c.public = true,
+                _ => {}
+            }
+            if let Some(uri) = &c.jwks_uri {
+                crate::remote_jwks::Fetcher::from_settings(settings)?
+                    .check_url(uri)
+                    .map_err(|e| Error::invalid(Field::JwksUri, e.to_string()))?;
+            }
+            let jwks = match &c.jwks_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    Error::invalid(Field::Jwks, format!("cannot read {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            let federations = federation::registry(&db, &clock, settings)?;
+            let mut bindings = Vec::new();
+            for spec in &c.federated {
+                let b = NewBinding::parse(spec, &c.conditions)?;
+                if federations.get(&b.federation).await?.is_none() {
+                    return Err(Error::invalid(
+                        Field::Federated,
+                        format!(
+                            "no federation named {:?} (tessera federation list)",
+                            b.federation
+                        ),
+                    ));
+                }
+                bindings.push(b);
             }
             let created = registry
                 .create(
@@ -622,6 +722,9 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                         dpop_bound_access_tokens: c.dpop_bound,
                         dpop_nonce_required: c.dpop_nonce_required,
                         exchange_audiences: c.exchange_audiences,
+                        jwks,
+                        jwks_uri: c.jwks_uri,
+                        federated,
                     },
                     RegistrationLimits {
                         max_token_ttl: settings.max_access_token_ttl,
@@ -635,7 +738,38 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
                     client_detail(&created.client),
                 )
                 .await;
+            for b in bindings {
+                let bound = federations.bind(&created.client.client_id, b).await?;
+                audit
+                    .record(
+                        "client.federated_identity.add",
+                        &created.client.client_id,
+                        json!({"federation": bound.federation, "subject": bound.subject,
+                               "conditions": bound.conditions}),
+                    )
+                    .await;
+            }
             print_secret(&created, c.json);
+        }
+        ClientsCommand::Show { client_id, json } => {
+            let Some(c) = registry.fetch(&client_id).await? else {
+                return Err(Error::NotFound(format!("client {client_id}")));
+            };
+            let bindings = federation::registry(&db, &clock, settings)?
+                .bindings_of(&c.client_id)
+                .await?;
+            if json {
+                let mut v = serde_json::to_value(&c).unwrap_or_default();
+                if !bindings.is_empty() {
+                    v["federated_identities"] = serde_json::to_value(&bindings).unwrap_or_default();
+                }
+                out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                print_client(&c);
+                for b in &bindings {
+                    federation::print_binding(b);
+                }
+            }
         }
         ClientsCommand::List { json } => {
             let list = registry.list().await?;
@@ -667,6 +801,9 @@ async fn clients(cmd: ClientsCommand, settings: &Settings, clock: SharedClock) -
         }
         ClientsCommand::Delete { client_id } => {
             if registry.delete(&client_id).await? {
+                federation::registry(&db, &clock, settings)?
+                    .unbind_all(&client_id)
+                    .await?;
                 audit.record("client.delete", &client_id, json!({})).await;
                 out!("deleted {client_id}");
             } else {
@@ -858,6 +995,52 @@ fn password_input(from_stdin: bool) -> Result<(String, bool)> {
     }
 }
 
+/// `clients show`: one field per line.
+fn print_client(c: &crate::clients::Client) {
+    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+    out!("client_id:      {}", c.client_id);
+    out!("name:           {}", c.name);
+    out!("authentication: {}", c.token_endpoint_auth_method);
+    print_keys(c);
+    out!("grants:         {}", grants.join(" "));
+    out!("scopes:         {}", c.scopes.join(" "));
+    out!("audiences:      {}", c.audiences.join(" "));
+    if !c.redirect_uris.is_empty() {
+        out!("redirect_uris:  {}", c.redirect_uris.join(" "));
+    }
+    if let Some(alg) = c.alg {
+        out!("alg:            {}", alg.as_str());
+    }
+    if let Some(ttl) = c.token_ttl {
+        out!("token_ttl:      {ttl}s");
+    }
+    if c.dpop_bound_access_tokens || c.dpop_nonce_required {
+        out!(
+            "dpop:           bound={} nonce_required={}",
+            c.dpop_bound_access_tokens,
+            c.dpop_nonce_required
+        );
+    }
+    out!("created:        {}", fmt_time(Some(c.created_at)));
+}
+
+/// The registered keys of a `private_key_jwt` client: kid, algorithm, RFC 7638 thumbprint.
+fn print_keys(c: &crate::clients::Client) {
+    if let Some(uri) = &c.jwks_uri {
+        out!("jwks_uri:       {uri}");
+    }
+    if let Some(keys) = c.inline_keys() {
+        for k in keys.keys() {
+            out!(
+                "key:            kid={} alg={} thumbprint={}",
+                k.kid().unwrap_or("-"),
+                k.alg().as_str(),
+                k.thumbprint()
+            );
+        }
+    }
+}
+
 fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
     if json {
         out!("{}", serde_json::to_string_pretty(c).unwrap_or_default());
@@ -865,6 +1048,17 @@ fn print_secret(c: &crate::clients::ClientWithSecret, json: bool) {
         out!("client_id:     {}", c.client.client_id);
         if c.client.is_public() {
             out!("(a public client: no secret; it proves itself with PKCE)");
+            return;
+        }
+        if c.client.token_endpoint_auth_method == crate::clients::AuthMethod::PrivateKeyJwt {
+            print_keys(&c.client);
+            out!("(private_key_jwt: no secret; the client signs assertions with its own key)");
+            return;
+        }
+        if c.client.token_endpoint_auth_method == crate::clients::AuthMethod::Federated {
+            out!(
+                "(federated: no secret; the client sends its platform's token as client_assertion)"
+            );
             return;
         }
         out!("client_secret: {}", c.client_secret);

@@ -28,6 +28,7 @@ use crate::{
     scope::is_scope_token,
     secrets::{hash_secret, hash_secret_hex, hashes_equal, hex_decode_32, random_token},
 };
+use tessera_verify::jws::{JwksError, JwksPolicy, PublicKeySet};
 
 /// Grant types a client can be registered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,6 +92,56 @@ impl GrantType {
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// RFC 8628 §3.4 `grant_type` of the device flow.
 pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// How a client authenticates at the token, revocation and introspection endpoints and
+/// the revocation feed (RFC 7591 `token_endpoint_auth_method`); fixed at registration.
+/// `client_auth` dispatches on it: one module per method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AuthMethod {
+    /// A server-generated secret, sent with HTTP Basic (`client_secret_basic`) or in the
+    /// body (`client_secret_post`); stored as `client_secret_basic`.
+    #[serde(rename = "client_secret_basic")]
+    ClientSecret,
+    /// RFC 7523 §2.2: a JWT signed with one of the client's registered keys (`jwks` or
+    /// `jwks_uri`); the client has no secret.
+    #[serde(rename = "private_key_jwt")]
+    PrivateKeyJwt,
+    /// A public client: `client_id` alone, bound by PKCE instead.
+    #[serde(rename = "none")]
+    None,
+    /// Workload identity federation (`src/federation`): the client sends a token of a
+    /// trusted external issuer (Kubernetes, SPIFFE, GitHub Actions) as its client
+    /// assertion, matching one of its bound identities; no secret, no keys of its own.
+    /// Not an RFC 7591 value: on the wire it is a JWT client assertion (RFC 7523).
+    #[serde(rename = "federated")]
+    Federated,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecret => AUTH_METHOD_SECRET,
+            AuthMethod::PrivateKeyJwt => AUTH_METHOD_PRIVATE_KEY_JWT,
+            AuthMethod::None => AUTH_METHOD_NONE,
+            AuthMethod::Federated => AUTH_METHOD_FEDERATED,
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            AUTH_METHOD_SECRET => Some(AuthMethod::ClientSecret),
+            AUTH_METHOD_PRIVATE_KEY_JWT => Some(AuthMethod::PrivateKeyJwt),
+            AUTH_METHOD_NONE => Some(AuthMethod::None),
+            AUTH_METHOD_FEDERATED => Some(AuthMethod::Federated),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A registered client (without its secret).
 #[derive(Debug, Clone, Serialize)]
@@ -111,8 +162,9 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// URIs RP-initiated logout may return to.
     pub post_logout_redirect_uris: Vec<String>,
-    /// `client_secret_basic` (confidential) or `none` (public: PKCE only, no secret).
-    pub token_endpoint_auth_method: &'static str,
+    /// `client_secret_basic` (confidential, with a secret), `private_key_jwt` (its own
+    /// keys, no secret) or `none` (public: PKCE only, no secret).
+    pub token_endpoint_auth_method: AuthMethod,
     /// RFC 9449 §5.2: the client must send a DPoP proof at the token endpoint (its access
     /// tokens are always DPoP-bound).
     pub dpop_bound_access_tokens: bool,
@@ -122,6 +174,16 @@ pub struct Client {
     /// RFC 8693: audiences the client may obtain by token exchange (`audience` or
     /// `resource` of the exchange must be among them); empty: none.
     pub exchange_audiences: Vec<String>,
+    /// `private_key_jwt`: the registered JWK Set (public keys), when given inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// `private_key_jwt`: where the client publishes its JWK Set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// The inline `jwks`, imported once when the client is read (each key bound to one
+    /// algorithm), not per request.
+    #[serde(skip)]
+    keys: Option<Arc<PublicKeySet>>,
     pub created_at: i64,
 }
 
@@ -131,12 +193,22 @@ impl Client {
     }
 
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    /// The registered inline keys of a `private_key_jwt` client.
+    pub fn inline_keys(&self) -> Option<&Arc<PublicKeySet>> {
+        self.keys.as_ref()
     }
 
     fn from_row(m: client::Model) -> Result<Self> {
-        let public = m.token_endpoint_auth_method == AUTH_METHOD_NONE;
-        let hash = if public {
+        let method = AuthMethod::parse(&m.token_endpoint_auth_method).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "client {} has an unknown token_endpoint_auth_method",
+                m.client_id
+            ))
+        })?;
+        let hash = if method != AuthMethod::ClientSecret {
             None
         } else {
             Some(hex_decode_32(&m.secret_hash).ok_or_else(|| {
@@ -158,14 +230,18 @@ impl Client {
             alg: m.alg.as_deref().and_then(|a| a.parse().ok()),
             redirect_uris: split(&m.redirect_uris),
             post_logout_redirect_uris: split(&m.post_logout_redirect_uris),
-            token_endpoint_auth_method: if public {
-                AUTH_METHOD_NONE
-            } else {
-                AUTH_METHOD_SECRET
-            },
+            token_endpoint_auth_method: method,
             dpop_bound_access_tokens: m.dpop_bound_access_tokens,
             dpop_nonce_required: m.dpop_nonce_required,
             exchange_audiences: split(&m.exchange_audiences),
+            keys: match &m.jwks {
+                Some(text) => Some(Arc::new(import_jwks(text).map_err(|e| {
+                    Error::Corrupt(format!("client {} has an unusable jwks: {e}", m.client_id))
+                })?)),
+                None => None,
+            },
+            jwks: m.jwks.as_deref().and_then(|t| serde_json::from_str(t).ok()),
+            jwks_uri: m.jwks_uri,
             client_id: m.client_id,
             name: m.name,
             secret_hash: hash,
@@ -197,6 +273,14 @@ pub struct NewClient {
     /// RFC 8693: audiences the client may obtain by token exchange (required with the
     /// `token_exchange` grant).
     pub exchange_audiences: Vec<String>,
+    /// `private_key_jwt` with these public keys: a JWK Set document (JSON text). No secret
+    /// is generated.
+    pub jwks: Option<String>,
+    /// `private_key_jwt` with the keys published at this `https` URL. No secret.
+    pub jwks_uri: Option<String>,
+    /// Authenticated by federated identities (bound with `federation::Federations::bind`):
+    /// no secret, no keys.
+    pub federated: bool,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is. For the optional
@@ -214,10 +298,26 @@ pub struct ClientUpdate {
     pub dpop_bound_access_tokens: Option<bool>,
     pub dpop_nonce_required: Option<bool>,
     pub exchange_audiences: Option<Vec<String>>,
+    /// A `private_key_jwt` client's new inline JWK Set (key rotation: publish the new key
+    /// beside the old one, switch the client over, then drop the old one).
+    pub jwks: Option<String>,
+    /// A `private_key_jwt` client's new JWK Set URL.
+    pub jwks_uri: Option<String>,
 }
 
 /// `token_endpoint_auth_method` of confidential clients (Basic or post).
 pub const AUTH_METHOD_SECRET: &str = "client_secret_basic";
+/// `token_endpoint_auth_method` of clients that sign assertions with their own keys.
+pub const AUTH_METHOD_PRIVATE_KEY_JWT: &str = "private_key_jwt";
+/// `token_endpoint_auth_method` of clients authenticated by federated identities.
+pub const AUTH_METHOD_FEDERATED: &str = "federated";
+/// Longest inline JWK Set accepted at registration (ten RSA-4096 keys fit easily).
+pub const MAX_JWKS_LEN: usize = 64 * 1024;
+
+/// Imports a client's JWK Set: strict (every key usable, RSA keys name their `alg`).
+fn import_jwks(text: &str) -> std::result::Result<PublicKeySet, JwksError> {
+    PublicKeySet::from_jwks(text.as_bytes(), &JwksPolicy::CLIENT_KEYS)
+}
 /// `token_endpoint_auth_method` of public clients.
 pub const AUTH_METHOD_NONE: &str = "none";
 
@@ -350,8 +450,11 @@ impl ClientRegistry {
             .as_ref()
             .and_then(|c| c.secret_hash.as_ref())
             .unwrap_or(&self.dummy_hash);
-        let ok: bool =
-            hashes_equal(&presented, expected) && client.as_ref().is_some_and(|c| !c.is_public());
+        // Nor does a client that authenticates with its keys (it has no secret either).
+        let ok: bool = hashes_equal(&presented, expected)
+            && client
+                .as_ref()
+                .is_some_and(|c| c.token_endpoint_auth_method == AuthMethod::ClientSecret);
         match client {
             Some(c) if ok => Ok(c),
             Some(_) => {
@@ -399,7 +502,7 @@ impl ClientRegistry {
             return Ok(Err(r));
         }
         let client_id = random_token(16)?;
-        let (secret, secret_hash) = if validated.public {
+        let (secret, secret_hash) = if validated.auth != AuthMethod::ClientSecret {
             (String::new(), String::new())
         } else {
             let s = random_token(32)?;
@@ -413,12 +516,9 @@ impl ClientRegistry {
             secret_hash: Set(secret_hash),
             redirect_uris: Set(validated.redirect_uris.join(" ")),
             post_logout_redirect_uris: Set(validated.post_logout_redirect_uris.join(" ")),
-            token_endpoint_auth_method: Set(if validated.public {
-                AUTH_METHOD_NONE
-            } else {
-                AUTH_METHOD_SECRET
-            }
-            .into()),
+            token_endpoint_auth_method: Set(validated.auth.as_str().into()),
+            jwks: Set(validated.jwks),
+            jwks_uri: Set(validated.jwks_uri),
             grant_types: Set(join_grants(&validated.grant_types)),
             scopes: Set(validated.scopes.join(" ")),
             audiences: Set(validated.audiences.join(" ")),
@@ -509,7 +609,7 @@ impl ClientRegistry {
         for _ in 0..GUARD_ATTEMPTS {
             let row = self.row(client_id).await?;
             let current = Client::from_row(row.clone())?;
-            let v = validate(merge(&current, changes.clone()), limits)?;
+            let v = validate(merge(&current, changes.clone())?, limits)?;
             if let Err(r) = guard(&current, (&v.scopes, &v.audiences)) {
                 return Ok(Err(r));
             }
@@ -525,6 +625,8 @@ impl ClientRegistry {
                 dpop_bound_access_tokens: Set(v.dpop_bound_access_tokens),
                 dpop_nonce_required: Set(v.dpop_nonce_required),
                 exchange_audiences: Set(v.exchange_audiences.join(" ")),
+                jwks: Set(v.jwks),
+                jwks_uri: Set(v.jwks_uri),
                 updated_at: Set(self.clock.now()),
                 ..Default::default()
             };
@@ -694,6 +796,12 @@ impl ClientRegistry {
                     "a public client has no secret to rotate",
                 ));
             }
+            if row.token_endpoint_auth_method == AUTH_METHOD_PRIVATE_KEY_JWT {
+                return Err(Error::invalid(
+                    Field::Jwks,
+                    "a private_key_jwt client has no secret to rotate (update its keys instead)",
+                ));
+            }
             if let Err(r) = guard(&Client::from_row(row.clone())?) {
                 return Ok(Err(r));
             }
@@ -723,10 +831,25 @@ impl ClientRegistry {
 }
 
 /// The registration `changes` would leave: absent fields keep their current values;
-/// whether a client has a secret is fixed at registration.
-fn merge(current: &Client, changes: ClientUpdate) -> NewClient {
+/// how a client authenticates is fixed at registration (a `private_key_jwt` client may
+/// change its keys, from inline to URL and back).
+fn merge(current: &Client, changes: ClientUpdate) -> Result<NewClient> {
+    let keyed = current.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt;
+    if !keyed && (changes.jwks.is_some() || changes.jwks_uri.is_some()) {
+        return Err(Error::invalid(
+            Field::Jwks,
+            "only a private_key_jwt client has keys (the method is fixed at registration)",
+        ));
+    }
+    let (jwks, jwks_uri) = match (changes.jwks, changes.jwks_uri) {
+        (None, None) => (
+            current.jwks.as_ref().map(|v| v.to_string()),
+            current.jwks_uri.clone(),
+        ),
+        (jwks, jwks_uri) => (jwks, jwks_uri),
+    };
     let current = current.clone();
-    NewClient {
+    Ok(NewClient {
         name: changes.name.unwrap_or(current.name),
         grant_types: changes.grant_types.unwrap_or_else(|| {
             current
@@ -747,7 +870,10 @@ fn merge(current: &Client, changes: ClientUpdate) -> NewClient {
         post_logout_redirect_uris: changes
             .post_logout_redirect_uris
             .unwrap_or(current.post_logout_redirect_uris),
-        public: current.secret_hash.is_none(),
+        public: current.token_endpoint_auth_method == AuthMethod::None,
+        federated: current.token_endpoint_auth_method == AuthMethod::Federated,
+        jwks,
+        jwks_uri,
         dpop_bound_access_tokens: changes
             .dpop_bound_access_tokens
             .unwrap_or(current.dpop_bound_access_tokens),
@@ -757,7 +883,7 @@ fn merge(current: &Client, changes: ClientUpdate) -> NewClient {
         exchange_audiences: changes
             .exchange_audiences
             .unwrap_or(current.exchange_audiences),
-    }
+    })
 }
 
 struct Validated {
@@ -769,10 +895,61 @@ struct Validated {
     alg: Option<Alg>,
     redirect_uris: Vec<String>,
     post_logout_redirect_uris: Vec<String>,
-    public: bool,
+    auth: AuthMethod,
+    /// The inline JWK Set, compact JSON.
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
     dpop_bound_access_tokens: bool,
     dpop_nonce_required: bool,
     exchange_audiences: Vec<String>,
+}
+
+/// How a registration authenticates, and its keys (validated).
+fn validate_keys(
+    public: bool,
+    federated: bool,
+    jwks: Option<&str>,
+    jwks_uri: Option<&str>,
+) -> Result<(AuthMethod, Option<String>, Option<String>)> {
+    if federated {
+        return match (public, jwks, jwks_uri) {
+            (false, None, None) => Ok((AuthMethod::Federated, None, None)),
+            _ => Err(Error::invalid(
+                Field::Public,
+                "a federated client has neither keys nor a secret, and is not public",
+            )),
+        };
+    }
+    match (public, jwks, jwks_uri) {
+        (true, None, None) => Ok((AuthMethod::None, None, None)),
+        (false, None, None) => Ok((AuthMethod::ClientSecret, None, None)),
+        (true, _, _) => Err(Error::invalid(
+            Field::Public,
+            "a public client has no keys (jwks and jwks_uri are for private_key_jwt clients)",
+        )),
+        (false, Some(_), Some(_)) => Err(Error::invalid(
+            Field::Jwks,
+            "give either jwks or jwks_uri, not both",
+        )),
+        (false, Some(text), None) => {
+            if text.len() > MAX_JWKS_LEN {
+                return Err(Error::invalid(
+                    Field::Jwks,
+                    format!("larger than {MAX_JWKS_LEN} bytes"),
+                ));
+            }
+            import_jwks(text).map_err(|e| Error::invalid(Field::Jwks, e.to_string()))?;
+            // Stored compact; the keys were checked, the text is what is kept.
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|_| Error::invalid(Field::Jwks, "not JSON"))?;
+            Ok((AuthMethod::PrivateKeyJwt, Some(value.to_string()), None))
+        }
+        (false, None, Some(uri)) => {
+            crate::client_auth::private_key_jwt::check_jwks_uri(uri)
+                .map_err(|why| Error::invalid(Field::JwksUri, why))?;
+            Ok((AuthMethod::PrivateKeyJwt, None, Some(uri.to_string())))
+        }
+    }
 }
 
 /// Refuses control characters (NUL, newlines, tabs, escapes, C1 controls) in every
@@ -800,6 +977,12 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
     no_control_chars(
         Field::PostLogoutRedirectUris,
         new.post_logout_redirect_uris.iter().map(String::as_str),
+    )?;
+    let (auth, jwks, jwks_uri) = validate_keys(
+        new.public,
+        new.federated,
+        new.jwks.as_deref(),
+        new.jwks_uri.as_deref(),
     )?;
     let name = new.name.trim().to_string();
     if name.is_empty() || name.len() > 200 {
@@ -881,7 +1064,9 @@ fn validate(new: NewClient, limits: RegistrationLimits) -> Result<Validated> {
         alg: new.alg,
         redirect_uris: redirect.redirect_uris,
         post_logout_redirect_uris: redirect.post_logout_redirect_uris,
-        public: new.public,
+        auth,
+        jwks,
+        jwks_uri,
         dpop_bound_access_tokens: new.dpop_bound_access_tokens,
         dpop_nonce_required: new.dpop_nonce_required,
         exchange_audiences,

@@ -41,7 +41,7 @@ pub async fn authorize(
     client_ip: Option<IpAddr>,
 ) -> Result<DeviceAuthorization, OAuthError> {
     ctx.rate_limits.check_ip(Endpoint::Token, client_ip)?;
-    let client = client_auth::authenticate_or_public(&ctx.clients, authorization, params).await?;
+    let client = client_auth::authenticate_or_public(ctx, authorization, params).await?;
     ctx.rate_limits
         .check_client(Endpoint::Token, &client.client_id)?;
     if !client.allows(GrantType::DeviceCode) {

@@ -20,7 +20,8 @@ pub struct Model {
     pub redirect_uris: String,
     /// Space-separated URIs allowed after RP-initiated logout.
     pub post_logout_redirect_uris: String,
-    /// `client_secret_basic` (confidential) or `none` (public client, PKCE only).
+    /// `client_secret_basic` (confidential, with a secret), `private_key_jwt` (signed
+    /// assertions with its registered keys; no secret) or `none` (public client, PKCE only).
     pub token_endpoint_auth_method: String,
     /// RFC 9449 §5.2: the client must send a DPoP proof at the token endpoint.
     pub dpop_bound_access_tokens: bool,
@@ -28,6 +29,10 @@ pub struct Model {
     pub dpop_nonce_required: bool,
     /// RFC 8693: audiences the client may obtain by token exchange (space-separated).
     pub exchange_audiences: String,
+    /// `private_key_jwt`: the client's public keys, an inline JWK Set (JSON text).
+    pub jwks: Option<String>,
+    /// `private_key_jwt`: where the client publishes its JWK Set (fetched by the server).
+    pub jwks_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -67,7 +67,7 @@ pub async fn token(
 ) -> Result<TokenResponse, OAuthError> {
     ctx.rate_limits.check_ip(Endpoint::Token, client_ip)?;
     params.required("grant_type")?;
-    let client = client_auth::authenticate_or_public(&ctx.clients, authorization, params).await?;
+    let client = client_auth::authenticate_or_public(ctx, authorization, params).await?;
     ctx.rate_limits
         .check_client(Endpoint::Token, &client.client_id)?;
     let grant = GrantRequest::grant_type(params)?;

@@ -119,14 +119,22 @@ pub struct DiscoveryDoc {
     pub revocation_feed_endpoint: String,
     /// Client authentication methods at the revocation endpoint.
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// `private_key_jwt` assertion algorithms at the revocation endpoint.
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// Client authentication methods at the introspection endpoint.
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// `private_key_jwt` assertion algorithms at the introspection endpoint.
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// Claims that tokens and UserInfo may carry.
     pub claims_supported: Vec<String>,
     /// Grant types the token endpoint accepts.
     pub grant_types_supported: Vec<String>,
-    /// Client authentication methods at the token endpoint.
+    /// Client authentication methods at the token endpoint (`client_secret_jwt`, an HMAC
+    /// over a shared secret, is deliberately absent).
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `private_key_jwt` assertion algorithms at the token endpoint: each must also be the
+    /// algorithm of the client's registered key.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// Response types of the authorization endpoint: `code` only.
     pub response_types_supported: Vec<String>,
     /// Response modes of the authorization endpoint: `query`.
@@ -171,8 +179,15 @@ impl PublishedDiscovery {
 impl DiscoveryDoc {
     pub fn new(issuer: &str, scopes: Vec<String>) -> Self {
         let algs = vec!["ES256".to_string(), "RS256".to_string()];
-        let auth_methods: Vec<String> =
-            vec!["client_secret_basic".into(), "client_secret_post".into()];
+        // No `client_secret_jwt`: an HMAC keyed with a secret the server must also hold.
+        let auth_methods: Vec<String> = vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+            "private_key_jwt".into(),
+        ];
+        let assertion_algs: Vec<String> = tessera_verify::jws::SigAlg::NAMES
+            .map(str::to_string)
+            .to_vec();
         // Public clients (no secret) at the token endpoint only.
         let mut token_auth_methods = auth_methods.clone();
         token_auth_methods.push("none".into());
@@ -206,7 +221,9 @@ impl DiscoveryDoc {
             end_session_endpoint: format!("{issuer}/oauth/end_session"),
             revocation_feed_endpoint: format!("{issuer}/oauth/revocations"),
             revocation_endpoint_auth_methods_supported: auth_methods.clone(),
+            revocation_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
             introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+            introspection_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
             claims_supported: claims.iter().map(|c| c.to_string()).collect(),
             grant_types_supported: vec![
                 "authorization_code".into(),
@@ -217,6 +234,7 @@ impl DiscoveryDoc {
                 crate::clients::DEVICE_CODE.into(),
             ],
             token_endpoint_auth_methods_supported: token_auth_methods,
+            token_endpoint_auth_signing_alg_values_supported: assertion_algs,
             response_types_supported: vec!["code".into()],
             response_modes_supported: vec!["query".into()],
             code_challenge_methods_supported: vec!["S256".into()],

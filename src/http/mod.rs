@@ -62,6 +62,7 @@ pub type Apis = (
     admin::UsersApi,
     admin::KeysApi,
     admin::AuditApi,
+    admin::FederationsApi,
     browser::BrowserApi,
 );
 
@@ -90,6 +91,9 @@ pub fn api_service(state: Arc<AppState>, server_url: &str) -> OpenApiService<Api
             state: state.clone(),
         }),
         admin::AuditApi(admin::AdminCtx {
+            state: state.clone(),
+        }),
+        admin::FederationsApi(admin::AdminCtx {
             state: state.clone(),
         }),
         browser::BrowserApi { state },

@@ -84,10 +84,17 @@ pub struct TokenForm {
     /// identical (required when that request carried one, which Tessera's clients do).
     pub redirect_uri: Option<String>,
     /// The client id: with `client_secret` (`client_secret_post`), alone for a public client
-    /// (`none`), or optionally beside HTTP Basic (then it must match).
+    /// (`none`), optionally beside HTTP Basic (then it must match) or a client assertion.
     pub client_id: Option<String>,
     /// `client_secret_post` authentication: the client secret. Never together with HTTP Basic.
     pub client_secret: Option<String>,
+    /// `private_key_jwt` authentication (RFC 7523 §2.2):
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// `private_key_jwt` authentication: a JWT signed with one of the client's registered
+    /// keys; `iss` = `sub` = client_id, `aud` = the issuer identifier, `exp` at most
+    /// `client_assertion_max_lifetime` ahead, a `jti` used once.
+    pub client_assertion: Option<String>,
 }
 
 /// RFC 6749 §5.1 access token response.
@@ -205,6 +212,30 @@ pub struct TokenParamForm {
     pub client_id: Option<String>,
     /// `client_secret_post` authentication: the client secret.
     pub client_secret: Option<String>,
+    /// `private_key_jwt` authentication:
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// `private_key_jwt` authentication: the signed client assertion (see the token
+    /// endpoint).
+    pub client_assertion: Option<String>,
+}
+
+/// Form of the revocation feed's POST variant.
+#[derive(Debug, Object)]
+pub struct FeedForm {
+    /// The `cursor` of the previous page; absent: every entry still relevant.
+    pub since: Option<String>,
+    /// Most entries in this page: 1 to 10000, default 1000.
+    pub limit: Option<String>,
+    /// `client_secret_post` authentication: the client id.
+    pub client_id: Option<String>,
+    /// `client_secret_post` authentication: the client secret.
+    pub client_secret: Option<String>,
+    /// `private_key_jwt` authentication:
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// `private_key_jwt` authentication: the signed client assertion.
+    pub client_assertion: Option<String>,
 }
 
 /// Form of the logout endpoint.
@@ -219,6 +250,12 @@ pub struct LogoutForm {
     pub client_id: Option<String>,
     /// `client_secret_post` authentication: the client secret.
     pub client_secret: Option<String>,
+    /// `private_key_jwt` authentication:
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// `private_key_jwt` authentication: the signed client assertion (see the token
+    /// endpoint).
+    pub client_assertion: Option<String>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -424,16 +461,43 @@ impl OAuthApi {
         let params = params.as_ref().map_err(Clone::clone)?;
         let client = match callers {
             Callers::Confidential => {
-                client_auth::authenticate(&ctx.clients, authorization(req), params).await?
+                client_auth::authenticate(ctx, authorization(req), params).await?
             }
             Callers::AlsoPublic => {
-                client_auth::authenticate_or_public(&ctx.clients, authorization(req), params)
-                    .await?
+                client_auth::authenticate_or_public(ctx, authorization(req), params).await?
             }
         };
         ctx.rate_limits.check_client(endpoint, &client.client_id)?;
         Ok(client)
     }
+}
+
+/// The feed page as served (GET and form POST).
+fn feed_response(feed: crate::revocation::Feed) -> FeedResponse {
+    FeedResponse::Ok(
+        Json(FeedBody {
+            cursor: feed.cursor,
+            revoked: feed
+                .revoked
+                .into_iter()
+                .map(|r| RevokedJtiBody {
+                    jti: r.jti,
+                    exp: r.exp,
+                })
+                .collect(),
+            subjects: feed
+                .subjects
+                .into_iter()
+                .map(|s| SubjectBody {
+                    sub: s.sub,
+                    not_before: s.not_before,
+                })
+                .collect(),
+            more: feed.more,
+        }),
+        NO_STORE.into(),
+        NO_CACHE.into(),
+    )
 }
 
 fn plain_ok() -> Done {
@@ -451,9 +515,10 @@ impl OAuthApi {
     /// `/oauth/authorize` with its PKCE `code_verifier` and the same `redirect_uri`; a code
     /// works once, and presenting it again revokes what it issued). Confidential clients
     /// authenticate with HTTP Basic (`client_secret_basic`, id and secret form-urlencoded
-    /// first, RFC 6749 §2.3.1) or `client_id`/`client_secret` in the body
-    /// (`client_secret_post`), never both; public clients send `client_id` alone. Errors
-    /// follow RFC 6749 §5.2.
+    /// first, RFC 6749 §2.3.1), `client_id`/`client_secret` in the body
+    /// (`client_secret_post`) or a JWT signed with their own key (`private_key_jwt`,
+    /// RFC 7523: `client_assertion_type` and `client_assertion`), one method per request;
+    /// public clients send `client_id` alone. Errors follow RFC 6749 §5.2.
     #[oai(
         path = "/oauth/token",
         method = "post",
@@ -633,8 +698,7 @@ impl OAuthApi {
     ) -> Result<Done, OAuthFailure> {
         let params = form.params?;
         let ctx = &self.state.ctx;
-        let client =
-            client_auth::authenticate_or_public(&ctx.clients, authorization(req), &params).await?;
+        let client = client_auth::authenticate_or_public(ctx, authorization(req), &params).await?;
         let token = params.required("refresh_token")?;
         let everywhere = matches!(params.single("all_sessions")?, Some("true" | "1"));
         token_revocation::logout(ctx, &client, token, everywhere).await?;
@@ -664,32 +728,34 @@ impl OAuthApi {
     ) -> Result<FeedResponse, OAuthFailure> {
         super::form::no_secrets_in_query(req)?;
         let ctx = &self.state.ctx;
-        client_auth::authenticate(&ctx.clients, authorization(req), &Params::default()).await?;
+        client_auth::authenticate(ctx, authorization(req), &Params::default()).await?;
         let feed = token_revocation::feed(ctx, since.0.as_deref(), limit.0.as_deref()).await?;
-        Ok(FeedResponse::Ok(
-            Json(FeedBody {
-                cursor: feed.cursor,
-                revoked: feed
-                    .revoked
-                    .into_iter()
-                    .map(|r| RevokedJtiBody {
-                        jti: r.jti,
-                        exp: r.exp,
-                    })
-                    .collect(),
-                subjects: feed
-                    .subjects
-                    .into_iter()
-                    .map(|s| SubjectBody {
-                        sub: s.sub,
-                        not_before: s.not_before,
-                    })
-                    .collect(),
-                more: feed.more,
-            }),
-            NO_STORE.into(),
-            NO_CACHE.into(),
-        ))
+        Ok(feed_response(feed))
+    }
+
+    /// Revocation feed (form)
+    ///
+    /// The revocation feed with the parameters in a form body, for clients that
+    /// authenticate with a client assertion (`private_key_jwt`), which belongs in a body
+    /// and never in a URL; HTTP Basic and `client_secret_post` work too. Same answer as
+    /// `GET /oauth/revocations`.
+    #[oai(
+        path = "/oauth/revocations",
+        method = "post",
+        tag = "ApiTags::OAuth",
+        operation_id = "revocationFeedForm"
+    )]
+    async fn revocations_form(
+        &self,
+        req: &Request,
+        form: OAuthForm<FeedForm>,
+    ) -> Result<FeedResponse, OAuthFailure> {
+        let params = form.params?;
+        let ctx = &self.state.ctx;
+        client_auth::authenticate(ctx, authorization(req), &params).await?;
+        let feed =
+            token_revocation::feed(ctx, params.single("since")?, params.single("limit")?).await?;
+        Ok(feed_response(feed))
     }
 
     /// UserInfo
@@ -813,6 +879,7 @@ mod tests {
             GrantRequest::parse(grant, &recorder).expect("every parameter present");
         }
         client_auth::client_secret::credentials(None, &recorder).ok();
+        client_auth::presented(None, &recorder).ok();
         let read = recorder.0.into_inner().unwrap();
         let mut registry = Registry::new();
         <TokenForm as poem_openapi::types::Type>::register(&mut registry);
@@ -827,6 +894,8 @@ mod tests {
             "read by the token endpoint but not documented in TokenForm: {missing:?}"
         );
         for name in [
+            "client_assertion",
+            "client_assertion_type",
             "code",
             "code_verifier",
             "redirect_uri",

@@ -46,8 +46,35 @@ async fn discovery_documents_name_this_issuer(backend: Backend) {
         }
         assert_eq!(
             d["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none"
+            ])
         );
+        // private_key_jwt everywhere a client authenticates, with the algorithms a
+        // registered key can have; never client_secret_jwt (a shared-secret HMAC).
+        for endpoint in ["token", "revocation", "introspection"] {
+            let methods = &d[format!("{endpoint}_endpoint_auth_methods_supported")];
+            assert!(
+                methods
+                    .as_array()
+                    .unwrap()
+                    .contains(&"private_key_jwt".into())
+            );
+            assert!(
+                !methods
+                    .as_array()
+                    .unwrap()
+                    .contains(&"client_secret_jwt".into())
+            );
+            assert_eq!(
+                d[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                serde_json::json!(["ES256", "RS256", "PS256", "EdDSA", "Ed25519"]),
+                "{endpoint}"
+            );
+        }
         let algs = d["id_token_signing_alg_values_supported"]
             .as_array()
             .unwrap();

@@ -71,8 +71,8 @@ fn every_field_is_described_and_admin_bodies_have_examples() {
         }
     }
     assert_eq!(
-        bodies, 6,
-        "create/update client, create/update user, password, rotate"
+        bodies, 8,
+        "create/update client, create/update user, password, rotate, create federation, bind identity"
     );
     assert_eq!(
         spec["components"]["securitySchemes"]["adminToken"]["scheme"],

@@ -55,7 +55,7 @@ const FORBIDDEN_HEADERS: [&str; 16] = [
 ];
 
 /// JWK members that only a private (or symmetric) key has.
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// What the caller expects of a proof.
 #[derive(Debug, Clone, Copy)]
@@ -251,7 +251,7 @@ pub fn jwk_thumbprint(jwk: &Value) -> Result<String, ProofError> {
 }
 
 /// The key-defining members of a JWK, checked for type and encoding.
-enum KeyMembers<'a> {
+pub(crate) enum KeyMembers<'a> {
     Ec { x: &'a str, y: &'a str },
     Rsa { n: &'a str, e: &'a str },
     Ed25519 { x: &'a str },
@@ -264,7 +264,7 @@ fn member<'a>(m: &'a Map<String, Value>, name: &str) -> Result<&'a str, ProofErr
     }
 }
 
-fn key_members(m: &Map<String, Value>) -> Result<KeyMembers<'_>, ProofError> {
+pub(crate) fn key_members(m: &Map<String, Value>) -> Result<KeyMembers<'_>, ProofError> {
     let text = |name| match m.get(name) {
         Some(Value::String(s)) => Ok(s.as_str()),
         _ => Err(ProofError::InvalidJwk),
@@ -294,7 +294,7 @@ fn key_members(m: &Map<String, Value>) -> Result<KeyMembers<'_>, ProofError> {
 }
 
 /// The canonical JSON of RFC 7638 §3.2 (values are base64url: no escaping needed).
-fn thumbprint(k: &KeyMembers<'_>) -> String {
+pub(crate) fn thumbprint(k: &KeyMembers<'_>) -> String {
     let canonical = match k {
         KeyMembers::Ec { x, y } => format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
         KeyMembers::Rsa { n, e } => format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
@@ -304,7 +304,7 @@ fn thumbprint(k: &KeyMembers<'_>) -> String {
 }
 
 /// Imports the proof key for `alg`.
-fn import(alg: ProofAlg, k: &KeyMembers<'_>) -> Result<ParsedPublicKey, ProofError> {
+pub(crate) fn import(alg: ProofAlg, k: &KeyMembers<'_>) -> Result<ParsedPublicKey, ProofError> {
     let dec = |s: &str| B64.decode(s).map_err(|_| ProofError::InvalidJwk);
     match (alg, k) {
         (ProofAlg::Es256, KeyMembers::Ec { x, y }) => {
@@ -461,7 +461,7 @@ pub fn verify_proof(
 
 /// A NumericDate rounded up (towards "newer", the stricter side for the future check);
 /// `None` for non-finite values. Out-of-range values saturate.
-fn numeric_date(n: &serde_json::Number) -> Option<i64> {
+pub(crate) fn numeric_date(n: &serde_json::Number) -> Option<i64> {
     if let Some(i) = n.as_i64() {
         Some(i)
     } else if n.is_u64() {

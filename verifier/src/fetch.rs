@@ -1,4 +1,8 @@
 //! HTTP plumbing: the default client, URL policy, size-capped reads, Cache-Control.
+//!
+//! The client builder, [`send_capped`] and [`max_age`] are public so that a server fetching
+//! key sets from elsewhere (Tessera's remote JWKS for client keys and federated issuers)
+//! applies the same discipline as this verifier, with its own address policy on top.
 
 use std::time::Duration;
 
@@ -9,6 +13,15 @@ use crate::error::Error;
 /// The default client: TLS through rustls on aws-lc-rs with the OS root store (feature
 /// `rustls`), no redirects, a whole-request timeout.
 pub(crate) fn default_client(timeout: Duration) -> Result<reqwest::Client, Error> {
+    client_builder(timeout)?
+        .build()
+        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+}
+
+/// The builder of the default client: TLS through rustls on aws-lc-rs with the OS root
+/// store (feature `rustls`), redirects never followed, `timeout` for connecting and for the
+/// whole request. Callers may add to it (a DNS resolver, a user agent) before `build()`.
+pub fn client_builder(timeout: Duration) -> Result<reqwest::ClientBuilder, Error> {
     let builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -16,9 +29,7 @@ pub(crate) fn default_client(timeout: Duration) -> Result<reqwest::Client, Error
         .user_agent(concat!("tessera-verify/", env!("CARGO_PKG_VERSION")));
     #[cfg(feature = "rustls")]
     let builder = builder.use_preconfigured_tls(tls_config()?);
-    builder
-        .build()
-        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+    Ok(builder)
 }
 
 #[cfg(feature = "rustls")]
@@ -63,8 +74,10 @@ fn is_loopback(u: &reqwest::Url) -> bool {
     }
 }
 
-/// Sends a request and reads at most `max_bytes` of body.
-pub(crate) async fn send_capped(
+/// Sends a request and reads at most `max_bytes` of body (after decompression): a longer
+/// body, announced or not, is an error as soon as the cap is passed, so a hostile server
+/// cannot make the caller buffer more.
+pub async fn send_capped(
     req: reqwest::RequestBuilder,
     url: &str,
     max_bytes: usize,
@@ -101,7 +114,7 @@ fn short(e: &reqwest::Error) -> String {
 }
 
 /// `max-age` from Cache-Control (`no-store`/`no-cache` count as 0), else `None`.
-pub(crate) fn max_age(headers: &HeaderMap) -> Option<Duration> {
+pub fn max_age(headers: &HeaderMap) -> Option<Duration> {
     let mut age = None;
     for v in headers.get_all(reqwest::header::CACHE_CONTROL) {
         let Ok(v) = v.to_str() else { continue };

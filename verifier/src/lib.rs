@@ -46,9 +46,10 @@
 mod claims;
 pub mod dpop;
 mod error;
-mod fetch;
+pub mod fetch;
 mod json;
 mod jwk;
+pub mod jws;
 mod replay;
 mod request;
 mod revocation;

@@ -64,8 +64,15 @@ pub struct ClientBody {
     pub redirect_uris: Vec<String>,
     /// Where RP-initiated logout may return to.
     pub post_logout_redirect_uris: Vec<String>,
-    /// `client_secret_basic` (confidential: has a secret) or `none` (public: PKCE only).
+    /// `client_secret_basic` (confidential: has a secret), `private_key_jwt` (signs client
+    /// assertions with its own key; no secret) or `none` (public: PKCE only).
     pub token_endpoint_auth_method: String,
+    /// `private_key_jwt`: the registered JWK Set (public keys), when given inline.
+    #[oai(skip_serializing_if_is_none)]
+    pub jwks: Option<serde_json::Value>,
+    /// `private_key_jwt`: the URL of the client's JWK Set.
+    #[oai(skip_serializing_if_is_none)]
+    pub jwks_uri: Option<String>,
     /// Access-token lifetime in seconds; absent = the server's `access_token_ttl`.
     #[oai(skip_serializing_if_is_none)]
     pub token_ttl: Option<u64>,
@@ -97,6 +104,8 @@ impl poem_openapi::types::Example for ClientBody {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             token_endpoint_auth_method: "client_secret_basic".into(),
+            jwks: None,
+            jwks_uri: None,
             token_ttl: Some(900),
             alg: Some(SigningAlg::ES256),
             dpop_bound_access_tokens: false,
@@ -118,6 +127,8 @@ impl From<Client> for ClientBody {
             token_ttl: c.token_ttl.map(|t| t.max(0) as u64),
             alg: c.alg.map(Into::into),
             token_endpoint_auth_method: c.token_endpoint_auth_method.to_string(),
+            jwks: c.jwks,
+            jwks_uri: c.jwks_uri,
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             client_id: c.client_id,
@@ -205,6 +216,11 @@ pub struct NewClientBody {
     /// `authorization_code`, `device_code` and `refresh_token` grants. Fixed at registration.
     #[oai(default)]
     pub public: bool,
+    /// Workload identity federation: the client has neither secret nor keys and
+    /// authenticates with tokens of the federated identities bound to it afterwards
+    /// (`POST /clients/{client_id}/federated-identities`). Fixed at registration.
+    #[oai(default)]
+    pub federated: bool,
     /// RFC 9449 §5.2: require a DPoP proof at the token endpoint (all its access tokens are
     /// then DPoP-bound). Default `false`.
     #[oai(default)]
@@ -216,6 +232,14 @@ pub struct NewClientBody {
     /// `token_exchange` grant, refused without it. Default: none.
     #[oai(default)]
     pub exchange_audiences: Vec<String>,
+    /// `private_key_jwt`: the client's public keys as a JWK Set (`{"keys": [...]}`); no
+    /// secret is generated. Each key names its `alg` (ES256, RS256, PS256, EdDSA) unless
+    /// its type allows only one (EC P-256: ES256, OKP Ed25519: EdDSA); at most 10 keys,
+    /// no private members. Not with `jwks_uri` or `public`.
+    pub jwks: Option<serde_json::Value>,
+    /// `private_key_jwt`: the `https` URL where the client publishes its JWK Set. Not with
+    /// `jwks` or `public`.
+    pub jwks_uri: Option<String>,
 }
 
 fn default_grants() -> Vec<String> {
@@ -234,9 +258,12 @@ impl poem_openapi::types::Example for NewClientBody {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             public: false,
+            federated: false,
             dpop_bound_access_tokens: false,
             dpop_nonce_required: false,
             exchange_audiences: vec![],
+            jwks: None,
+            jwks_uri: None,
         }
     }
 }
@@ -268,6 +295,11 @@ pub struct ClientPatch {
     pub dpop_nonce_required: Option<bool>,
     /// New token-exchange audiences (replace the old ones).
     pub exchange_audiences: Option<Vec<String>>,
+    /// A `private_key_jwt` client's new JWK Set (replaces the keys; to rotate, register
+    /// the new key beside the old one first).
+    pub jwks: Option<serde_json::Value>,
+    /// A `private_key_jwt` client's new JWK Set URL (replaces inline keys).
+    pub jwks_uri: Option<String>,
 }
 
 impl poem_openapi::types::Example for ClientPatch {
@@ -284,6 +316,8 @@ impl poem_openapi::types::Example for ClientPatch {
             dpop_bound_access_tokens: None,
             dpop_nonce_required: None,
             exchange_audiences: None,
+            jwks: None,
+            jwks_uri: None,
         }
     }
 }
@@ -314,6 +348,20 @@ pub enum Deleted {
 pub struct ClientsApi(pub AdminCtx);
 
 impl ClientsApi {
+    /// A `jwks_uri` the server may fetch (the SSRF guards of `remote_jwks`, checked again
+    /// at every connection), refused at registration rather than at the first login.
+    fn check_jwks_uri(&self, uri: Option<&str>) -> Result<(), AdminError> {
+        if let Some(uri) = uri {
+            self.0.state.ctx.fetcher.check_url(uri).map_err(|e| {
+                AdminError::from(crate::error::Error::invalid(
+                    crate::error::Field::JwksUri,
+                    e.to_string(),
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
     fn limits(&self) -> RegistrationLimits {
         RegistrationLimits {
             max_token_ttl: self.0.state.settings.max_access_token_ttl,
@@ -359,6 +407,7 @@ impl ClientsApi {
     async fn create(&self, auth: AdminToken, body: Json<NewClientBody>) -> AdminResult<Created> {
         let who = self.0.authorize(&auth, Area::Clients).await?;
         let b = body.0;
+        self.check_jwks_uri(b.jwks_uri.as_deref())?;
         let created = self
             .0
             .state
@@ -378,6 +427,9 @@ impl ClientsApi {
                     dpop_bound_access_tokens: b.dpop_bound_access_tokens,
                     dpop_nonce_required: b.dpop_nonce_required,
                     exchange_audiences: b.exchange_audiences,
+                    jwks: b.jwks.map(|v| v.to_string()),
+                    jwks_uri: b.jwks_uri,
+                    federated: b.federated,
                 },
                 self.limits(),
                 |scopes, audiences| who.may_register(scopes, audiences),
@@ -430,6 +482,7 @@ impl ClientsApi {
     ) -> AdminResult<Json<ClientBody>> {
         let who = self.0.authorize(&auth, Area::Clients).await?;
         let b = body.0;
+        self.check_jwks_uri(b.jwks_uri.as_deref())?;
         let detail = json!({
             "name": b.name, "grant_types": b.grant_types, "scopes": b.scopes,
             "audiences": b.audiences,
@@ -439,6 +492,7 @@ impl ClientsApi {
             "dpop_bound_access_tokens": b.dpop_bound_access_tokens,
             "dpop_nonce_required": b.dpop_nonce_required,
             "exchange_audiences": b.exchange_audiences,
+            "jwks_uri": b.jwks_uri, "jwks_changed": b.jwks.is_some(),
         });
         let changes = ClientUpdate {
             name: b.name,
@@ -452,6 +506,8 @@ impl ClientsApi {
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
             dpop_nonce_required: b.dpop_nonce_required,
             exchange_audiences: b.exchange_audiences,
+            jwks: b.jwks.map(|v| v.to_string()),
+            jwks_uri: b.jwks_uri,
         };
         let updated = self
             .0
@@ -523,6 +579,12 @@ impl ClientsApi {
             .await?
             .map_err(AdminError::refused)?;
         if deleted {
+            self.0
+                .state
+                .ctx
+                .federations
+                .unbind_all(&client_id.0)
+                .await?;
             self.0
                 .audit(&who, "client.delete", &client_id.0, json!({}))
                 .await;

@@ -9,6 +9,7 @@
 mod body;
 mod clients;
 mod errors;
+mod federations;
 mod keys;
 mod users;
 
@@ -19,6 +20,7 @@ use poem_openapi::{SecurityScheme, auth::Bearer};
 
 pub use clients::ClientsApi;
 pub use errors::{AdminError, AdminResult, Problem};
+pub use federations::FederationsApi;
 pub use keys::{AuditApi, KeysApi};
 pub use users::UsersApi;
 
