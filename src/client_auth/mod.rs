@@ -174,14 +174,21 @@ mod tests {
             (Some(basic), format!("client_assertion_type={JWT_BEARER}")),
         ] {
             assert!(
-                matches!(presented(auth, &p(&body)), Err(OAuthError::InvalidRequest(_))),
+                matches!(
+                    presented(auth, &p(&body)),
+                    Err(OAuthError::InvalidRequest(_))
+                ),
                 "{auth:?} {body}"
             );
         }
         let params = p(&a);
         assert!(matches!(
             presented(None, &params),
-            Ok(Presented::Assertion { client_id: None, assertion: "x.y.z", .. })
+            Ok(Presented::Assertion {
+                client_id: None,
+                assertion: "x.y.z",
+                ..
+            })
         ));
         let params = p("client_assertion=x.y.z");
         assert!(matches!(

@@ -120,7 +120,11 @@ pub fn check_claims(claims: &Map<String, Value>, e: &Expected<'_>) -> Result<Che
     if exp.saturating_add(e.leeway) <= e.now {
         return Err(ClaimError::Expired);
     }
-    if exp > e.now.saturating_add(e.max_lifetime).saturating_add(e.leeway) {
+    if exp
+        > e.now
+            .saturating_add(e.max_lifetime)
+            .saturating_add(e.leeway)
+    {
         return Err(ClaimError::TooLong);
     }
     for name in ["nbf", "iat"] {
@@ -266,7 +270,12 @@ pub async fn verify(ctx: &Context, client: &Client, assertion: &str) -> Result<(
     let until = checked.exp.saturating_add(ctx.leeway());
     match ctx
         .replay
-        .record_once(Purpose::ClientAssertion, &client.client_id, &checked.jti, until)
+        .record_once(
+            Purpose::ClientAssertion,
+            &client.client_id,
+            &checked.jti,
+            until,
+        )
         .await?
     {
         Recorded::Fresh => Ok(()),
@@ -290,7 +299,8 @@ mod tests {
     };
 
     fn claims(extra: Value) -> Map<String, Value> {
-        let mut c = json!({"iss":"c1","sub":"c1","aud":"https://auth.example","exp":1_100,"jti":"j"});
+        let mut c =
+            json!({"iss":"c1","sub":"c1","aud":"https://auth.example","exp":1_100,"jti":"j"});
         for (k, v) in extra.as_object().unwrap() {
             if v.is_null() {
                 c.as_object_mut().unwrap().remove(k);
@@ -311,8 +321,14 @@ mod tests {
             (json!({"iss":"c2"}), ClaimError::WrongIssuer),
             (json!({"sub":"c2"}), ClaimError::WrongSubject),
             (json!({"iss":null}), ClaimError::Missing("iss")),
-            (json!({"aud":"https://auth.example/oauth/token"}), ClaimError::WrongAudience),
-            (json!({"aud":["https://auth.example","x"]}), ClaimError::WrongAudience),
+            (
+                json!({"aud":"https://auth.example/oauth/token"}),
+                ClaimError::WrongAudience,
+            ),
+            (
+                json!({"aud":["https://auth.example","x"]}),
+                ClaimError::WrongAudience,
+            ),
             (json!({"aud":null}), ClaimError::Missing("aud")),
             (json!({"exp":null}), ClaimError::Missing("exp")),
             (json!({"exp":"1100"}), ClaimError::Invalid("exp")),
@@ -324,7 +340,11 @@ mod tests {
             (json!({"jti":""}), ClaimError::Invalid("jti")),
             (json!({"jti":"x".repeat(257)}), ClaimError::Invalid("jti")),
         ] {
-            assert_eq!(check_claims(&claims(extra.clone()), &E), Err(why), "{extra}");
+            assert_eq!(
+                check_claims(&claims(extra.clone()), &E),
+                Err(why),
+                "{extra}"
+            );
         }
         // Within the leeway: just expired, just too far ahead, nbf slightly ahead.
         assert!(check_claims(&claims(json!({"exp":941})), &E).is_ok());
@@ -334,10 +354,19 @@ mod tests {
             token_endpoint: Some("https://auth.example/oauth/token"),
             ..E
         };
-        assert!(check_claims(&claims(json!({"aud":"https://auth.example/oauth/token"})), &compat).is_ok());
+        assert!(
+            check_claims(
+                &claims(json!({"aud":"https://auth.example/oauth/token"})),
+                &compat
+            )
+            .is_ok()
+        );
         assert!(check_claims(&claims(json!({})), &compat).is_ok());
         assert_eq!(
-            check_claims(&claims(json!({"aud":"https://auth.example/oauth/revoke"})), &compat),
+            check_claims(
+                &claims(json!({"aud":"https://auth.example/oauth/revoke"})),
+                &compat
+            ),
             Err(ClaimError::WrongAudience)
         );
     }
@@ -354,7 +383,10 @@ mod tests {
         ] {
             assert!(check_jwks_uri(bad).is_err(), "{bad}");
         }
-        for good in ["https://keys.example/jwks.json", "http://127.0.0.1:8080/jwks"] {
+        for good in [
+            "https://keys.example/jwks.json",
+            "http://127.0.0.1:8080/jwks",
+        ] {
             assert!(check_jwks_uri(good).is_ok(), "{good}");
         }
     }

@@ -201,10 +201,7 @@ impl Client {
                 })?)),
                 None => None,
             },
-            jwks: m
-                .jwks
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok()),
+            jwks: m.jwks.as_deref().and_then(|t| serde_json::from_str(t).ok()),
             jwks_uri: m.jwks_uri,
             client_id: m.client_id,
             name: m.name,
@@ -878,8 +875,8 @@ fn validate_keys(
             }
             import_jwks(text).map_err(|e| Error::invalid(Field::Jwks, e.to_string()))?;
             // Stored compact; the keys were checked, the text is what is kept.
-            let value: serde_json::Value = serde_json::from_str(text)
-                .map_err(|_| Error::invalid(Field::Jwks, "not JSON"))?;
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|_| Error::invalid(Field::Jwks, "not JSON"))?;
             Ok((AuthMethod::PrivateKeyJwt, Some(value.to_string()), None))
         }
         (false, None, Some(uri)) => {

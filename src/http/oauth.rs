@@ -384,8 +384,7 @@ impl OAuthApi {
                 client_auth::authenticate(ctx, authorization(req), params).await?
             }
             Callers::AlsoPublic => {
-                client_auth::authenticate_or_public(ctx, authorization(req), params)
-                    .await?
+                client_auth::authenticate_or_public(ctx, authorization(req), params).await?
             }
         };
         ctx.rate_limits.check_client(endpoint, &client.client_id)?;
@@ -582,8 +581,7 @@ impl OAuthApi {
     ) -> Result<Done, OAuthFailure> {
         let params = form.params?;
         let ctx = &self.state.ctx;
-        let client =
-            client_auth::authenticate_or_public(ctx, authorization(req), &params).await?;
+        let client = client_auth::authenticate_or_public(ctx, authorization(req), &params).await?;
         let token = params.required("refresh_token")?;
         let everywhere = matches!(params.single("all_sessions")?, Some("true" | "1"));
         token_revocation::logout(ctx, &client, token, everywhere).await?;

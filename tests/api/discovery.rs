@@ -55,8 +55,18 @@ async fn discovery_documents_name_this_issuer(backend: Backend) {
         // registered key can have; never client_secret_jwt (a shared-secret HMAC).
         for endpoint in ["token", "revocation", "introspection"] {
             let methods = &d[format!("{endpoint}_endpoint_auth_methods_supported")];
-            assert!(methods.as_array().unwrap().contains(&"private_key_jwt".into()));
-            assert!(!methods.as_array().unwrap().contains(&"client_secret_jwt".into()));
+            assert!(
+                methods
+                    .as_array()
+                    .unwrap()
+                    .contains(&"private_key_jwt".into())
+            );
+            assert!(
+                !methods
+                    .as_array()
+                    .unwrap()
+                    .contains(&"client_secret_jwt".into())
+            );
             assert_eq!(
                 d[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
                 serde_json::json!(["ES256", "RS256", "PS256", "EdDSA", "Ed25519"]),

@@ -31,9 +31,18 @@ const AUDIENCE: &str = "https://orders.internal";
 
 /// A client's key pair.
 pub enum ClientKey {
-    Es256 { pkcs8: Vec<u8>, pair: EcdsaKeyPair },
-    Ed25519 { pkcs8: Vec<u8>, pair: Ed25519KeyPair },
-    Rsa { pair: RsaKeyPair, pss: bool },
+    Es256 {
+        pkcs8: Vec<u8>,
+        pair: EcdsaKeyPair,
+    },
+    Ed25519 {
+        pkcs8: Vec<u8>,
+        pair: Ed25519KeyPair,
+    },
+    Rsa {
+        pair: RsaKeyPair,
+        pss: bool,
+    },
 }
 
 impl ClientKey {
@@ -102,12 +111,19 @@ impl ClientKey {
         );
         let rng = SystemRandom::new();
         let sig = match self {
-            ClientKey::Es256 { pair, .. } => pair.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec(),
+            ClientKey::Es256 { pair, .. } => {
+                pair.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec()
+            }
             ClientKey::Ed25519 { pair, .. } => pair.sign(input.as_bytes()).as_ref().to_vec(),
             ClientKey::Rsa { pair, pss } => {
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                let padding = if *pss { &RSA_PSS_SHA256 } else { &RSA_PKCS1_SHA256 };
-                pair.sign(padding, &rng, input.as_bytes(), &mut sig).unwrap();
+                let padding = if *pss {
+                    &RSA_PSS_SHA256
+                } else {
+                    &RSA_PKCS1_SHA256
+                };
+                pair.sign(padding, &rng, input.as_bytes(), &mut sig)
+                    .unwrap();
                 sig
             }
         };
@@ -126,7 +142,10 @@ impl ClientKey {
                 jsonwebtoken::EncodingKey::from_ed_der(pkcs8),
             ),
             ClientKey::Rsa { .. } => {
-                return self.raw(&json!({"alg": self.alg(), "kid": kid, "typ": "JWT"}), claims);
+                return self.raw(
+                    &json!({"alg": self.alg(), "kid": kid, "typ": "JWT"}),
+                    claims,
+                );
             }
         };
         let mut header = jsonwebtoken::Header::new(alg);
@@ -213,7 +232,10 @@ pub async fn register(app_state: &tessera::http::AppState, jwks: Value) -> Strin
         )
         .await
         .unwrap();
-    assert_eq!(c.client_secret, "", "a private_key_jwt client has no secret");
+    assert_eq!(
+        c.client_secret, "",
+        "a private_key_jwt client has no secret"
+    );
     c.client.client_id
 }
 
@@ -230,7 +252,10 @@ async fn post(
     let r = http.post(url).form(&f).send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn token(app: &TestApp, assertion: &str) -> (u16, Value) {
@@ -295,11 +320,25 @@ async fn private_key_jwt_at_every_endpoint(backend: Backend) {
     let introspect = |a: String| {
         let at = at.clone();
         let app = &app;
-        async move { post(&app.http, &app.url("/oauth/introspect"), &a, &[("token", &at)]).await }
+        async move {
+            post(
+                &app.http,
+                &app.url("/oauth/introspect"),
+                &a,
+                &[("token", &at)],
+            )
+            .await
+        }
     };
     let (s, body) = introspect(fresh()).await;
     assert_eq!((s, &body["active"]), (200, &json!(true)), "{body}");
-    let (s, _) = post(&app.http, &app.url("/oauth/revoke"), &fresh(), &[("token", &at)]).await;
+    let (s, _) = post(
+        &app.http,
+        &app.url("/oauth/revoke"),
+        &fresh(),
+        &[("token", &at)],
+    )
+    .await;
     assert_eq!(s, 200);
     let (s, body) = introspect(fresh()).await;
     assert_eq!((s, &body["active"]), (200, &json!(false)), "{body}");
@@ -308,7 +347,11 @@ async fn private_key_jwt_at_every_endpoint(backend: Backend) {
     assert_eq!(s, 200, "{feed}");
     let jti = claims(&at)["jti"].clone();
     assert!(
-        feed["revoked"].as_array().unwrap().iter().any(|r| r["jti"] == jti),
+        feed["revoked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["jti"] == jti),
         "{feed}"
     );
     // A private_key_jwt client has no secret: Basic with any secret fails.
@@ -333,7 +376,13 @@ async fn c1_replayed_assertion_is_refused(backend: Backend) {
     assert_eq!(token(&app, &a).await.0, 200);
     assert_invalid_client(token(&app, &a).await, "replayed at the token endpoint");
     // Spent at the token endpoint, refused at introspection too (one jti, one use).
-    let (s, body) = post(&app.http, &app.url("/oauth/introspect"), &a, &[("token", "x")]).await;
+    let (s, body) = post(
+        &app.http,
+        &app.url("/oauth/introspect"),
+        &a,
+        &[("token", "x")],
+    )
+    .await;
     assert_invalid_client((s, body), "replayed at introspection");
     // 20 concurrent uses of one fresh assertion: exactly one token.
     let a = Arc::new(key.sign("k", &assertion_claims(&id, &app.base)));
@@ -383,9 +432,14 @@ async fn c1_replay_across_instances_postgres() {
             let base = if i % 2 == 0 { a.clone() } else { b.clone() };
             let (http, assertion) = (http.clone(), assertion.clone());
             tokio::spawn(async move {
-                post(&http, &format!("{base}/oauth/token"), &assertion, &[("grant_type", "client_credentials")])
-                    .await
-                    .0
+                post(
+                    &http,
+                    &format!("{base}/oauth/token"),
+                    &assertion,
+                    &[("grant_type", "client_credentials")],
+                )
+                .await
+                .0
             })
         })
         .collect();
@@ -409,13 +463,22 @@ async fn c2_audience_issuer_and_subject(backend: Backend) {
     let good = assertion_claims(&id, &app.base);
     let token_endpoint = app.url("/oauth/token");
     for (changes, what) in [
-        (json!({"aud": token_endpoint}), "aud = token endpoint (setting off)"),
+        (
+            json!({"aud": token_endpoint}),
+            "aud = token endpoint (setting off)",
+        ),
         (json!({"aud": "https://elsewhere.example"}), "another aud"),
-        (json!({"aud": [app.base, "https://elsewhere.example"]}), "aud not sole"),
+        (
+            json!({"aud": [app.base, "https://elsewhere.example"]}),
+            "aud not sole",
+        ),
         (json!({"aud": null}), "no aud"),
         (json!({"iss": other}), "iss != sub"),
         (json!({"sub": other}), "sub another client"),
-        (json!({"iss": other, "sub": other}), "another client's identity, this key"),
+        (
+            json!({"iss": other, "sub": other}),
+            "another client's identity, this key",
+        ),
     ] {
         let a = key.sign("k", &with(&good, changes));
         assert_invalid_client(token(&app, &a).await, what);
@@ -452,9 +515,15 @@ async fn c2_audience_issuer_and_subject(backend: Backend) {
     .await;
     let id = register(&compat.state, json!({"keys": [key.jwk("k")]})).await;
     let good = assertion_claims(&id, &compat.base);
-    let a = key.sign("k", &with(&good, json!({"aud": compat.url("/oauth/token")})));
+    let a = key.sign(
+        "k",
+        &with(&good, json!({"aud": compat.url("/oauth/token")})),
+    );
     assert_eq!(token(&compat, &a).await.0, 200);
-    let a = key.sign("k", &with(&good, json!({"aud": compat.url("/oauth/revoke")})));
+    let a = key.sign(
+        "k",
+        &with(&good, json!({"aud": compat.url("/oauth/revoke")})),
+    );
     assert_invalid_client(token(&compat, &a).await, "another endpoint");
 }
 on_both_backends!(c2_audience_issuer_and_subject);
@@ -476,33 +545,60 @@ async fn c3_algorithm_and_key_confusion(backend: Backend) {
     assert_invalid_client(token(&app, &none_sig).await, "alg none, junk signature");
     // HS256 keyed with the public key: as the JWK JSON and as the raw point.
     let input = format!("{}.{}", b64(&json!({"alg":"HS256","kid":"k"})), b64(&good));
-    let ClientKey::Es256 { pair, .. } = &key else { unreachable!() };
-    for secret in [jwk.to_string().into_bytes(), pair.public_key().as_ref().to_vec()] {
+    let ClientKey::Es256 { pair, .. } = &key else {
+        unreachable!()
+    };
+    for secret in [
+        jwk.to_string().into_bytes(),
+        pair.public_key().as_ref().to_vec(),
+    ] {
         let hkey = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
         let tag = aws_lc_rs::hmac::sign(&hkey, input.as_bytes());
         let hs = format!("{input}.{}", B64.encode(tag.as_ref()));
         assert_invalid_client(token(&app, &hs).await, "HS256 with the public key");
     }
     assert_invalid_client(
-        token(&app, &key.sign("unknown", &with(&good, json!({"jti": "a"})))).await,
+        token(
+            &app,
+            &key.sign("unknown", &with(&good, json!({"jti": "a"}))),
+        )
+        .await,
         "unknown kid",
     );
     assert_invalid_client(
-        token(&app, &other_key.sign("k", &with(&good, json!({"jti": "b"})))).await,
+        token(
+            &app,
+            &other_key.sign("k", &with(&good, json!({"jti": "b"}))),
+        )
+        .await,
         "another key under this kid",
     );
     assert_invalid_client(
-        token(&app, &other_key.sign("o", &with(&good, json!({"jti": "c"})))).await,
+        token(
+            &app,
+            &other_key.sign("o", &with(&good, json!({"jti": "c"}))),
+        )
+        .await,
         "another client's key",
     );
     assert_invalid_client(
-        token(&app, &key.raw(&json!({"alg":"ES384","kid":"k"}), &with(&good, json!({"jti": "d"})))).await,
+        token(
+            &app,
+            &key.raw(
+                &json!({"alg":"ES384","kid":"k"}),
+                &with(&good, json!({"jti": "d"})),
+            ),
+        )
+        .await,
         "an algorithm the key does not have",
     );
     assert_invalid_client(
         token(
             &app,
-            &other_key.raw(&json!({"alg":"ES256","jwk": other_key.jwk("x")}), &with(&good, json!({"jti": "e"}))),
+            &other_key.raw(
+                &json!({"alg":"ES256","jwk": other_key.jwk("x")}),
+                &with(&good, json!({"jti": "e"})),
+            ),
         )
         .await,
         "a key in the header",
@@ -536,7 +632,10 @@ async fn c4_lifetime(backend: Backend) {
         (json!({"iat": now + leeway + 30}), "iat in the future"),
         (json!({"jti": null}), "no jti"),
     ] {
-        assert_invalid_client(token(&app, &key.sign("k", &with(&good, changes))).await, what);
+        assert_invalid_client(
+            token(&app, &key.sign("k", &with(&good, changes))).await,
+            what,
+        );
     }
     let longest = with(&good, json!({"exp": now + max}));
     assert_eq!(token(&app, &key.sign("k", &longest)).await.0, 200);
@@ -612,11 +711,20 @@ async fn registration_checks_the_keys(backend: Backend) {
     for (jwks, what) in [
         (json!({"keys": [no_alg]}), "RSA without alg"),
         (json!({"keys": [private]}), "a private key"),
-        (json!({"keys": [{"kty":"oct","k":"AAAA","alg":"HS256"}]}), "a symmetric key"),
+        (
+            json!({"keys": [{"kty":"oct","k":"AAAA","alg":"HS256"}]}),
+            "a symmetric key",
+        ),
         (json!({"keys": []}), "no key"),
         (json!({"nokeys": 1}), "not a JWKS"),
     ] {
-        let err = app.state.ctx.clients.create(new(jwks), limits).await.unwrap_err();
+        let err = app
+            .state
+            .ctx
+            .clients
+            .create(new(jwks), limits)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("jwks"), "{what}: {err}");
     }
     // Rotation: the new key beside the old, then the new alone.
@@ -630,11 +738,28 @@ async fn registration_checks_the_keys(backend: Backend) {
     app.state
         .ctx
         .clients
-        .update(&id, update(json!([old.jwk("old"), new_key.jwk("new")])), limits)
+        .update(
+            &id,
+            update(json!([old.jwk("old"), new_key.jwk("new")])),
+            limits,
+        )
         .await
         .unwrap();
-    assert_eq!(token(&app, &new_key.sign("new", &assertion_claims(&id, &app.base))).await.0, 200);
-    assert_eq!(token(&app, &old.sign("old", &assertion_claims(&id, &app.base))).await.0, 200);
+    assert_eq!(
+        token(
+            &app,
+            &new_key.sign("new", &assertion_claims(&id, &app.base))
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        token(&app, &old.sign("old", &assertion_claims(&id, &app.base)))
+            .await
+            .0,
+        200
+    );
     app.state
         .ctx
         .clients
@@ -677,7 +802,8 @@ async fn keys_from_a_jwks_uri(backend: Backend) {
     let new_key = ClientKey::es256();
     let published = Arc::new(std::sync::Mutex::new(json!({"keys": [old.jwk("old")]})));
     let served = published.clone();
-    let server = FakeHttp::start(move |_| Reply::Json(served.lock().unwrap().to_string(), 300)).await;
+    let server =
+        FakeHttp::start(move |_| Reply::Json(served.lock().unwrap().to_string(), 300)).await;
     let limits = RegistrationLimits {
         max_token_ttl: Duration::from_secs(86400),
     };
@@ -697,19 +823,41 @@ async fn keys_from_a_jwks_uri(backend: Backend) {
         .unwrap();
     let id = c.client.client_id;
     assert_eq!(c.client_secret, "");
-    assert_eq!(token(&app, &old.sign("old", &assertion_claims(&id, &app.base))).await.0, 200);
+    assert_eq!(
+        token(&app, &old.sign("old", &assertion_claims(&id, &app.base)))
+            .await
+            .0,
+        200
+    );
     assert_eq!(server.hits(), 1);
     // Cached: a second assertion does not fetch again.
-    assert_eq!(token(&app, &old.sign("old", &assertion_claims(&id, &app.base))).await.0, 200);
+    assert_eq!(
+        token(&app, &old.sign("old", &assertion_claims(&id, &app.base)))
+            .await
+            .0,
+        200
+    );
     assert_eq!(server.hits(), 1);
     // A new key, published: the unknown kid makes one refetch.
     *published.lock().unwrap() = json!({"keys": [old.jwk("old"), new_key.jwk("new")]});
     tokio::time::sleep(Duration::from_millis(5)).await;
-    assert_eq!(token(&app, &new_key.sign("new", &assertion_claims(&id, &app.base))).await.0, 200);
+    assert_eq!(
+        token(
+            &app,
+            &new_key.sign("new", &assertion_claims(&id, &app.base))
+        )
+        .await
+        .0,
+        200
+    );
     assert_eq!(server.hits(), 2);
     // Still refused: a kid nobody published (after its refetch), another key.
     assert_invalid_client(
-        token(&app, &ClientKey::es256().sign("nobody", &assertion_claims(&id, &app.base))).await,
+        token(
+            &app,
+            &ClientKey::es256().sign("nobody", &assertion_claims(&id, &app.base)),
+        )
+        .await,
         "a kid that is not published",
     );
     // An unreachable jwks_uri with nothing cached: 503.
@@ -723,10 +871,21 @@ async fn keys_from_a_jwks_uri(backend: Backend) {
         .unwrap();
     let id = c.client.client_id;
     let (s, body) = token(&app, &old.sign("old", &assertion_claims(&id, &app.base))).await;
-    assert_eq!((s, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
     // The form of a jwks_uri is checked at registration.
     for bad in ["http://keys.example/jwks", "https://user@keys.example/jwks"] {
-        assert!(app.state.ctx.clients.create(register_uri(bad.into()), limits).await.is_err());
+        assert!(
+            app.state
+                .ctx
+                .clients
+                .create(register_uri(bad.into()), limits)
+                .await
+                .is_err()
+        );
     }
 }
 on_both_backends!(keys_from_a_jwks_uri);

@@ -117,8 +117,7 @@ pub struct PublicKeySet {
 impl PublicKeySet {
     /// Imports a JWK Set document (`{"keys": [...]}`) under `policy`.
     pub fn from_jwks(bytes: &[u8], policy: &JwksPolicy) -> Result<PublicKeySet, JwksError> {
-        json::check_no_duplicates(bytes)
-            .map_err(|e| JwksError::NotAJwks(json::describe(&e)))?;
+        json::check_no_duplicates(bytes).map_err(|e| JwksError::NotAJwks(json::describe(&e)))?;
         let doc: Map<String, Value> =
             serde_json::from_slice(bytes).map_err(|e| JwksError::NotAJwks(json::describe(&e)))?;
         let Some(Value::Array(entries)) = doc.get("keys") else {
@@ -198,9 +197,8 @@ fn import(entry: &Value, policy: &JwksPolicy) -> Result<PublicKey, &'static str>
             return Err("key_ops does not allow verify");
         }
     }
-    let members = dpop::key_members(m).map_err(|_| {
-        "not a usable public key (EC P-256, RSA or OKP Ed25519 with valid members)"
-    })?;
+    let members = dpop::key_members(m)
+        .map_err(|_| "not a usable public key (EC P-256, RSA or OKP Ed25519 with valid members)")?;
     let alg = match text("alg")? {
         Some(a) => ProofAlg::from_name(a).ok_or("unsupported alg (ES256, RS256, PS256, EdDSA)")?,
         None => match members {
@@ -287,7 +285,8 @@ pub fn verify(token: &str, keys: &PublicKeySet, max_len: usize) -> Result<Verifi
         None => keys.keys.iter().collect(),
     };
     // The key's own algorithm decides; the header only has to agree with it.
-    let candidates: Vec<&Arc<PublicKey>> = candidates.into_iter().filter(|k| k.alg == alg).collect();
+    let candidates: Vec<&Arc<PublicKey>> =
+        candidates.into_iter().filter(|k| k.alg == alg).collect();
     if candidates.is_empty() {
         return Err(JwsError::AlgorithmMismatch);
     }
@@ -336,9 +335,7 @@ pub fn numeric_date(claims: &Map<String, Value>, name: &str) -> Option<Result<i6
 mod tests {
     use aws_lc_rs::{
         rand::SystemRandom,
-        signature::{
-            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
-        },
+        signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair},
     };
     use serde_json::json;
 
@@ -386,7 +383,10 @@ mod tests {
         assert!(matches!(set(json!([rsa])), Err(JwksError::BadKey { .. })));
         let mut rsa_ps = rsa.clone();
         rsa_ps["alg"] = "PS256".into();
-        assert_eq!(set(json!([rsa_ps])).unwrap().keys()[0].alg(), ProofAlg::Ps256);
+        assert_eq!(
+            set(json!([rsa_ps])).unwrap().keys()[0].alg(),
+            ProofAlg::Ps256
+        );
         // Mismatch, private members, symmetric keys, duplicates, empty sets.
         let mut wrong = jwk.clone();
         wrong["alg"] = "RS256".into();
@@ -436,26 +436,49 @@ mod tests {
             B64.encode(json!({"alg":"HS256","kid":"k1"}).to_string()),
             B64.encode(claims.to_string())
         );
-        let hkey = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, jwk.to_string().as_bytes());
+        let hkey =
+            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, jwk.to_string().as_bytes());
         let tag = aws_lc_rs::hmac::sign(&hkey, input.as_bytes());
         let hs = format!("{input}.{}", B64.encode(tag.as_ref()));
-        assert_eq!(verify(&hs, &keys, 8192).unwrap_err(), JwsError::UnsupportedAlgorithm);
+        assert_eq!(
+            verify(&hs, &keys, 8192).unwrap_err(),
+            JwsError::UnsupportedAlgorithm
+        );
         // A registered key, the header claiming another algorithm.
         let ps = sign_ec(&pair, json!({"alg":"PS256","kid":"k1"}), claims.clone());
-        assert_eq!(verify(&ps, &keys, 8192).unwrap_err(), JwsError::AlgorithmMismatch);
+        assert_eq!(
+            verify(&ps, &keys, 8192).unwrap_err(),
+            JwsError::AlgorithmMismatch
+        );
         let unknown = sign_ec(&pair, json!({"alg":"ES256","kid":"k2"}), claims.clone());
-        assert_eq!(verify(&unknown, &keys, 8192).unwrap_err(), JwsError::UnknownKey);
+        assert_eq!(
+            verify(&unknown, &keys, 8192).unwrap_err(),
+            JwsError::UnknownKey
+        );
         let (other, _) = ec();
         let foreign = sign_ec(&other, json!({"alg":"ES256","kid":"k1"}), claims.clone());
-        assert_eq!(verify(&foreign, &keys, 8192).unwrap_err(), JwsError::BadSignature);
-        let with_jwk = sign_ec(&pair, json!({"alg":"ES256","kid":"k1","jwk":jwk}), claims.clone());
-        assert_eq!(verify(&with_jwk, &keys, 8192).unwrap_err(), JwsError::ForbiddenHeader);
+        assert_eq!(
+            verify(&foreign, &keys, 8192).unwrap_err(),
+            JwsError::BadSignature
+        );
+        let with_jwk = sign_ec(
+            &pair,
+            json!({"alg":"ES256","kid":"k1","jwk":jwk}),
+            claims.clone(),
+        );
+        assert_eq!(
+            verify(&with_jwk, &keys, 8192).unwrap_err(),
+            JwsError::ForbiddenHeader
+        );
         let dup = format!(
             "{}.{}",
             B64.encode(r#"{"alg":"ES256","kid":"k1","kid":"k1"}"#),
             B64.encode(claims.to_string())
         );
-        assert_eq!(verify(&format!("{dup}.AAAA"), &keys, 8192).unwrap_err(), JwsError::InvalidHeader);
+        assert_eq!(
+            verify(&format!("{dup}.AAAA"), &keys, 8192).unwrap_err(),
+            JwsError::InvalidHeader
+        );
         assert_eq!(verify(&ok, &keys, 10).unwrap_err(), JwsError::TooLarge(10));
     }
 }
