@@ -206,7 +206,7 @@ one (same database, same KEK). Revoking a RETIRED or NEXT key only unpublishes i
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client; prints its id and its secret (shown once).
-    Create(CreateClient),
+    Create(Box<CreateClient>),
     /// Show one client: its method of authentication, keys, grants, scopes, audiences.
     Show {
         /// The client's id.
