@@ -23,6 +23,9 @@
 #   client_credentials RS256 / `openssl speed rsa2048` sign/s on CPU 0        (>= 0.90)
 #   client_credentials ES256 with an ES256 DPoP proof / the plain ES256 case  (>= 0.45)
 #   token exchange ES256 (RFC 8693) / the plain ES256 case                     (report)
+#   client_credentials ES256 authenticated with private_key_jwt (a fresh ES256 client
+#     assertion per request) / the plain ES256 case (client_secret_basic), SQLite and
+#     PostgreSQL                                                               (>= 0.45)
 #   JWKS GET / nginx serving the same bytes, same pinning                      (>= 0.90)
 #   client_credentials ES256 / RS256 / node-oidc-provider, same pinning        (>= 10x / >= 1.7x)
 #   refresh grant (a DB write each) on SQLite and PostgreSQL: req/s, p99       (SQLite >= 3000/s)
@@ -36,7 +39,8 @@
 # Knobs (environment, defaults):
 #   DURATION=6 WARMUP=1 CONNS=16 (wrk connections) LOGIN_CONNS=100 STARTS=3
 #   REFRESH_POOL=48 (refresh tokens in circulation; keep it above CONNS)
-#   DPOP_POOL=200000 (pre-generated DPoP proofs for the measured DPoP run; keep it above
+#   DPOP_POOL=200000 (pre-generated DPoP proofs, and private_key_jwt assertions, for the
+#          measured DPoP and private_key_jwt runs; keep it above
 #          rate x DURATION, unused ones are simply left)
 #   NICE=0 (e.g. -10 on a box shared with niced compiles; needs root)
 #   QUIET_MAX_PCT=15 QUIET_WAIT_S=10
@@ -309,6 +313,25 @@ setup_clients() { # setup_clients ENVFILE PREFIX : registers the bench clients a
   tcli "$envf" clients create --name login --grant password --scope api:read --audience https://api.example --json > "$WORKDIR/$p-login.json"
   tcli "$envf" clients create --name te --grant client_credentials --grant token_exchange --scope api:read --audience https://api.example --exchange-audience https://orders.example --json > "$WORKDIR/$p-te.json"
   echo 'correct horse battery' | tcli "$envf" users create --username alice --password-stdin > /dev/null
+  # private_key_jwt: an EC P-256 key whose public half is registered (no secret).
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORKDIR/$p-pkjwt.pem" 2>/dev/null
+  local xy="$WORKDIR/$p-pkjwt-xy.bin"
+  openssl pkey -in "$WORKDIR/$p-pkjwt.pem" -pubout -outform DER | tail -c 64 > "$xy"
+  printf '{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"%s","y":"%s"}]}' \
+    "$(head -c 32 "$xy" | b64url)" "$(tail -c 32 "$xy" | b64url)" > "$WORKDIR/$p-pkjwt-jwks.json"
+  tcli "$envf" clients create --name cc-pkjwt --scope api:read --audience https://api.example --alg ES256 \
+    --auth private_key_jwt --jwks-file "$WORKDIR/$p-pkjwt-jwks.json" --json > "$WORKDIR/$p-cc-pkjwt.json"
+}
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+# pkjwt_run LABEL BASE_URL PREFIX: client_credentials with a fresh ES256 client assertion per
+# request (one more P-256 verification and a group-committed replay record than the plain
+# case). Assertions are single use and made just before each run.
+pkjwt_run() {
+  local label="$1" base="$2" p="$3"
+  node "$HERE/client_assertions.mjs" $((DPOP_POOL / 5)) "$(cid "$p-cc-pkjwt")" "$base" "$WORKDIR/$p-pkjwt.pem" k1 > "$WORKDIR/pkjwt-warm.txt"
+  node "$HERE/client_assertions.mjs" "$DPOP_POOL" "$(cid "$p-cc-pkjwt")" "$base" "$WORKDIR/$p-pkjwt.pem" k1 > "$WORKDIR/pkjwt.txt"
+  WARM_ENV="ASSERTIONS_FILE=$WORKDIR/pkjwt-warm.txt" WRK_SCRIPT="$HERE/private_key_jwt.lua" wrk_run "$label" "$base/oauth/token" \
+    CLIENT_SECRET=unused FORM_BODY="$CC_BODY" ASSERTIONS_FILE="$WORKDIR/pkjwt.txt"
 }
 cid() { json_field client_id < "$WORKDIR/$1.json"; }
 csecret() { json_field client_secret < "$WORKDIR/$1.json"; }
@@ -362,6 +385,7 @@ if want cc; then
   node "$HERE/dpop_proofs.mjs" "$DPOP_POOL" "$BASE/oauth/token" > "$WORKDIR/dpop.txt"
   WARM_ENV="DPOP_PROOFS_FILE=$WORKDIR/dpop-warm.txt" WRK_SCRIPT="$HERE/dpop.lua" wrk_run tessera-cc-es256-dpop "$BASE/oauth/token" \
     CLIENT_ID="$CLIENT_ID" CLIENT_SECRET="$CLIENT_SECRET" FORM_BODY="$CC_BODY" DPOP_PROOFS_FILE="$WORKDIR/dpop.txt"
+  pkjwt_run tessera-cc-es256-pkjwt "$BASE" s
   calib cc-rs256
   wrk_run tessera-cc-rs256 "$BASE/oauth/token" CLIENT_ID="$(cid s-cc-rs256)" CLIENT_SECRET="$(csecret s-cc-rs256)" FORM_BODY="$CC_BODY"
 fi
@@ -506,6 +530,10 @@ if [ "${SKIP_PG:-0}" != 1 ] && want pg; then
     setup_clients "$G/env" g
     start_tessera "$G/env" "$G/serve.log"
     record "STARTUP label=postgres run=1 ms=$STARTUP_MS"
+    # client_secret_basic, then private_key_jwt (its replay records in PostgreSQL), same run.
+    wrk_run tessera-cc-es256-postgres "http://127.0.0.1:$GPORT/oauth/token" \
+      CLIENT_ID="$(cid g-cc-es256)" CLIENT_SECRET="$(csecret g-cc-es256)" FORM_BODY="$CC_BODY"
+    pkjwt_run tessera-cc-es256-pkjwt-postgres "http://127.0.0.1:$GPORT" g
     mint_pools "http://127.0.0.1:$GPORT" g-app pg
     WARM_ENV="REFRESH_TOKENS_FILE=$WORKDIR/refresh-pg-warm.txt" WRK_SCRIPT="$HERE/refresh.lua" wrk_run tessera-refresh-postgres "http://127.0.0.1:$GPORT/oauth/token" \
       CLIENT_ID="$(cid g-app)" CLIENT_SECRET="$(csecret g-app)" REFRESH_TOKENS_FILE="$WORKDIR/refresh-pg.txt"

@@ -945,11 +945,37 @@ fn validate_keys(
             Ok((AuthMethod::PrivateKeyJwt, Some(value.to_string()), None))
         }
         (false, None, Some(uri)) => {
-            crate::client_auth::private_key_jwt::check_jwks_uri(uri)
-                .map_err(|why| Error::invalid(Field::JwksUri, why))?;
+            check_jwks_uri(uri).map_err(|why| Error::invalid(Field::JwksUri, why))?;
             Ok((AuthMethod::PrivateKeyJwt, None, Some(uri.to_string())))
         }
     }
+}
+
+/// The form of a `jwks_uri` a client may register: an absolute `https` URL (or `http` to
+/// a loopback host, for development) without user information or fragment. Whether the
+/// server may fetch it (SSRF guards, `remote_jwks_*` settings) is decided by
+/// `remote_jwks::Fetcher::check_url` at registration and again at every connection.
+pub fn check_jwks_uri(uri: &str) -> Result<(), &'static str> {
+    let rest = match (uri.strip_prefix("https://"), uri.strip_prefix("http://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest))
+            if ["127.0.0.1", "[::1]", "localhost"].iter().any(|h| {
+                rest.strip_prefix(h)
+                    .is_some_and(|r| r.is_empty() || r.starts_with([':', '/']))
+            }) =>
+        {
+            rest
+        }
+        _ => return Err("must be an https URL"),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || uri.contains('#') {
+        return Err("must be an https URL with a host, without user information or fragment");
+    }
+    if uri.len() > 2048 || uri.chars().any(|c| c.is_control() || c == ' ') {
+        return Err("must be an https URL of at most 2048 characters");
+    }
+    Ok(())
 }
 
 /// Refuses control characters (NUL, newlines, tabs, escapes, C1 controls) in every
@@ -1160,6 +1186,26 @@ fn split(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwks_uris_must_be_https() {
+        for bad in [
+            "http://keys.example/jwks",
+            "http://127.0.0.1.example/jwks",
+            "https://",
+            "https://u@h/x",
+            "https://h/x#f",
+            "ftp://h",
+        ] {
+            assert!(check_jwks_uri(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "https://keys.example/jwks.json",
+            "http://127.0.0.1:8080/jwks",
+        ] {
+            assert!(check_jwks_uri(good).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn registration_is_validated() {
