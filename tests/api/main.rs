@@ -23,6 +23,8 @@ mod hostile;
 mod hsm;
 mod hygiene;
 mod introspection;
+#[cfg(feature = "aws-kms")]
+mod kms;
 mod keys;
 mod layout;
 mod multi_instance;
