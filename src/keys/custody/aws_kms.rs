@@ -313,7 +313,12 @@ impl Kms {
 
     /// `ScheduleKeyDeletion` with the minimum window. A key already pending deletion or
     /// gone is fine (revocation schedules it, and the row's removal asks again).
-    pub async fn schedule_deletion(&self, key_id: &str) -> Result<()> {
+    pub async fn schedule_deletion(&self, key_arn: &str) -> Result<()> {
+        // The bare key id, not the ARN: both name the key for AWS (the keys are in the
+        // caller's account), but moto 5.2.6 fails (HTTP 500) on an ARN here.
+        let key_id = key_arn
+            .rsplit_once(":key/")
+            .map_or(key_arn, |(_, id)| id);
         match self
             .call(
                 "ScheduleKeyDeletion",
@@ -322,7 +327,7 @@ impl Kms {
             .await
         {
             Ok(_) => {
-                tracing::info!(key_id, days = DELETION_WINDOW_DAYS, "scheduled KMS key deletion");
+                tracing::info!(key_arn, days = DELETION_WINDOW_DAYS, "scheduled KMS key deletion");
                 Ok(())
             }
             Err(CallError::Refused { kind, .. })
