@@ -454,6 +454,8 @@ async fn credentials_are_never_logged(backend: Backend) {
     assert!(logs.len() > 100, "trace logs were written");
     assert!(!logs.contains(SECRET), "the AWS secret key reached the log");
     assert!(!logs.contains(SESSION_TOKEN), "the AWS session token reached the log");
+    assert!(!logs.contains(ACCESS_KEY_ID), "the AWS access key id reached the log");
+    assert!(logs.contains("aws-kms") || logs.contains("arn:aws:kms"), "KMS was used");
 
     let mut list = tessera(&env, &["keys", "list"]);
     list.env("TESSERA_KEK", &kek);

@@ -280,6 +280,7 @@ impl Kms {
             self.schedule_deletion(&arn).await.ok();
             return Err(failure("TagResource", e));
         }
+        tracing::info!(kid = %jwk.kid, key_arn = %arn, "created AWS KMS signing key");
         Ok((jwk, arn))
     }
 
