@@ -53,7 +53,9 @@ fn moto_binary() -> Option<String> {
         return Some(bin);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("moto_server not found ({bin}); pip install 'moto[server]==5.2.6': KMS tests cannot run under CI");
+        panic!(
+            "moto_server not found ({bin}); pip install 'moto[server]==5.2.6': KMS tests cannot run under CI"
+        );
     }
     eprintln!("NOT RUN: moto_server not found ({bin}; set MOTO_SERVER); AWS KMS tests skipped");
     None
@@ -153,8 +155,7 @@ async fn relay_loop(listener: tokio::net::TcpListener, port: u16, down: watch::R
             continue;
         }
         tokio::spawn(async move {
-            let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
-            else {
+            let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
                 return;
             };
             tokio::select! {
@@ -251,7 +252,11 @@ async fn kms_keys_rotate_and_tokens_verify(backend: Backend) {
     for r in &rows {
         assert_eq!(r.backend, "aws-kms");
         assert!(r.sealed_private_key.is_empty(), "no private material");
-        assert!(r.key_ref.starts_with("arn:aws:kms:us-east-1:"), "{}", r.key_ref);
+        assert!(
+            r.key_ref.starts_with("arn:aws:kms:us-east-1:"),
+            "{}",
+            r.key_ref
+        );
         let tags = moto
             .call("ListResourceTags", serde_json::json!({"KeyId": r.key_ref}))
             .await;
@@ -281,12 +286,17 @@ async fn kms_keys_rotate_and_tokens_verify(backend: Backend) {
         if d["KeyMetadata"]["KeyState"] == "PendingDeletion" {
             pending += 1;
             assert!(
-                !rows.iter().any(|r| r.key_ref == k["KeyArn"].as_str().unwrap()),
+                !rows
+                    .iter()
+                    .any(|r| r.key_ref == k["KeyArn"].as_str().unwrap()),
                 "a stored key is pending deletion"
             );
         }
     }
-    assert_eq!(pending, removed, "every removed key is scheduled for deletion");
+    assert_eq!(
+        pending, removed,
+        "every removed key is scheduled for deletion"
+    );
     assert!(
         keys.list()
             .await
@@ -300,7 +310,12 @@ async fn kms_keys_rotate_and_tokens_verify(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    let arn = rows.iter().find(|r| r.kid == active).unwrap().key_ref.clone();
+    let arn = rows
+        .iter()
+        .find(|r| r.kid == active)
+        .unwrap()
+        .key_ref
+        .clone();
     keys.revoke(&active).await.unwrap();
     let d = moto
         .call("DescribeKey", serde_json::json!({"KeyId": arn}))
@@ -360,7 +375,11 @@ async fn kms_outage_gives_503_then_recovers(backend: Backend) {
     moto.set_down(true);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let get = |p: &str| app.http.get(app.url(p)).send();
-    assert_eq!(get("/readyz").await.unwrap().status(), 503, "readyz during the outage");
+    assert_eq!(
+        get("/readyz").await.unwrap().status(),
+        503,
+        "readyz during the outage"
+    );
     assert_eq!(get("/.well-known/jwks.json").await.unwrap().status(), 200);
     assert_eq!(
         get("/.well-known/openid-configuration")
@@ -429,15 +448,30 @@ async fn credentials_are_never_logged(backend: Backend) {
         .push(("TESSERA_AWS_KMS_REGION".into(), "us-east-1".into()));
     let out = tessera(&env, &["config"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("key_backend = \"aws-kms\""), "{text}");
-    assert!(!text.contains(SECRET) && !text.contains(SESSION_TOKEN), "{text}");
+    assert!(
+        !text.contains(SECRET) && !text.contains(SESSION_TOKEN),
+        "{text}"
+    );
 
     let (child, base) = serve(&env, Some(&kek), "trace").await;
     let created = crate::cli::cli_json(
         &env,
         &[
-            "clients", "create", "--name", "svc", "--scope", "a", "--audience", "aud", "--json",
+            "clients",
+            "create",
+            "--name",
+            "svc",
+            "--scope",
+            "a",
+            "--audience",
+            "aud",
+            "--json",
         ],
     );
     let (id, secret) = crate::cli::id_and_secret(&created);
@@ -453,9 +487,18 @@ async fn credentials_are_never_logged(backend: Backend) {
     let logs = log(&env);
     assert!(logs.len() > 100, "trace logs were written");
     assert!(!logs.contains(SECRET), "the AWS secret key reached the log");
-    assert!(!logs.contains(SESSION_TOKEN), "the AWS session token reached the log");
-    assert!(!logs.contains(ACCESS_KEY_ID), "the AWS access key id reached the log");
-    assert!(logs.contains("aws-kms") || logs.contains("arn:aws:kms"), "KMS was used");
+    assert!(
+        !logs.contains(SESSION_TOKEN),
+        "the AWS session token reached the log"
+    );
+    assert!(
+        !logs.contains(ACCESS_KEY_ID),
+        "the AWS access key id reached the log"
+    );
+    assert!(
+        logs.contains("aws-kms") || logs.contains("arn:aws:kms"),
+        "KMS was used"
+    );
 
     let mut list = tessera(&env, &["keys", "list"]);
     list.env("TESSERA_KEK", &kek);

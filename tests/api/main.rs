@@ -23,9 +23,9 @@ mod hostile;
 mod hsm;
 mod hygiene;
 mod introspection;
+mod keys;
 #[cfg(feature = "aws-kms")]
 mod kms;
-mod keys;
 mod layout;
 mod multi_instance;
 mod openapi;

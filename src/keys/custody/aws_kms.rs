@@ -317,9 +317,7 @@ impl Kms {
     pub async fn schedule_deletion(&self, key_arn: &str) -> Result<()> {
         // The bare key id, not the ARN: both name the key for AWS (the keys are in the
         // caller's account), but moto 5.2.6 fails (HTTP 500) on an ARN here.
-        let key_id = key_arn
-            .rsplit_once(":key/")
-            .map_or(key_arn, |(_, id)| id);
+        let key_id = key_arn.rsplit_once(":key/").map_or(key_arn, |(_, id)| id);
         match self
             .call(
                 "ScheduleKeyDeletion",
@@ -328,7 +326,11 @@ impl Kms {
             .await
         {
             Ok(_) => {
-                tracing::info!(key_arn, days = DELETION_WINDOW_DAYS, "scheduled KMS key deletion");
+                tracing::info!(
+                    key_arn,
+                    days = DELETION_WINDOW_DAYS,
+                    "scheduled KMS key deletion"
+                );
                 Ok(())
             }
             Err(CallError::Refused { kind, .. })
@@ -640,9 +642,7 @@ mod tests {
     use super::*;
     use aws_lc_rs::{
         rand::SystemRandom,
-        signature::{
-            ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair, RsaKeyPair,
-        },
+        signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair, RsaKeyPair},
     };
 
     /// An ASN.1 ECDSA signature converts to the fixed form that verifies (both halves
@@ -651,8 +651,7 @@ mod tests {
     fn ecdsa_der_converts_to_fixed_and_verifies() {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let kp =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
         for i in 0..64u8 {
             let msg = [i; 40];
             let der = kp.sign(&rng, &msg).unwrap();
@@ -678,8 +677,8 @@ mod tests {
             let (key, pkcs8) = PrivateKey::generate(alg, 2048).unwrap();
             let spki = match alg {
                 Alg::ES256 => {
-                    let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8)
-                        .unwrap();
+                    let kp =
+                        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8).unwrap();
                     kp.public_key().as_der().unwrap().as_ref().to_vec()
                 }
                 Alg::RS256 => {
@@ -687,8 +686,16 @@ mod tests {
                     kp.public_key().as_der().unwrap().as_ref().to_vec()
                 }
             };
-            assert_eq!(jwk_from_spki(alg, &spki).unwrap(), key.public_jwk(), "{alg}");
-            let other = if alg == Alg::ES256 { Alg::RS256 } else { Alg::ES256 };
+            assert_eq!(
+                jwk_from_spki(alg, &spki).unwrap(),
+                key.public_jwk(),
+                "{alg}"
+            );
+            let other = if alg == Alg::ES256 {
+                Alg::RS256
+            } else {
+                Alg::ES256
+            };
             assert!(jwk_from_spki(other, &spki).is_err());
         }
     }
@@ -700,7 +707,13 @@ mod tests {
             region: "eu-west-1".into(),
             endpoint: None,
             timeout: Duration::from_secs(2),
-            credentials: Credentials::new("AKIAEXAMPLEKEYID", "s3cr3t-value", Some("tok3n".into()), None, "t"),
+            credentials: Credentials::new(
+                "AKIAEXAMPLEKEYID",
+                "s3cr3t-value",
+                Some("tok3n".into()),
+                None,
+                "t",
+            ),
         };
         let s = format!("{c:?}");
         for secret in ["AKIAEXAMPLEKEYID", "s3cr3t-value", "tok3n"] {

@@ -243,9 +243,7 @@ impl Custody {
     #[cfg(feature = "aws-kms")]
     fn need_kms(&self) -> Result<&Arc<Kms>> {
         self.kms.as_ref().ok_or_else(|| {
-            Error::Config(
-                "a signing key is held by AWS KMS but aws_kms_region is not set".into(),
-            )
+            Error::Config("a signing key is held by AWS KMS but aws_kms_region is not set".into())
         })
     }
 
