@@ -76,8 +76,9 @@ pub struct Settings {
     /// and other instances' keys) and runs the rotation schedule. Default `2s`.
     #[serde(with = "humantime_serde_compat")]
     pub key_refresh_interval: Duration,
-    /// Where new signing keys are created: `local` (sealed with the KEK in the database)
-    /// or `pkcs11` (inside an HSM token, `docs/hsm.md`). Stored keys keep the backend that
+    /// Where new signing keys are created: `local` (sealed with the KEK in the database),
+    /// `pkcs11` (inside an HSM token, `docs/hsm.md`) or `aws-kms` (inside AWS KMS, only in
+    /// a build with the cargo feature `aws-kms`, `docs/kms.md`). Stored keys keep the backend that
     /// made them, so switching is a rotation. Default `local`.
     pub key_backend: KeyBackend,
     /// Path of the PKCS#11 module (shared library) of the HSM, e.g.
@@ -96,6 +97,18 @@ pub struct Settings {
     /// Idle PKCS#11 sessions kept open for signing (more are opened under load and closed
     /// when returned beyond this number). Default 8.
     pub pkcs11_sessions: u32,
+    /// AWS region of the KMS keys (`key_backend = aws-kms`, feature `aws-kms`), e.g.
+    /// `eu-west-1`. Required with `aws-kms`. Credentials come from the standard
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` variables, never
+    /// from a setting. Default: unset.
+    pub aws_kms_region: Option<String>,
+    /// KMS endpoint URL, for a VPC or FIPS endpoint or an emulator (moto); without it
+    /// `https://kms.<region>.amazonaws.com/`. Default: unset.
+    pub aws_kms_endpoint_url: Option<String>,
+    /// Deadline of each KMS request (a signature waits at most this long before the token
+    /// request gets 503 `temporarily_unavailable`). Default `2s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub aws_kms_timeout: Duration,
     /// Access-token lifetime for clients that do not set one. Default `15m`.
     #[serde(with = "humantime_serde_compat")]
     pub access_token_ttl: Duration,
@@ -344,6 +357,9 @@ impl Default for Settings {
             pkcs11_pin: None,
             pkcs11_pin_file: None,
             pkcs11_sessions: 8,
+            aws_kms_region: None,
+            aws_kms_endpoint_url: None,
+            aws_kms_timeout: Duration::from_secs(2),
             access_token_ttl: Duration::from_secs(15 * 60),
             max_access_token_ttl: Duration::from_secs(24 * 3600),
             clock_leeway: Duration::from_secs(60),
@@ -707,6 +723,9 @@ impl Settings {
             pkcs11_pin: self.pkcs11_pin.clone(),
             pkcs11_pin_file: self.pkcs11_pin_file.clone(),
             pkcs11_sessions: self.pkcs11_sessions,
+            aws_kms_region: self.aws_kms_region.clone(),
+            aws_kms_endpoint_url: self.aws_kms_endpoint_url.clone(),
+            aws_kms_timeout: self.aws_kms_timeout,
         }
     }
 

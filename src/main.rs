@@ -79,6 +79,10 @@ fn tune_allocator() {
 fn init_logging(settings: &Settings) {
     let filter =
         EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(&settings.log));
+    // aws-sigv4 traces the canonical request it signs, which carries AWS_SESSION_TOKEN:
+    // never logged, whatever the level asked for (`aws-kms` backend, docs/kms.md).
+    #[cfg(feature = "aws-kms")]
+    let filter = filter.add_directive("aws_sigv4=off".parse().expect("a valid directive"));
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()

@@ -94,7 +94,7 @@ impl KeyManager {
         let now = self.clock.now();
         let mut rows = store::list(&self.db).await?;
         if strict {
-            self.check_all(&rows)?;
+            self.check_all(&rows).await?;
         }
         let mut inserted = false;
         for alg in Alg::ALL {
@@ -157,7 +157,7 @@ impl KeyManager {
             let Some(row) = rows.iter().find(|r| r.kid == kid) else {
                 continue;
             };
-            match self.custody.destroy(row) {
+            match self.custody.destroy(row).await {
                 Ok(()) => gone.push(kid),
                 Err(e) => {
                     tracing::warn!(kid = %kid, error = %e, "cannot destroy a removed key now; retrying later")
@@ -168,9 +168,9 @@ impl KeyManager {
         self.rebuild(&rows, &published).await
     }
 
-    fn check_all(&self, rows: &[store::Row]) -> Result<()> {
+    async fn check_all(&self, rows: &[store::Row]) -> Result<()> {
         for r in rows.iter().filter(|r| r.revoked_at.is_none()) {
-            self.custody.check(r)?;
+            self.custody.check(r).await?;
         }
         Ok(())
     }
@@ -210,7 +210,7 @@ impl KeyManager {
         } else {
             tracing::debug!(alg = %alg, "another instance created the next key first");
             // Leave nothing behind in an HSM for a key no row will ever name.
-            if let Err(e) = self.custody.destroy(&loser) {
+            if let Err(e) = self.custody.destroy(&loser).await {
                 tracing::warn!(kid = %jwk.kid, error = %e, "cannot destroy an unused HSM key");
             }
             Ok(None)
@@ -307,7 +307,7 @@ impl KeyManager {
         // A revoked key never signs again: destroy its HSM object now (the row stays for
         // the record; its deletion retries the destroy if the HSM is down now).
         if let Some(row) = rows.iter().find(|r| r.kid == kid)
-            && let Err(e) = self.custody.destroy(row)
+            && let Err(e) = self.custody.destroy(row).await
         {
             tracing::warn!(kid = %kid, error = %e, "cannot destroy the revoked key's HSM object now");
         }

@@ -543,3 +543,26 @@ async fn pin_is_masked_and_never_logged(backend: Backend) {
     );
 }
 on_both_backends!(pin_is_masked_and_never_logged);
+
+/// A build without the cargo feature `aws-kms` refuses `key_backend = aws-kms` at start-up
+/// with a message naming the feature (`docs/kms.md`).
+#[cfg(not(feature = "aws-kms"))]
+#[test]
+fn aws_kms_backend_needs_its_cargo_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("config")
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env("TESSERA_KEY_BACKEND", "aws-kms")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // 2: the exit status of an invalid configuration.
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cargo feature aws-kms"), "{err}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing created by a refused configuration"
+    );
+}

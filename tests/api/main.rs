@@ -27,6 +27,8 @@ mod hsm;
 mod hygiene;
 mod introspection;
 mod keys;
+#[cfg(feature = "aws-kms")]
+mod kms;
 mod layout;
 mod multi_instance;
 mod openapi;

@@ -23,8 +23,9 @@ pub struct KeyBody {
     pub kid: String,
     /// `ES256` or `RS256`.
     pub alg: String,
-    /// Who holds the private key: `local` (sealed with the KEK in the database) or
-    /// `pkcs11` (inside an HSM token; see docs/hsm.md).
+    /// Who holds the private key: `local` (sealed with the KEK in the database),
+    /// `pkcs11` (inside an HSM token; see docs/hsm.md) or `aws-kms` (inside AWS KMS; see
+    /// docs/kms.md).
     pub backend: String,
     /// `NEXT` (published, not yet signing), `ACTIVE` (signing), `RETIRED` (published for
     /// verification only), `EXPIRED` (unpublished) or `REVOKED`.

@@ -8,17 +8,21 @@
 //!   `signing_keys.sealed_private_key` (`material`, `kek`).
 //! - `pkcs11`: generated and used inside a PKCS#11 token ([`pkcs11`]); the database keeps
 //!   the kid, public JWK, backend and an RFC 7512 reference, never private material.
+//! - `aws-kms` (cargo feature `aws-kms`): created and used inside AWS KMS ([`aws_kms`]);
+//!   the row keeps the KMS key ARN.
 //!
 //! `key_backend` chooses where NEW keys go. Stored keys are used by the backend recorded
 //! on their row, so switching `local` → `pkcs11` is a rotation: the next keys are made in
 //! the HSM and pre-published while the local ones retire normally (`docs/hsm.md`).
 
+#[cfg(feature = "aws-kms")]
+pub mod aws_kms;
 pub mod pkcs11;
 
 use std::{fmt, str::FromStr, sync::Arc};
 
 use aws_lc_rs::rand::SystemRandom;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{
     Alg, Kek,
@@ -26,10 +30,12 @@ use super::{
     store,
 };
 use crate::error::{Error, Result};
+#[cfg(feature = "aws-kms")]
+pub use aws_kms::{Kms, KmsConfig};
 pub use pkcs11::{Hsm, Pkcs11Config};
 
 /// Where the private half of a signing key lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyBackend {
     /// Sealed with the KEK in the database (the default).
@@ -37,6 +43,19 @@ pub enum KeyBackend {
     Local,
     /// Inside a PKCS#11 token (HSM).
     Pkcs11,
+    /// Inside AWS KMS (cargo feature `aws-kms`).
+    #[cfg(feature = "aws-kms")]
+    #[serde(rename = "aws-kms")]
+    AwsKms,
+}
+
+// Through `FromStr`, so that `aws-kms` in a build without the feature names the feature.
+impl<'de> Deserialize<'de> for KeyBackend {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl KeyBackend {
@@ -44,6 +63,8 @@ impl KeyBackend {
         match self {
             KeyBackend::Local => "local",
             KeyBackend::Pkcs11 => "pkcs11",
+            #[cfg(feature = "aws-kms")]
+            KeyBackend::AwsKms => "aws-kms",
         }
     }
 }
@@ -60,8 +81,16 @@ impl FromStr for KeyBackend {
         match s {
             "local" => Ok(KeyBackend::Local),
             "pkcs11" => Ok(KeyBackend::Pkcs11),
+            #[cfg(feature = "aws-kms")]
+            "aws-kms" => Ok(KeyBackend::AwsKms),
+            #[cfg(not(feature = "aws-kms"))]
+            "aws-kms" => Err(
+                "key backend \"aws-kms\" needs a tessera built with the cargo feature aws-kms \
+                 (cargo build --release --features aws-kms)"
+                    .into(),
+            ),
             other => Err(format!(
-                "unknown key backend {other:?} (use local or pkcs11)"
+                "unknown key backend {other:?} (use local, pkcs11 or aws-kms)"
             )),
         }
     }
@@ -75,6 +104,13 @@ pub enum Signer {
         kid: String,
         alg: Alg,
     },
+    #[cfg(feature = "aws-kms")]
+    AwsKms {
+        kms: Arc<Kms>,
+        /// The key ARN (the row's `key_ref`).
+        key_id: String,
+        alg: Alg,
+    },
 }
 
 impl fmt::Debug for Signer {
@@ -83,6 +119,8 @@ impl fmt::Debug for Signer {
         match self {
             Signer::Local(k) => k.fmt(f),
             Signer::Pkcs11 { kid, alg, .. } => write!(f, "Pkcs11({alg}, {kid})"),
+            #[cfg(feature = "aws-kms")]
+            Signer::AwsKms { key_id, alg, .. } => write!(f, "AwsKms({alg}, {key_id})"),
         }
     }
 }
@@ -96,6 +134,9 @@ impl Signer {
             // and a spawn_blocking hand-off would only add ~10 µs (docs/hsm.md, "What
             // happens in the token").
             Signer::Pkcs11 { hsm, kid, alg } => hsm.sign(kid, *alg, msg),
+            // A network round trip: waited for off the async worker (`aws_kms` header).
+            #[cfg(feature = "aws-kms")]
+            Signer::AwsKms { kms, key_id, alg } => kms.sign(key_id, *alg, msg),
         }
     }
 
@@ -103,6 +144,8 @@ impl Signer {
         match self {
             Signer::Local(_) => KeyBackend::Local,
             Signer::Pkcs11 { .. } => KeyBackend::Pkcs11,
+            #[cfg(feature = "aws-kms")]
+            Signer::AwsKms { .. } => KeyBackend::AwsKms,
         }
     }
 }
@@ -123,6 +166,8 @@ pub struct Custody {
     backend: KeyBackend,
     kek: Arc<Kek>,
     hsm: Option<Arc<Hsm>>,
+    #[cfg(feature = "aws-kms")]
+    kms: Option<Arc<Kms>>,
     /// The token label or slot, for the RFC 7512 references stored on rows.
     token_ref: String,
 }
@@ -132,7 +177,7 @@ impl fmt::Debug for Custody {
         f.debug_struct("Custody")
             .field("backend", &self.backend)
             .field("hsm", &self.hsm)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,6 +188,8 @@ impl Custody {
             backend: KeyBackend::Local,
             kek,
             hsm: None,
+            #[cfg(feature = "aws-kms")]
+            kms: None,
             token_ref: String::new(),
         }
     }
@@ -161,10 +208,17 @@ impl Custody {
             Some(c) => Some(Arc::new(Hsm::open(c)?)),
             None => None,
         };
+        #[cfg(feature = "aws-kms")]
+        let kms = match aws_kms_config(settings)? {
+            Some(c) => Some(Arc::new(Kms::open(c)?)),
+            None => None,
+        };
         Ok(Self {
             backend: settings.key_backend,
             kek,
             hsm,
+            #[cfg(feature = "aws-kms")]
+            kms,
             token_ref,
         })
     }
@@ -183,6 +237,13 @@ impl Custody {
             Error::Config(
                 "a signing key is held by a PKCS#11 token but pkcs11_module is not set".into(),
             )
+        })
+    }
+
+    #[cfg(feature = "aws-kms")]
+    fn need_kms(&self) -> Result<&Arc<Kms>> {
+        self.kms.as_ref().ok_or_else(|| {
+            Error::Config("a signing key is held by AWS KMS but aws_kms_region is not set".into())
         })
     }
 
@@ -219,6 +280,16 @@ impl Custody {
                     sealed: Vec::new(),
                 })
             }
+            #[cfg(feature = "aws-kms")]
+            KeyBackend::AwsKms => {
+                let (jwk, arn) = self.need_kms()?.generate(alg, rsa_bits).await?;
+                Ok(Created {
+                    jwk,
+                    backend: KeyBackend::AwsKms,
+                    key_ref: arn,
+                    sealed: Vec::new(),
+                })
+            }
         }
     }
 
@@ -245,12 +316,19 @@ impl Custody {
                 kid: row.kid.clone(),
                 alg,
             }),
+            // As for PKCS#11: no call to KMS to publish a key.
+            #[cfg(feature = "aws-kms")]
+            KeyBackend::AwsKms => Ok(Signer::AwsKms {
+                kms: self.need_kms()?.clone(),
+                key_id: row.key_ref.clone(),
+                alg,
+            }),
         }
     }
 
     /// Start-up check of a stored, unrevoked key: a wrong KEK, a missing token or a key
     /// absent from it stops the process instead of letting it make replacement keys.
-    pub fn check(&self, row: &store::Row) -> Result<()> {
+    pub async fn check(&self, row: &store::Row) -> Result<()> {
         match row_backend(row)? {
             KeyBackend::Local => self.kek.unseal(&row.kid, &row.sealed_private_key).map(drop),
             KeyBackend::Pkcs11 => {
@@ -263,21 +341,34 @@ impl Custody {
                     )))
                 }
             }
+            #[cfg(feature = "aws-kms")]
+            KeyBackend::AwsKms => {
+                let alg: Alg = row.alg.parse().map_err(Error::Crypto)?;
+                self.need_kms()?
+                    .check_key(&row.key_ref, alg, &row.kid)
+                    .await
+            }
         }
     }
 
     /// Destroys the private key of a row that left the JWKS (removed or revoked).
-    /// Local keys go with their row; HSM objects are destroyed in the token.
-    pub fn destroy(&self, row: &store::Row) -> Result<()> {
+    /// Local keys go with their row; HSM objects are destroyed in the token; KMS keys
+    /// are scheduled for deletion (KMS's minimum window is 7 days).
+    pub async fn destroy(&self, row: &store::Row) -> Result<()> {
         match row_backend(row)? {
             KeyBackend::Local => Ok(()),
             KeyBackend::Pkcs11 => self.need_hsm()?.destroy(&row.kid),
+            #[cfg(feature = "aws-kms")]
+            KeyBackend::AwsKms => self.need_kms()?.schedule_deletion(&row.key_ref).await,
         }
     }
 
     /// Whether every configured backend can sign now (`/readyz`).
     pub fn is_ready(&self) -> bool {
-        self.hsm.as_ref().is_none_or(|h| h.is_healthy())
+        let ready = self.hsm.as_ref().is_none_or(|h| h.is_healthy());
+        #[cfg(feature = "aws-kms")]
+        let ready = ready && self.kms.as_ref().is_none_or(|k| k.is_healthy());
+        ready
     }
 
     /// Probes the external backends and reconnects the ones that stopped answering
@@ -285,6 +376,10 @@ impl Custody {
     pub async fn heal(&self) {
         if let Some(hsm) = self.hsm.clone() {
             let _ = tokio::task::spawn_blocking(move || hsm.check()).await;
+        }
+        #[cfg(feature = "aws-kms")]
+        if let Some(kms) = &self.kms {
+            kms.check().await;
         }
     }
 }
@@ -315,6 +410,31 @@ pub struct CustodySettings {
     pub pkcs11_pin: Option<String>,
     pub pkcs11_pin_file: Option<std::path::PathBuf>,
     pub pkcs11_sessions: u32,
+    pub aws_kms_region: Option<String>,
+    pub aws_kms_endpoint_url: Option<String>,
+    pub aws_kms_timeout: std::time::Duration,
+}
+
+/// The AWS KMS settings, with credentials from the `AWS_*` environment, when
+/// `key_backend = aws-kms` or a region is configured (stored KMS keys stay usable after
+/// switching back to `local`).
+#[cfg(feature = "aws-kms")]
+pub fn aws_kms_config(settings: &CustodySettings) -> Result<Option<KmsConfig>> {
+    let region = match (&settings.aws_kms_region, settings.key_backend) {
+        (Some(r), _) => r.clone(),
+        (None, KeyBackend::AwsKms) => {
+            return Err(Error::Config(
+                "aws_kms_region must be set with key_backend = aws-kms".into(),
+            ));
+        }
+        (None, _) => return Ok(None),
+    };
+    Ok(Some(KmsConfig {
+        region,
+        endpoint: settings.aws_kms_endpoint_url.clone(),
+        timeout: settings.aws_kms_timeout,
+        credentials: KmsConfig::credentials_from_env()?,
+    }))
 }
 
 /// The PKCS#11 settings, with the PIN from `pkcs11_pin` (`TESSERA_PKCS11_PIN`) or
@@ -328,7 +448,7 @@ pub fn pkcs11_config(settings: &CustodySettings) -> Result<Option<Pkcs11Config>>
                 "pkcs11_module must be set with key_backend = pkcs11".into(),
             ));
         }
-        (None, KeyBackend::Local) => return Ok(None),
+        (None, _) => return Ok(None),
     };
     let pin = match (&settings.pkcs11_pin, &settings.pkcs11_pin_file) {
         (Some(pin), _) => pin.clone(),
@@ -386,7 +506,16 @@ mod tests {
         for b in [KeyBackend::Local, KeyBackend::Pkcs11] {
             assert_eq!(b.as_str().parse::<KeyBackend>().unwrap(), b);
         }
-        assert!("aws-kms".parse::<KeyBackend>().is_err());
+        #[cfg(feature = "aws-kms")]
+        assert_eq!("aws-kms".parse::<KeyBackend>().unwrap(), KeyBackend::AwsKms);
+        // Without the feature the setting is refused with the feature's name.
+        #[cfg(not(feature = "aws-kms"))]
+        assert!(
+            "aws-kms"
+                .parse::<KeyBackend>()
+                .unwrap_err()
+                .contains("--features aws-kms")
+        );
     }
 
     /// H4: a PIN file readable by group or others is refused, naming the setting; 0600 is read.
