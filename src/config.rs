@@ -424,12 +424,13 @@ impl Default for Settings {
     }
 }
 
+/// Text settings whose environment variables are taken exactly as given: figment parses an
+/// environment value that looks like a number as one, so `0042` would become `42` (a PIN or
+/// a token label is often digits with leading zeros; a schema name may be digits).
+const VERBATIM_ENV: &[&str] = &["pkcs11_pin", "pkcs11_token_label", "database_schema"];
+
 /// Environment variables starting with `TESSERA_` that are not settings (lowercase, without
 /// the prefix): no "not a setting" warning for them.
-/// The setting whose environment variable is taken as a string exactly as given (a PIN is
-/// digits, often with leading zeros, and must not be parsed as a number).
-const VERBATIM_ENV_PIN: &str = "pkcs11_pin";
-
 const NON_SETTING_ENV: &[&str] = &[
     // Read by the command line itself.
     "config",
@@ -525,16 +526,24 @@ impl Settings {
         let known_for_filter = known.clone();
         figment = figment.merge(Env::prefixed("TESSERA_").ignore(NON_SETTING_ENV).filter(
             move |k| {
-                // Read verbatim below: figment would turn a PIN such as `0042` into 42.
-                !k.as_str().eq_ignore_ascii_case(VERBATIM_ENV_PIN)
+                // Read verbatim below (VERBATIM_ENV).
+                !VERBATIM_ENV
+                    .iter()
+                    .any(|v| k.as_str().eq_ignore_ascii_case(v))
                     && known_for_filter
                         .iter()
                         .any(|n| k.as_str().eq_ignore_ascii_case(n))
             },
         ));
-        let env_pin = std::env::var(format!("TESSERA_{}", VERBATIM_ENV_PIN.to_uppercase())).ok();
-        if let Some(pin) = &env_pin {
-            figment = figment.merge(Serialized::default(VERBATIM_ENV_PIN, pin));
+        let verbatim: Vec<(&str, String)> = VERBATIM_ENV
+            .iter()
+            .filter_map(|key| {
+                let value = std::env::var(format!("TESSERA_{}", key.to_uppercase())).ok()?;
+                Some((*key, value))
+            })
+            .collect();
+        for (key, value) in &verbatim {
+            figment = figment.merge(Serialized::default(key, value));
         }
         for (k, v) in flags {
             figment = figment.merge(Serialized::default(k, v));
@@ -558,11 +567,13 @@ impl Settings {
             };
             sources.insert(key.clone(), source);
         }
-        if env_pin.is_some() && !flags.iter().any(|(k, _)| *k == VERBATIM_ENV_PIN) {
-            sources.insert(
-                VERBATIM_ENV_PIN.into(),
-                Source::Env(format!("TESSERA_{}", VERBATIM_ENV_PIN.to_uppercase())),
-            );
+        for (key, _) in &verbatim {
+            if !flags.iter().any(|(k, _)| k == key) {
+                sources.insert(
+                    key.to_string(),
+                    Source::Env(format!("TESSERA_{}", key.to_uppercase())),
+                );
+            }
         }
         if sources.get("issuer") == Some(&Source::Default) {
             settings.issuer = derived_issuer(&settings.bind, settings.tls_cert_file.is_some());

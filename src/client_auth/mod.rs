@@ -89,7 +89,12 @@ pub async fn authenticate(
     authorization: Option<&str>,
     params: &impl FormFields,
 ) -> Result<Arc<Client>, OAuthError> {
-    match presented(authorization, params)? {
+    confidential(ctx, presented(authorization, params)?).await
+}
+
+/// The confidential methods: a secret or an assertion; anything else is `invalid_client`.
+async fn confidential(ctx: &Context, method: Presented<'_>) -> Result<Arc<Client>, OAuthError> {
+    match method {
         Presented::Secret(credentials) => ctx.clients.authenticate(&credentials).await,
         Presented::Assertion {
             assertion_type,
@@ -109,13 +114,13 @@ pub async fn authenticate_or_public(
     authorization: Option<&str>,
     params: &impl FormFields,
 ) -> Result<Arc<Client>, OAuthError> {
-    if let Presented::ClientId(id) = presented(authorization, params)? {
-        return match ctx.clients.get(id).await? {
+    match presented(authorization, params)? {
+        Presented::ClientId(id) => match ctx.clients.get(id).await? {
             Some(c) if c.is_public() => Ok(c),
             _ => Err(OAuthError::InvalidClient),
-        };
+        },
+        method => confidential(ctx, method).await,
     }
-    authenticate(ctx, authorization, params).await
 }
 
 /// A client assertion: the client is the form's `client_id`, else the assertion's `sub`

@@ -223,16 +223,17 @@ pub async fn verify(ctx: &Context, client: &Client, assertion: &str) -> Result<(
         .await?
         .map_err(|e| fail(&e))?;
     let issuer = ctx.settings.issuer.as_str();
-    let token_endpoint = format!("{issuer}/oauth/token");
+    // Built only when the compatibility setting is on.
+    let token_endpoint = ctx
+        .settings
+        .client_assertion_accept_token_endpoint_audience
+        .then(|| format!("{issuer}/oauth/token"));
     let checked = check_claims(
         &verified.claims,
         &Expected {
             client_id: &client.client_id,
             issuer,
-            token_endpoint: ctx
-                .settings
-                .client_assertion_accept_token_endpoint_audience
-                .then_some(token_endpoint.as_str()),
+            token_endpoint: token_endpoint.as_deref(),
             now: ctx.clock.now(),
             leeway: ctx.leeway(),
             max_lifetime: ctx.settings.client_assertion_max_lifetime.as_secs() as i64,

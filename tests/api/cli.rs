@@ -243,6 +243,37 @@ pub async fn serve(env: &Env, kek: Option<&str>, log_level: &str) -> (std::proce
     panic!("serve did not become healthy: {}", log(env));
 }
 
+/// Serves with `log_level` logs, has a new client obtain one `client_credentials` token,
+/// stops the server and returns its log (the secret-hygiene tests of hsm.rs and kms.rs).
+pub async fn log_of_one_token(env: &Env, kek: &str, log_level: &str) -> String {
+    let (child, base) = serve(env, Some(kek), log_level).await;
+    let created = cli_json(
+        env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "svc",
+            "--scope",
+            "a",
+            "--audience",
+            "aud",
+            "--json",
+        ],
+    );
+    let (id, secret) = id_and_secret(&created);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    stop(child);
+    log(env)
+}
+
 pub fn log(env: &Env) -> String {
     std::fs::read_to_string(env.dir.path().join("serve.log")).unwrap_or_default()
 }

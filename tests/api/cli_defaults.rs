@@ -42,7 +42,8 @@ fn bare(dir: &std::path::Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
+/// A free port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -25,7 +25,8 @@ use tessera::{
 };
 
 use crate::{
-    cli::{Env, log, serve, stop, tessera},
+    cli::{Env, tessera},
+    keys::kids,
     on_both_backends,
     support::{Backend, fake_clock_now, header, spawn_with, verify_independently},
 };
@@ -100,15 +101,6 @@ pub fn use_hsm(s: &mut Settings) {
     s.pkcs11_module = Some(MODULE.into());
     s.pkcs11_token_label = Some(LABEL.into());
     s.pkcs11_pin = Some(PIN.into());
-}
-
-fn kids(jwks: &serde_json::Value) -> Vec<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// H1 + the rotation invariant: with keys in the HSM and the fake clock driving weeks of
@@ -499,32 +491,7 @@ async fn pin_is_masked_and_never_logged(backend: Backend) {
     assert!(!text.contains(PIN), "{text}");
 
     let kek = tessera::keys::Kek::generate_encoded().unwrap();
-    let (child, base) = serve(&env, Some(&kek), "trace").await;
-    let created = crate::cli::cli_json(
-        &env,
-        &[
-            "clients",
-            "create",
-            "--name",
-            "svc",
-            "--scope",
-            "a",
-            "--audience",
-            "aud",
-            "--json",
-        ],
-    );
-    let (id, secret) = crate::cli::id_and_secret(&created);
-    let r = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    stop(child);
-    let logs = log(&env);
+    let logs = crate::cli::log_of_one_token(&env, &kek, "trace").await;
     assert!(logs.len() > 100, "trace logs were written");
     assert!(!logs.contains(PIN), "the PIN reached the log");
 

@@ -10,7 +10,8 @@ use crate::{
     support::{Backend, TestApp, fake_clock_now, header, spawn, spawn_with},
 };
 
-fn kids(jwks: &serde_json::Value) -> Vec<String> {
+/// The `kid`s of a JWKS document, in order.
+pub fn kids(jwks: &serde_json::Value) -> Vec<String> {
     jwks["keys"]
         .as_array()
         .unwrap()

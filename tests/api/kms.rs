@@ -17,7 +17,6 @@
 
 use std::{
     collections::HashSet,
-    net::TcpListener,
     process::{Child, Command, Stdio},
     sync::Arc,
     time::Duration,
@@ -30,7 +29,9 @@ use tessera::{
 use tokio::sync::watch;
 
 use crate::{
-    cli::{Env, log, serve, stop, tessera},
+    cli::{Env, tessera},
+    cli_defaults::free_port,
+    keys::kids,
     on_both_backends,
     support::{Backend, fake_clock_now, header, spawn_with, verify_independently},
 };
@@ -59,14 +60,6 @@ fn moto_binary() -> Option<String> {
     }
     eprintln!("NOT RUN: moto_server not found ({bin}; set MOTO_SERVER); AWS KMS tests skipped");
     None
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A moto server of this test, killed when dropped, behind a relay that can be cut.
@@ -186,15 +179,6 @@ fn use_kms(s: &mut Settings, moto: &Moto) {
     s.aws_kms_region = Some("us-east-1".into());
     s.aws_kms_endpoint_url = Some(moto.relayed.clone());
     s.aws_kms_timeout = Duration::from_secs(2);
-}
-
-fn kids(jwks: &serde_json::Value) -> Vec<String> {
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Rotation in KMS: with the fake clock driving a day of hourly rotations, every ES256
@@ -459,32 +443,7 @@ async fn credentials_are_never_logged(backend: Backend) {
         "{text}"
     );
 
-    let (child, base) = serve(&env, Some(&kek), "trace").await;
-    let created = crate::cli::cli_json(
-        &env,
-        &[
-            "clients",
-            "create",
-            "--name",
-            "svc",
-            "--scope",
-            "a",
-            "--audience",
-            "aud",
-            "--json",
-        ],
-    );
-    let (id, secret) = crate::cli::id_and_secret(&created);
-    let r = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    stop(child);
-    let logs = log(&env);
+    let logs = crate::cli::log_of_one_token(&env, &kek, "trace").await;
     assert!(logs.len() > 100, "trace logs were written");
     assert!(!logs.contains(SECRET), "the AWS secret key reached the log");
     assert!(
