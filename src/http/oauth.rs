@@ -168,6 +168,12 @@ pub struct DeviceAuthorizationForm {
     pub client_id: Option<String>,
     /// `client_secret_post` authentication: the client secret.
     pub client_secret: Option<String>,
+    /// `private_key_jwt` authentication:
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// `private_key_jwt` authentication: the signed client assertion (see the token
+    /// endpoint).
+    pub client_assertion: Option<String>,
 }
 
 /// RFC 8628 §3.2 device authorization response.
