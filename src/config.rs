@@ -95,8 +95,15 @@ pub struct Settings {
     /// its owner can read it (mode 0600 or 0400). Default: unset.
     pub pkcs11_pin_file: Option<PathBuf>,
     /// Idle PKCS#11 sessions kept open for signing (more are opened under load and closed
-    /// when returned beyond this number). Default 8.
+    /// when returned beyond this number); at least one per async worker plus one are kept
+    /// whatever this says. Default 8.
     pub pkcs11_sessions: u32,
+    /// Sign with a session-object copy of each HSM key (`C_CopyObject` with
+    /// `CKA_TOKEN=false`, made once per key and connection; still inside the token, sensitive
+    /// and non-extractable) instead of the token object, which some tokens re-check in their
+    /// persistent store on every use (SoftHSM2). Tokens that refuse to copy a key sign with
+    /// the token object. Default `true`.
+    pub pkcs11_session_key_copies: bool,
     /// AWS region of the KMS keys (`key_backend = aws-kms`, feature `aws-kms`), e.g.
     /// `eu-west-1`. Required with `aws-kms`. Credentials come from the standard
     /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` variables, never
@@ -357,6 +364,7 @@ impl Default for Settings {
             pkcs11_pin: None,
             pkcs11_pin_file: None,
             pkcs11_sessions: 8,
+            pkcs11_session_key_copies: true,
             aws_kms_region: None,
             aws_kms_endpoint_url: None,
             aws_kms_timeout: Duration::from_secs(2),
@@ -724,6 +732,14 @@ impl Settings {
         out
     }
 
+    /// The number of async worker threads `workers` gives (0: one per CPU, as tokio counts).
+    pub fn effective_workers(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The key-custody settings (`key_backend`, `pkcs11_*`) for `keys::Custody::open`.
     pub fn custody(&self) -> CustodySettings {
         CustodySettings {
@@ -733,7 +749,13 @@ impl Settings {
             pkcs11_slot: self.pkcs11_slot,
             pkcs11_pin: self.pkcs11_pin.clone(),
             pkcs11_pin_file: self.pkcs11_pin_file.clone(),
-            pkcs11_sessions: self.pkcs11_sessions,
+            // Each async worker signs inline and may hold a session at once, and the key
+            // manager uses one more: with fewer idle sessions kept, a loaded server would open
+            // and close a session for some requests (docs/hsm.md).
+            pkcs11_sessions: self
+                .pkcs11_sessions
+                .max(self.effective_workers() as u32 + 1),
+            pkcs11_session_key_copies: self.pkcs11_session_key_copies,
             aws_kms_region: self.aws_kms_region.clone(),
             aws_kms_endpoint_url: self.aws_kms_endpoint_url.clone(),
             aws_kms_timeout: self.aws_kms_timeout,

@@ -129,6 +129,7 @@ async fn hsm_keys_rotate_with_prepublication(backend: Backend) {
     let es = app.client("a", &["aud"], Some(Alg::ES256)).await;
     let rs = app.client("a", &["aud"], Some(Alg::RS256)).await;
     let mut signed_by = HashSet::new();
+    let mut last_signers = HashSet::new();
     let mut first_seen = std::collections::HashMap::new();
     let mut ever = HashSet::new();
     // 3 days in steps of a third of the pre-publication period.
@@ -136,6 +137,7 @@ async fn hsm_keys_rotate_with_prepublication(backend: Backend) {
     for step in 0..steps {
         clock.advance(prepublish / 3);
         keys.tick(false).await.unwrap();
+        last_signers.clear();
         let now = tessera::clock::Clock::now(&clock);
         let jwks = app.jwks().await;
         for k in kids(&jwks) {
@@ -157,6 +159,7 @@ async fn hsm_keys_rotate_with_prepublication(backend: Backend) {
                 "step {step}: {kid} signs {}s after first publication",
                 now - seen
             );
+            last_signers.insert(kid.clone());
             signed_by.insert(kid);
         }
     }
@@ -182,20 +185,37 @@ async fn hsm_keys_rotate_with_prepublication(backend: Backend) {
             "{}",
             r.key_ref
         );
-        // H1: the token refuses to export the private value.
-        let probe = hsm.probe_private_values(&r.kid).unwrap();
-        assert!(probe.sensitive && !probe.extractable, "{probe:?}");
+        // H1: the token refuses to export the private value, from the token object and
+        // from the session copy signatures use (`pkcs11_session_key_copies`, default on).
+        let probes = hsm.probe_private_values(&r.kid).unwrap();
         assert!(
-            probe.answers.iter().any(|(_, a)| a == "Sensitive"),
-            "CKR_ATTRIBUTE_SENSITIVE expected: {probe:?}"
+            probes.iter().any(|p| p.token_object),
+            "{}: {probes:?}",
+            r.kid
         );
-        assert!(
-            probe
-                .answers
-                .iter()
-                .all(|(_, a)| a == "Sensitive" || a == "TypeInvalid"),
-            "no private value readable: {probe:?}"
-        );
+        for probe in &probes {
+            assert!(probe.sensitive && !probe.extractable, "{probe:?}");
+            assert!(
+                probe.answers.iter().any(|(_, a)| a == "Sensitive"),
+                "CKR_ATTRIBUTE_SENSITIVE expected: {probe:?}"
+            );
+            assert!(
+                probe
+                    .answers
+                    .iter()
+                    .all(|(_, a)| a == "Sensitive" || a == "TypeInvalid"),
+                "no private value readable: {probe:?}"
+            );
+        }
+        // The keys signing now sign with their session copy (one per key).
+        if last_signers.contains(&r.kid) {
+            let copies: Vec<_> = probes.iter().filter(|p| !p.token_object).collect();
+            assert!(
+                copies.len() == 1 && copies[0].signs,
+                "{}: one session copy, used to sign: {probes:?}",
+                r.kid
+            );
+        }
     }
     // Keys that left the JWKS for good were deleted and destroyed in the token.
     let stored: HashSet<_> = rows.iter().map(|r| r.kid.clone()).collect();
@@ -207,6 +227,11 @@ async fn hsm_keys_rotate_with_prepublication(backend: Backend) {
     );
     for kid in removed {
         assert!(!hsm.has_key(kid).unwrap(), "{kid} still in the token");
+        // Its session copy (it signed) was destroyed too.
+        assert!(
+            hsm.probe_private_values(kid).unwrap().is_empty(),
+            "{kid}: an object is left"
+        );
     }
     // `keys list` (admin view) shows the backend.
     assert!(
@@ -410,8 +435,106 @@ async fn hsm_outage_gives_503_then_recovers(backend: Backend) {
     );
     let t = app.access_token(&c).await;
     verify_independently(&t, &app.jwks().await, &app.base, "aud").unwrap();
+    // The session copy died with the old connection; the new one made a fresh copy.
+    let kid = header(&t)["kid"].as_str().unwrap().to_string();
+    let probes = hsm.probe_private_values(&kid).unwrap();
+    let copies: Vec<_> = probes.iter().filter(|p| !p.token_object).collect();
+    assert!(
+        copies.len() == 1 && copies[0].signs && copies[0].sensitive && !copies[0].extractable,
+        "a new session copy signs after the re-initialisation: {probes:?}"
+    );
 }
 on_both_backends!(hsm_outage_gives_503_then_recovers);
+
+/// The kid of the ACTIVE key of `alg`.
+async fn active_kid(app: &crate::support::TestApp, alg: &str) -> String {
+    let keys = app.state.keys.clone().unwrap();
+    keys.list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.alg == alg && k.state == "ACTIVE")
+        .unwrap()
+        .kid
+}
+
+/// `pkcs11_session_key_copies`: with it off, and for a key the token refuses to copy
+/// (made `CKA_COPYABLE=false`, as some HSMs make keys), signatures use the token object and
+/// verify; no session object is made.
+async fn token_object_signs_when_copies_are_off_or_refused(backend: Backend) {
+    let Some(_) = softhsm() else { return };
+    let _serial = HSM_LOCK.lock().await;
+    let only_token_objects = |probes: &[tessera::keys::custody::pkcs11::PrivateProbe]| {
+        probes.len() == 1 && probes[0].token_object && probes[0].signs
+    };
+
+    // Setting off: every key signs with its token object.
+    let app = spawn_with(
+        backend.clone(),
+        |s| {
+            use_hsm(s);
+            s.pkcs11_session_key_copies = false;
+        },
+        Arc::new(tessera::clock::SystemClock),
+    )
+    .await;
+    let hsm = app
+        .state
+        .keys
+        .clone()
+        .unwrap()
+        .custody()
+        .hsm()
+        .unwrap()
+        .clone();
+    for alg in [Alg::ES256, Alg::RS256] {
+        let c = app.client("a", &["aud"], Some(alg)).await;
+        let t = app.access_token(&c).await;
+        verify_independently(&t, &app.jwks().await, &app.base, "aud").unwrap();
+        let probes = hsm
+            .probe_private_values(header(&t)["kid"].as_str().unwrap())
+            .unwrap();
+        assert!(only_token_objects(&probes), "{alg:?}: {probes:?}");
+    }
+    drop(app);
+
+    // Setting on (the default), the token refusing to copy the ES256 key: that key signs
+    // with its token object, the RS256 key with its copy.
+    let app = spawn_with(backend, use_hsm, Arc::new(tessera::clock::SystemClock)).await;
+    assert!(app.state.settings.pkcs11_session_key_copies);
+    let hsm = app
+        .state
+        .keys
+        .clone()
+        .unwrap()
+        .custody()
+        .hsm()
+        .unwrap()
+        .clone();
+    hsm.generate_uncopyable_keys();
+    let keys = app.state.keys.clone().unwrap();
+    let refused = keys.rotate(&[Alg::ES256], true).await.unwrap().remove(0);
+    for alg in [Alg::ES256, Alg::RS256] {
+        let c = app.client("a", &["aud"], Some(alg)).await;
+        for _ in 0..3 {
+            let t = app.access_token(&c).await;
+            verify_independently(&t, &app.jwks().await, &app.base, "aud").unwrap();
+            if alg == Alg::ES256 {
+                assert_eq!(header(&t)["kid"], refused.as_str());
+            }
+        }
+    }
+    let probes = hsm.probe_private_values(&refused).unwrap();
+    assert!(only_token_objects(&probes), "copy refused: {probes:?}");
+    let probes = hsm
+        .probe_private_values(&active_kid(&app, "RS256").await)
+        .unwrap();
+    assert!(
+        probes.len() == 2 && probes.iter().any(|p| !p.token_object && p.signs),
+        "RS256 signs with its copy: {probes:?}"
+    );
+}
+on_both_backends!(token_object_signs_when_copies_are_off_or_refused);
 
 /// A `tessera` process environment using the token.
 async fn hsm_env(backend: &Backend) -> Env {

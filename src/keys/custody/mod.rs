@@ -410,6 +410,7 @@ pub struct CustodySettings {
     pub pkcs11_pin: Option<String>,
     pub pkcs11_pin_file: Option<std::path::PathBuf>,
     pub pkcs11_sessions: u32,
+    pub pkcs11_session_key_copies: bool,
     pub aws_kms_region: Option<String>,
     pub aws_kms_endpoint_url: Option<String>,
     pub aws_kms_timeout: std::time::Duration,
@@ -465,6 +466,7 @@ pub fn pkcs11_config(settings: &CustodySettings) -> Result<Option<Pkcs11Config>>
         slot: settings.pkcs11_slot,
         pin,
         sessions: settings.pkcs11_sessions.max(1) as usize,
+        session_key_copies: settings.pkcs11_session_key_copies,
     }))
 }
 

@@ -13,6 +13,17 @@
 //!   of the pool (a short mutex around a `Vec`, never held during the FFI call), signs,
 //!   and puts it back. PKCS#11 login is per application and token, so a session opened
 //!   after the first login is already logged in.
+//! - Signing uses a session-object copy of each key (`pkcs11_session_key_copies`, default
+//!   on): `C_CopyObject` with `CKA_TOKEN=false`, made once per key and connection on the
+//!   owner session (the one that logged in, never closed while the connection lives, since
+//!   session objects die with the session that made them). The copy stays inside the token,
+//!   private, sensitive and non-extractable (checked after copying); it saves the token's
+//!   per-use checks of its persistent store (SoftHSM2 opens, locks and reads two object
+//!   files at every signature with a token object: about 20 system calls, 23 % of an ES256
+//!   signature, `docs/hsm.md` "Speed"). A token that refuses the copy (`CKA_COPYABLE=false`, or no
+//!   `C_CopyObject`) signs with the token object, as without the setting. Copies are
+//!   destroyed with their key, and die with a re-initialisation (the next signature makes new
+//!   ones).
 //! - Failures (H2): any error of the token while signing marks the connection broken and
 //!   surfaces as [`Error::Unavailable`] (503 `temporarily_unavailable`). [`Hsm::check`],
 //!   run by every key-manager tick, probes the token and re-initialises the module,
@@ -63,6 +74,8 @@ pub struct Pkcs11Config {
     pub pin: String,
     /// Idle sessions kept open for signing.
     pub sessions: usize,
+    /// Sign with session-object copies of the keys (`pkcs11_session_key_copies`).
+    pub session_key_copies: bool,
 }
 
 impl std::fmt::Debug for Pkcs11Config {
@@ -74,6 +87,7 @@ impl std::fmt::Debug for Pkcs11Config {
             .field("slot", &self.slot)
             .field("pin", &"********")
             .field("sessions", &self.sessions)
+            .field("session_key_copies", &self.session_key_copies)
             .finish()
     }
 }
@@ -85,6 +99,12 @@ struct Conn {
     /// Bumped at every re-initialisation: sessions and object handles of an older
     /// generation are invalid (and their numbers may be reused by the new one).
     generation: u64,
+    /// The session that logged in. Never closed while the connection lives: closing a
+    /// token's last session logs the application out, and the session-object copies of the
+    /// keys, made on it, die with it. Used only to find keys and make their copies (a
+    /// `Session` is not `Sync`, hence the mutex; signing never waits for it once a key's
+    /// handle is cached).
+    owner: Mutex<Session>,
 }
 
 /// A session lent out of the pool, tagged with the generation that opened it.
@@ -98,12 +118,15 @@ pub struct Hsm {
     config: Pkcs11Config,
     conn: RwLock<Conn>,
     pool: Mutex<Vec<Pooled>>,
-    /// Private-key object handles by kid, for the current generation.
+    /// The private-key object each kid signs with (its session copy, or the token object),
+    /// for the current generation.
     handles: RwLock<HashMap<String, ObjectHandle>>,
     broken: AtomicBool,
     generation: AtomicU64,
     /// Serialises re-initialisation (one `check` repairs at a time).
     repair: Mutex<()>,
+    /// Test hook ([`Hsm::generate_uncopyable_keys`]).
+    uncopyable: AtomicBool,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -166,12 +189,10 @@ fn open_conn(config: &Pkcs11Config, generation: u64) -> Result<Conn> {
             ));
         }
     };
-    let conn = Conn {
-        ctx,
-        slot,
-        generation,
-    };
-    let session = conn.open_session()?;
+    // `no_drop`, like every session here (see `Conn::open_session`).
+    let session = ctx
+        .open_rw_session_no_drop(slot)
+        .map_err(ck("C_OpenSession"))?;
     let pin = AuthPin::from(config.pin.as_str());
     match session.login(UserType::User, Some(&pin)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
@@ -193,9 +214,12 @@ fn open_conn(config: &Pkcs11Config, generation: u64) -> Result<Conn> {
             return Err(ck("C_Login")(e));
         }
     }
-    // Kept open: closing a token's last session logs the application out of it.
-    std::mem::forget(session);
-    Ok(conn)
+    Ok(Conn {
+        ctx,
+        slot,
+        generation,
+        owner: Mutex::new(session),
+    })
 }
 
 impl Conn {
@@ -233,6 +257,7 @@ impl Hsm {
             broken: AtomicBool::new(false),
             generation: AtomicU64::new(1),
             repair: Mutex::new(()),
+            uncopyable: AtomicBool::new(false),
         };
         // Fail at start-up, not at the first token request, if signing sessions cannot open.
         hsm.with_session("open", |_, _| Ok(()))?;
@@ -279,14 +304,14 @@ impl Hsm {
     fn with_session<T>(
         &self,
         what: &'static str,
-        f: impl FnOnce(&Session, u64) -> Result<T>,
+        f: impl FnOnce(&Conn, &Session) -> Result<T>,
     ) -> Result<T> {
         if self.broken.load(Ordering::Acquire) {
             return Err(Error::Unavailable("the signing-key HSM"));
         }
         let conn = self.conn.read().map_err(poisoned)?;
         let p = self.take(&conn).inspect_err(|_| self.mark_broken())?;
-        match f(&p.session, p.generation) {
+        match f(&conn, &p.session) {
             Ok(v) => {
                 self.give(p);
                 Ok(v)
@@ -304,22 +329,36 @@ impl Hsm {
         self.broken.store(true, Ordering::Release);
     }
 
-    fn private_handle(&self, s: &Session, generation: u64, kid: &str) -> Result<ObjectHandle> {
-        if generation == self.generation.load(Ordering::Acquire)
-            && let Some(h) = self.handles.read().map_err(poisoned)?.get(kid)
-        {
-            return Ok(*h);
+    /// The cached signing handle of `kid`, if made by this connection.
+    fn cached_handle(&self, conn: &Conn, kid: &str) -> Result<Option<ObjectHandle>> {
+        // `conn` is read-locked by the caller, so the generation cannot move meanwhile.
+        if conn.generation != self.generation.load(Ordering::Acquire) {
+            return Ok(None);
         }
-        let found = s
-            .find_objects(&[
-                Attribute::Class(ObjectClass::PRIVATE_KEY),
-                Attribute::Id(kid.as_bytes().to_vec()),
-            ])
-            .map_err(ck("C_FindObjects"))?;
-        let h = *found.first().ok_or_else(|| {
+        Ok(self.handles.read().map_err(poisoned)?.get(kid).copied())
+    }
+
+    /// The object `kid` signs with: its session copy (made here at the first signature of
+    /// this connection) or, with copies off or refused by the token, its token object.
+    fn private_handle(&self, conn: &Conn, kid: &str) -> Result<ObjectHandle> {
+        if let Some(h) = self.cached_handle(conn, kid)? {
+            return Ok(h);
+        }
+        // On the owner session, one caller at a time: one copy per key even when several
+        // requests miss the cache together (the second finds the first one's handle).
+        let owner = conn.owner.lock().map_err(poisoned)?;
+        if let Some(h) = self.cached_handle(conn, kid)? {
+            return Ok(h);
+        }
+        let token_object = find_private(&owner, kid)?.ok_or_else(|| {
             Error::Crypto(format!("no private key with CKA_ID {kid} in the token"))
         })?;
-        if generation == self.generation.load(Ordering::Acquire) {
+        let h = if self.config.session_key_copies {
+            session_copy(&owner, token_object, kid).unwrap_or(token_object)
+        } else {
+            token_object
+        };
+        if conn.generation == self.generation.load(Ordering::Acquire) {
             self.handles
                 .write()
                 .map_err(poisoned)?
@@ -330,8 +369,8 @@ impl Hsm {
 
     /// Signs `msg` with the token's private key `kid`; the result is the JWS signature.
     pub fn sign(&self, kid: &str, alg: Alg, msg: &[u8]) -> Result<Vec<u8>> {
-        let sig = self.with_session("sign", |s, generation| {
-            let h = self.private_handle(s, generation, kid)?;
+        let sig = self.with_session("sign", |conn, s| {
+            let h = self.private_handle(conn, kid)?;
             match alg {
                 Alg::ES256 => {
                     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, msg);
@@ -357,7 +396,7 @@ impl Hsm {
             Attribute::Id(tmp_id.clone()),
             Attribute::Label(tmp_id.clone()),
         ];
-        let priv_t = vec![
+        let mut priv_t = vec![
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
@@ -366,6 +405,9 @@ impl Hsm {
             Attribute::Id(tmp_id.clone()),
             Attribute::Label(tmp_id.clone()),
         ];
+        if self.uncopyable.load(Ordering::Acquire) {
+            priv_t.push(Attribute::Copyable(false));
+        }
         let mech = match alg {
             Alg::ES256 => {
                 pub_t.push(Attribute::EcParams(P256_PARAMS.to_vec()));
@@ -377,11 +419,11 @@ impl Hsm {
                 Mechanism::RsaPkcsKeyPairGen
             }
         };
-        let (pub_h, priv_h) = self.with_session("generate", |s, _| {
+        let (pub_h, priv_h) = self.with_session("generate", |_, s| {
             s.generate_key_pair(&mech, &pub_t, &priv_t)
                 .map_err(ck("C_GenerateKeyPair"))
         })?;
-        let jwk = self.with_session("read public key", |s, _| {
+        let jwk = self.with_session("read public key", |_, s| {
             let wanted = match alg {
                 Alg::ES256 => vec![AttributeType::EcPoint],
                 Alg::RS256 => vec![AttributeType::Modulus, AttributeType::PublicExponent],
@@ -391,7 +433,7 @@ impl Hsm {
         })?;
         let jwk = public_jwk(alg, &jwk)?;
         let id = jwk.kid.as_bytes().to_vec();
-        self.with_session("label", |s, _| {
+        self.with_session("label", |_, s| {
             for h in [pub_h, priv_h] {
                 s.update_attributes(
                     h,
@@ -404,9 +446,17 @@ impl Hsm {
         Ok(jwk)
     }
 
-    /// Destroys the key pair `kid` (after it left the JWKS). A key already gone is fine.
+    /// Destroys the key pair `kid` (after it left the JWKS), with its session copy. A key
+    /// already gone is fine.
     pub fn destroy(&self, kid: &str) -> Result<()> {
-        let n = self.with_session("destroy", |s, _| {
+        // Forgotten first: no signature may pick up a handle about to be destroyed.
+        if let Ok(mut h) = self.handles.write() {
+            h.remove(kid);
+        }
+        // Every object with the kid as CKA_ID: the public and private token objects and the
+        // private key's session copy (session objects are visible to every session of the
+        // application that made them).
+        let n = self.with_session("destroy", |_, s| {
             let found = s
                 .find_objects(&[Attribute::Id(kid.as_bytes().to_vec())])
                 .map_err(ck("C_FindObjects"))?;
@@ -415,23 +465,15 @@ impl Hsm {
             }
             Ok(found.len())
         })?;
-        if let Ok(mut h) = self.handles.write() {
-            h.remove(kid);
-        }
         tracing::info!(kid, objects = n, "destroyed HSM key objects");
         Ok(())
     }
 
-    /// Whether the private key `kid` is in the token (start-up check of stored rows).
+    /// Whether the private key `kid` is in the token, as a token object (start-up check of
+    /// stored rows).
     pub fn has_key(&self, kid: &str) -> Result<bool> {
-        self.with_session("find", |s, _| {
-            s.find_objects(&[
-                Attribute::Class(ObjectClass::PRIVATE_KEY),
-                Attribute::Id(kid.as_bytes().to_vec()),
-            ])
-            .map_err(ck("C_FindObjects"))
-        })
-        .map(|v| !v.is_empty())
+        self.with_session("find", |_, s| find_private(s, kid))
+            .map(|h| h.is_some())
     }
 
     /// Probes the token (a session, a login check) and, if it does not answer,
@@ -489,14 +531,19 @@ impl Hsm {
         let Ok(p) = self.take(&conn) else {
             return false;
         };
+        let logged_in = |s: &Session| {
+            s.get_session_info()
+                .map(|i| format!("{:?}", i.session_state()).contains("User"))
+                .unwrap_or(false)
+        };
+        // The owner session too: the keys' session copies live in it, so a connection whose
+        // owner session died is re-initialised (and the copies re-made) like a dead one.
         let ok = p
             .session
             .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
             .is_ok()
-            && p.session
-                .get_session_info()
-                .map(|i| format!("{:?}", i.session_state()).contains("User"))
-                .unwrap_or(false);
+            && logged_in(&p.session)
+            && conn.owner.lock().is_ok_and(|o| logged_in(&o));
         if ok {
             self.give(p);
         }
@@ -514,51 +561,134 @@ impl Hsm {
         }
     }
 
-    /// Test hook for H1: asks the token for the private values of `kid` (`CKA_VALUE`
-    /// for EC, `CKA_PRIVATE_EXPONENT`/`CKA_PRIME_1` for RSA) with raw
-    /// `C_GetAttributeValue` calls, and returns, per attribute, what the token answered
-    /// (`Sensitive` = `CKR_ATTRIBUTE_SENSITIVE`), plus the key's `CKA_SENSITIVE` and
-    /// `CKA_EXTRACTABLE` flags.
+    /// Test hook for H1: finds every private-key object of `kid` (the token object and,
+    /// once the key has signed, its session copy), asks each for its private values
+    /// (`CKA_VALUE` for EC, `CKA_PRIVATE_EXPONENT`/`CKA_PRIME_1` for RSA) with raw
+    /// `C_GetAttributeValue` calls, and returns, per object, what the token answered
+    /// (`Sensitive` = `CKR_ATTRIBUTE_SENSITIVE`), plus its `CKA_TOKEN`, `CKA_SENSITIVE` and
+    /// `CKA_EXTRACTABLE` flags, and whether signatures use it.
     #[doc(hidden)]
-    pub fn probe_private_values(&self, kid: &str) -> Result<PrivateProbe> {
-        self.with_session("read private", |s, generation| {
-            let h = self.private_handle(s, generation, kid)?;
-            let flags = s
-                .get_attributes(h, &[AttributeType::Sensitive, AttributeType::Extractable])
-                .map_err(ck("C_GetAttributeValue"))?;
-            let wanted = [
-                AttributeType::Value,
-                AttributeType::PrivateExponent,
-                AttributeType::Prime1,
-            ];
-            let info = s
-                .get_attribute_info(h, &wanted)
-                .map_err(ck("C_GetAttributeValue"))?;
-            Ok(PrivateProbe {
-                sensitive: flags
-                    .iter()
-                    .any(|a| matches!(a, Attribute::Sensitive(true))),
-                extractable: flags
-                    .iter()
-                    .any(|a| matches!(a, Attribute::Extractable(true))),
-                answers: wanted
-                    .iter()
-                    .zip(info)
-                    .map(|(t, i)| (format!("{t:?}"), format!("{i:?}")))
-                    .collect(),
-            })
+    pub fn probe_private_values(&self, kid: &str) -> Result<Vec<PrivateProbe>> {
+        self.with_session("read private", |conn, s| {
+            let signs_with = self.cached_handle(conn, kid)?;
+            let found = s
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::Id(kid.as_bytes().to_vec()),
+                ])
+                .map_err(ck("C_FindObjects"))?;
+            let mut probes = Vec::new();
+            for h in found {
+                let flags = s
+                    .get_attributes(
+                        h,
+                        &[
+                            AttributeType::Token,
+                            AttributeType::Sensitive,
+                            AttributeType::Extractable,
+                        ],
+                    )
+                    .map_err(ck("C_GetAttributeValue"))?;
+                let wanted = [
+                    AttributeType::Value,
+                    AttributeType::PrivateExponent,
+                    AttributeType::Prime1,
+                ];
+                let info = s
+                    .get_attribute_info(h, &wanted)
+                    .map_err(ck("C_GetAttributeValue"))?;
+                probes.push(PrivateProbe {
+                    token_object: flags.contains(&Attribute::Token(true)),
+                    signs: signs_with == Some(h),
+                    sensitive: flags.contains(&Attribute::Sensitive(true)),
+                    extractable: flags.contains(&Attribute::Extractable(true)),
+                    answers: wanted
+                        .iter()
+                        .zip(info)
+                        .map(|(t, i)| (format!("{t:?}"), format!("{i:?}")))
+                        .collect(),
+                });
+            }
+            Ok(probes)
         })
+    }
+
+    /// Test hook: the keys generated from now on are `CKA_COPYABLE=false`, as some HSMs
+    /// make keys (SoftHSM2 refuses to change the attribute after creation), so that their
+    /// signatures meet a token that refuses `C_CopyObject`.
+    #[doc(hidden)]
+    pub fn generate_uncopyable_keys(&self) {
+        self.uncopyable.store(true, Ordering::Release);
     }
 }
 
-/// What [`Hsm::probe_private_values`] found.
+/// What [`Hsm::probe_private_values`] found about one private-key object.
 #[derive(Debug)]
 #[doc(hidden)]
 pub struct PrivateProbe {
+    /// `CKA_TOKEN` (false: a session copy).
+    pub token_object: bool,
+    /// Whether signatures with the key use this object now.
+    pub signs: bool,
     pub sensitive: bool,
     pub extractable: bool,
     /// (attribute, the token's answer to reading it).
     pub answers: Vec<(String, String)>,
+}
+
+/// The token object holding the private key `kid` (`CKA_TOKEN=true`: never its session copy).
+fn find_private(s: &Session, kid: &str) -> Result<Option<ObjectHandle>> {
+    let found = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Token(true),
+            Attribute::Id(kid.as_bytes().to_vec()),
+        ])
+        .map_err(ck("C_FindObjects"))?;
+    Ok(found.first().copied())
+}
+
+/// A session-object copy of the private key `object`, made on the owner session `owner`;
+/// `None` (with the reason in the log) when the token refuses to copy it, or makes a copy
+/// that is not both sensitive and non-extractable (which PKCS#11 forbids: then it is
+/// destroyed and the token object is used).
+fn session_copy(owner: &Session, object: ObjectHandle, kid: &str) -> Option<ObjectHandle> {
+    let copy = match owner.copy_object(object, &[Attribute::Token(false)]) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::info!(kid, error = %e, "the PKCS#11 token does not copy this key to a session object; signing with the token object");
+            return None;
+        }
+    };
+    let custody = owner.get_attributes(
+        copy,
+        &[
+            AttributeType::Token,
+            AttributeType::Private,
+            AttributeType::Sensitive,
+            AttributeType::Extractable,
+        ],
+    );
+    let kept = custody.as_ref().is_ok_and(|a| {
+        [
+            Attribute::Token(false),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+        ]
+        .iter()
+        .all(|want| a.contains(want))
+    });
+    if !kept {
+        tracing::warn!(
+            kid,
+            "the PKCS#11 token's session copy of this key is not private, sensitive and non-extractable; destroyed, signing with the token object"
+        );
+        let _ = owner.destroy_object(copy);
+        return None;
+    }
+    tracing::debug!(kid, "signing with a session-object copy of the key");
+    Some(copy)
 }
 
 fn poisoned<T>(_: T) -> Error {
