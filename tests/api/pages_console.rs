@@ -132,6 +132,8 @@ async fn users_without_the_role_get_403(backend: Backend) {
         "the role change ended the old page session"
     );
     b.jar.clear();
+    // Sessions end "before now + 1 s" (whole seconds): sign in again after it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let page = b.sign_in("/console", "bob", PW).await;
     assert_eq!(page.status(), 200);
 }
@@ -240,6 +242,8 @@ async fn the_page_session_ends_with_the_user(backend: Backend) {
     );
 
     b.jar.clear();
+    // Sessions end "before now + 1 s" (whole seconds): sign in again after it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(b.sign_in("/console", "root", PW).await.status(), 200);
     let copied = b.jar.clone();
     // Ending the browser session the sign-in went through ends the page session.
