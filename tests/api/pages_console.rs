@@ -452,11 +452,13 @@ async fn keys_are_rotated_and_revoked_from_the_console(backend: Backend) {
     let now_keys = keys.list().await.unwrap();
     let active_rs = now_keys
         .iter()
-        .find(|k| k.alg == "RS256" && k.state == "ACTIVE")
+        .find(|k| k.alg == "RS256" && !before.iter().any(|o| o.kid == k.kid))
         .unwrap();
+    // At once: right after the key it replaces (which started this second), not after
+    // the pre-publication period.
     assert!(
-        !before.iter().any(|k| k.kid == active_rs.kid),
-        "a new key signs"
+        active_rs.activates_at <= app.state.clock.now() + 1,
+        "a new key signs at once"
     );
     // A bad algorithm is refused on the page.
     let r = b
