@@ -33,6 +33,8 @@ mod layout;
 mod multi_instance;
 mod openapi;
 mod ops;
+mod page_browser;
+mod pages_console;
 mod private_key_jwt;
 mod procs;
 mod refresh;
