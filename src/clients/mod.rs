@@ -583,7 +583,12 @@ impl ClientRegistry {
     /// A page of the clients whose name starts with `term`, without regard to case, in
     /// name order: one range of `idx_clients_name_key` (tested in `query_plans`), however
     /// large the registry.
-    pub async fn search(&self, term: &str, cursor: Option<&str>, limit: u64) -> Result<Page<Client>> {
+    pub async fn search(
+        &self,
+        term: &str,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<Client>> {
         let rows = search_query(term, cursor, limit)?.all(&self.db).await?;
         Page::from_rows(
             rows,
@@ -1201,13 +1206,11 @@ pub(crate) fn search_query(
         })?;
         // `(name_key, client_id) > (name, id)` as a range of the index (see `page_query`).
         q = q.filter(
-            Condition::all()
-                .add(client::Column::NameKey.gte(name))
-                .add(
-                    Condition::any()
-                        .add(client::Column::NameKey.gt(name))
-                        .add(client::Column::ClientId.gt(id)),
-                ),
+            Condition::all().add(client::Column::NameKey.gte(name)).add(
+                Condition::any()
+                    .add(client::Column::NameKey.gt(name))
+                    .add(client::Column::ClientId.gt(id)),
+            ),
         );
     }
     Ok(q.limit(limit + 1))

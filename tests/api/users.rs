@@ -434,14 +434,21 @@ async fn console_searches_find_by_prefix(backend: Backend) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = users.search_prefix("AB", cursor.as_deref(), 2).await.unwrap();
+        let page = users
+            .search_prefix("AB", cursor.as_deref(), 2)
+            .await
+            .unwrap();
         seen.extend(page.items.into_iter().map(|u| u.username));
         match page.next_cursor {
             Some(c) => cursor = Some(c),
             None => break,
         }
     }
-    assert_eq!(seen, ["ab", "ab-c", "abc", "abd"], "bytewise order, every match once");
+    assert_eq!(
+        seen,
+        ["ab", "ab-c", "abc", "abd"],
+        "bytewise order, every match once"
+    );
     let limits = tessera::clients::RegistrationLimits {
         max_token_ttl: Duration::from_secs(3600),
     };
@@ -466,7 +473,12 @@ async fn console_searches_find_by_prefix(backend: Backend) {
     }
     let ops = tessera::admin::AdminOps::new(&app.state.ctx, &app.state.audit);
     let found = ops.search_clients("BILLING", None, 10).await.unwrap();
-    let names: Vec<_> = found.by_name.items.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<_> = found
+        .by_name
+        .items
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     assert_eq!(names, ["Billing API", "billing-worker"]);
     assert!(found.by_id.is_none());
     let found = ops.search_clients(&ids[3], None, 10).await.unwrap();

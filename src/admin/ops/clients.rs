@@ -54,8 +54,13 @@ impl AdminOps<'_> {
             .await?;
         if let Ok(c) = &created {
             let c = &c.client;
-            self.record(actor, "client.create", &c.client_id, audit::client_detail(c))
-                .await;
+            self.record(
+                actor,
+                "client.create",
+                &c.client_id,
+                audit::client_detail(c),
+            )
+            .await;
         }
         Ok(created)
     }

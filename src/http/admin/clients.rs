@@ -2,12 +2,6 @@
 
 use std::time::Duration;
 
-use poem_openapi::{
-    ApiResponse, Enum, Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-    types::MaybeUndefined,
-};
 use super::{AdminCtx, AdminError, AdminResult, AdminToken};
 use crate::{
     admin::{Actor, Area},
@@ -15,6 +9,12 @@ use crate::{
     http::ApiTags,
     keys::Alg,
     paging,
+};
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
 };
 
 /// A signing algorithm.

@@ -343,7 +343,12 @@ impl UsersApi {
         user_id: Path<String>,
     ) -> AdminResult<Done> {
         let who = Actor::Client(self.0.authorize(&auth, Area::Users).await?);
-        if !self.0.ops().logout_user_everywhere(&who, &user_id.0).await? {
+        if !self
+            .0
+            .ops()
+            .logout_user_everywhere(&who, &user_id.0)
+            .await?
+        {
             return Err(AdminError::not_found("user"));
         }
         Ok(Done::NoContent)
