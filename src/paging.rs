@@ -63,9 +63,44 @@ pub fn decode_cursor(cursor: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid(Field::Cursor, "not a cursor returned by this listing"))
 }
 
+/// The least string greater than every string that starts with `prefix` (`None` when there
+/// is none: an empty prefix, or one made only of `char::MAX`). A prefix search is then the
+/// index range `prefix <= key < successor`, exact under a bytewise (code point) order: the
+/// order of SQLite's `BINARY` and of the `COLLATE "C"` columns the console searches on
+/// PostgreSQL (migration `m20261210_021101`).
+pub fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..0xE000).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_successors_bound_exactly_the_strings_with_the_prefix() {
+        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor(""), None);
+        let succ = prefix_successor("al").unwrap();
+        for s in ["al", "alice", "al\u{10FFFF}x", "al-1"] {
+            assert!(s >= "al" && s < succ.as_str(), "{s}");
+        }
+        for s in ["am", "ak", "b", "a"] {
+            assert!(!(s >= "al" && s < succ.as_str()), "{s}");
+        }
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {

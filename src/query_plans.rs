@@ -186,6 +186,30 @@ async fn hot_queries_and_clean_ups_use_indexes() {
     )
     .await;
 
+    // Console searches: a name or username prefix is one index range, first page or deep.
+    for cursor in [None, Some(paging::encode_cursor("billing\nseed-c0099999"))] {
+        assert_indexed(
+            &db,
+            "clients by name prefix",
+            crate::clients::search_query("Bill", cursor.as_deref(), 50)
+                .unwrap()
+                .build(sqlite),
+            false,
+        )
+        .await;
+    }
+    for cursor in [None, Some(paging::encode_cursor("alice"))] {
+        assert_indexed(
+            &db,
+            "users by username prefix",
+            crate::accounts::store::prefix_query("Al", cursor.as_deref(), 50)
+                .unwrap()
+                .build(sqlite),
+            false,
+        )
+        .await;
+    }
+
     // Periodic clean-ups, one batch each.
     use crate::storage::batch_delete;
     let cleanups: Vec<(&str, Statement)> = vec![

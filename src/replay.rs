@@ -46,6 +46,8 @@ pub enum Purpose {
     DpopProof,
     /// A client assertion (scope: the `client_id`).
     ClientAssertion,
+    /// A console form whose result is shown once (scope: the signed-in username).
+    ConsoleForm,
 }
 
 impl Purpose {
@@ -53,6 +55,7 @@ impl Purpose {
         match self {
             Purpose::DpopProof => b"dpop-proof",
             Purpose::ClientAssertion => b"client-assertion",
+            Purpose::ConsoleForm => b"console-form",
         }
     }
 }

@@ -257,6 +257,24 @@ impl UserStore {
         )
     }
 
+    /// A page of the users whose username starts with `prefix` (normalised as usernames
+    /// are), in username order: one range of the unique username index, however many
+    /// users there are (the console's search; the admin API's `q` is a substring).
+    pub async fn search_prefix(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<User>> {
+        let rows = prefix_query(prefix, cursor, limit)?.all(&self.db).await?;
+        Page::from_rows(
+            rows,
+            limit,
+            |r| paging::encode_cursor(&r.username),
+            |r| Ok(User::from(r)),
+        )
+    }
+
     /// Records a not-before time for the user's access tokens.
     pub(super) async fn set_not_before(&self, id: &str, t: i64) -> Result<User> {
         self.update(id, |am| am.not_before = Set(Some(t))).await
@@ -290,6 +308,26 @@ pub(crate) fn page_query(
             Expr::col(user::Column::Username)
                 .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
         );
+    }
+    if let Some(c) = cursor {
+        q = q.filter(user::Column::Username.gt(paging::decode_cursor(c)?));
+    }
+    Ok(q.limit(limit + 1))
+}
+
+/// The query of one [`UserStore::search_prefix`]: `limit + 1` users after the cursor whose
+/// username lies in `[prefix, successor(prefix))` (see [`paging::prefix_successor`]).
+pub(crate) fn prefix_query(
+    prefix: &str,
+    cursor: Option<&str>,
+    limit: u64,
+) -> Result<sea_orm::Select<Users>> {
+    let prefix: String = prefix.trim().nfkc().collect::<String>().to_lowercase();
+    let mut q = Users::find()
+        .filter(user::Column::Username.gte(prefix.clone()))
+        .order_by_asc(user::Column::Username);
+    if let Some(end) = paging::prefix_successor(&prefix) {
+        q = q.filter(user::Column::Username.lt(end));
     }
     if let Some(c) = cursor {
         q = q.filter(user::Column::Username.gt(paging::decode_cursor(c)?));

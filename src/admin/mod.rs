@@ -1,14 +1,17 @@
-//! The admin API's domain side: who may call it ([`auth`]) and what they changed
-//! ([`audit`]). The operations themselves are the same domain functions the CLI calls
-//! (`clients`, `accounts`, `keys`); `http::admin` only translates HTTP.
+//! The admin side of the domain: who may call the admin API ([`auth`]), which client may
+//! change which ([`policy`]), what was changed ([`audit`]), and the operations themselves
+//! ([`ops`]), shared by the admin API and the console; `http::admin` and the console's
+//! pages only translate their input and render the outcome.
 
 pub mod audit;
 pub mod auth;
 pub mod keys;
+pub mod ops;
 pub mod policy;
 
 pub use audit::{AuditEntry, AuditLog};
 pub use auth::{AdminAuth, Area, Denied, Principal};
+pub use ops::{Actor, AdminOps};
 pub use policy::Refusal;
 
 /// Audience of admin tokens: a client bootstrapped with `tessera clients create --admin`

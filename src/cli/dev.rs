@@ -134,6 +134,7 @@ async fn seed(
     insert_rows::<client::Entity, _>(db, clients, |i| client::ActiveModel {
         client_id: Set(format!("seed-{seed}-c{i:07}")),
         name: Set(format!("seeded client {i}")),
+        name_key: Set(format!("seeded client {i}")),
         secret_hash: Set(secret_hash.clone()),
         grant_types: Set("client_credentials".into()),
         // A handful of distinct scopes, as real registries have: discovery lists them once.

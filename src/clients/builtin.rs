@@ -80,6 +80,7 @@ impl ClientRegistry {
 fn columns(v: &Validated) -> client::ActiveModel {
     client::ActiveModel {
         name: Set(v.name.clone()),
+        name_key: Set(super::name_key(&v.name)),
         secret_hash: Set(String::new()),
         redirect_uris: Set(v.redirect_uris.join(" ")),
         post_logout_redirect_uris: Set(v.post_logout_redirect_uris.join(" ")),

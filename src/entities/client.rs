@@ -7,6 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub client_id: String,
     pub name: String,
+    /// `name` lowercased: the key of the console's name search (`idx_clients_name_key`).
+    pub name_key: String,
     /// Hex SHA-256 of the secret (secrets are 256-bit random, so a fast hash is right).
     pub secret_hash: String,
     pub grant_types: String,

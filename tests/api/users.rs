@@ -421,3 +421,84 @@ async fn logins_at_full_load_do_not_stall_jwks_or_client_credentials() {
         "JWKS and client_credentials were served while logins ran"
     );
 }
+
+/// The console's searches (`admin::ops`, `UserStore::search_prefix`): a username prefix,
+/// a client-name prefix in any case (punctuation included, which a locale order on
+/// PostgreSQL would skip) or an exact client id; paged without gaps or repeats.
+async fn console_searches_find_by_prefix(backend: Backend) {
+    let app = spawn_with(backend, |_| {}, Arc::new(tessera::clock::SystemClock)).await;
+    for name in ["ab-c", "abc", "abd", "a-b", "b", "ab"] {
+        app.user(name, PW, &[]).await;
+    }
+    let users = app.state.ctx.accounts.users();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = users
+            .search_prefix("AB", cursor.as_deref(), 2)
+            .await
+            .unwrap();
+        seen.extend(page.items.into_iter().map(|u| u.username));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["ab", "ab-c", "abc", "abd"],
+        "bytewise order, every match once"
+    );
+    let limits = tessera::clients::RegistrationLimits {
+        max_token_ttl: Duration::from_secs(3600),
+    };
+    let mut ids = Vec::new();
+    for name in ["Billing API", "billing-worker", "Bill", "Orders"] {
+        let c = app
+            .state
+            .ctx
+            .clients
+            .create(
+                tessera::clients::NewClient {
+                    name: name.into(),
+                    grant_types: vec!["client_credentials".into()],
+                    audiences: vec!["https://x.internal".into()],
+                    ..Default::default()
+                },
+                limits,
+            )
+            .await
+            .unwrap();
+        ids.push(c.client.client_id);
+    }
+    let ops = tessera::admin::AdminOps::new(&app.state.ctx, &app.state.audit);
+    let found = ops.search_clients("BILLING", None, 10).await.unwrap();
+    let names: Vec<_> = found
+        .by_name
+        .items
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["Billing API", "billing-worker"]);
+    assert!(found.by_id.is_none());
+    let found = ops.search_clients(&ids[3], None, 10).await.unwrap();
+    assert_eq!(found.by_id.unwrap().name, "Orders");
+    // An edited name is found under its new name.
+    app.state
+        .ctx
+        .clients
+        .update(
+            &ids[3],
+            tessera::clients::ClientUpdate {
+                name: Some("Billing batch".into()),
+                ..Default::default()
+            },
+            limits,
+        )
+        .await
+        .unwrap();
+    let found = ops.search_clients("billing b", None, 10).await.unwrap();
+    assert_eq!(found.by_name.items.len(), 1);
+    assert_eq!(found.by_name.items[0].client_id, ids[3]);
+}
+on_both_backends!(console_searches_find_by_prefix);

@@ -2,21 +2,19 @@
 
 use std::time::Duration;
 
+use super::{AdminCtx, AdminError, AdminResult, AdminToken};
+use crate::{
+    admin::{Actor, Area},
+    clients::{Client, ClientUpdate, ClientWithSecret, NewClient},
+    http::ApiTags,
+    keys::Alg,
+    paging,
+};
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
     types::MaybeUndefined,
-};
-use serde_json::json;
-
-use super::{AdminCtx, AdminError, AdminResult, AdminToken};
-use crate::{
-    admin::{Area, audit},
-    clients::{Client, ClientUpdate, ClientWithSecret, NewClient, RegistrationLimits},
-    http::ApiTags,
-    keys::Alg,
-    paging,
 };
 
 /// A signing algorithm.
@@ -347,28 +345,6 @@ pub enum Deleted {
 
 pub struct ClientsApi(pub AdminCtx);
 
-impl ClientsApi {
-    /// A `jwks_uri` the server may fetch (the SSRF guards of `remote_jwks`, checked again
-    /// at every connection), refused at registration rather than at the first login.
-    fn check_jwks_uri(&self, uri: Option<&str>) -> Result<(), AdminError> {
-        if let Some(uri) = uri {
-            self.0.state.ctx.fetcher.check_url(uri).map_err(|e| {
-                AdminError::from(crate::error::Error::invalid(
-                    crate::error::Field::JwksUri,
-                    e.to_string(),
-                ))
-            })?;
-        }
-        Ok(())
-    }
-
-    fn limits(&self) -> RegistrationLimits {
-        RegistrationLimits {
-            max_token_ttl: self.0.state.settings.max_access_token_ttl,
-        }
-    }
-}
-
 #[OpenApi(prefix_path = "/admin/v1", tag = "ApiTags::AdminClients")]
 impl ClientsApi {
     /// List clients
@@ -405,15 +381,13 @@ impl ClientsApi {
     /// The client can get tokens at once.
     #[oai(path = "/clients", method = "post", operation_id = "createClient")]
     async fn create(&self, auth: AdminToken, body: Json<NewClientBody>) -> AdminResult<Created> {
-        let who = self.0.authorize(&auth, Area::Clients).await?;
+        let who = Actor::Client(self.0.authorize(&auth, Area::Clients).await?);
         let b = body.0;
-        self.check_jwks_uri(b.jwks_uri.as_deref())?;
         let created = self
             .0
-            .state
-            .ctx
-            .clients
-            .create_guarded(
+            .ops()
+            .create_client(
+                &who,
                 NewClient {
                     name: b.name,
                     grant_types: b.grant_types,
@@ -431,15 +405,9 @@ impl ClientsApi {
                     jwks_uri: b.jwks_uri,
                     federated: b.federated,
                 },
-                self.limits(),
-                |scopes, audiences| who.may_register(scopes, audiences),
             )
             .await?
             .map_err(AdminError::refused)?;
-        let c = &created.client;
-        self.0
-            .audit(&who, "client.create", &c.client_id, audit::client_detail(c))
-            .await;
         Ok(Created::Created(Json(created.into())))
     }
 
@@ -480,20 +448,8 @@ impl ClientsApi {
         client_id: Path<String>,
         body: Json<ClientPatch>,
     ) -> AdminResult<Json<ClientBody>> {
-        let who = self.0.authorize(&auth, Area::Clients).await?;
+        let who = Actor::Client(self.0.authorize(&auth, Area::Clients).await?);
         let b = body.0;
-        self.check_jwks_uri(b.jwks_uri.as_deref())?;
-        let detail = json!({
-            "name": b.name, "grant_types": b.grant_types, "scopes": b.scopes,
-            "audiences": b.audiences,
-            "token_ttl": maybe(b.token_ttl, |v| v),
-            "redirect_uris": b.redirect_uris, "post_logout_redirect_uris": b.post_logout_redirect_uris,
-            "alg": maybe(b.alg, |a| Alg::from(a).as_str()),
-            "dpop_bound_access_tokens": b.dpop_bound_access_tokens,
-            "dpop_nonce_required": b.dpop_nonce_required,
-            "exchange_audiences": b.exchange_audiences,
-            "jwks_uri": b.jwks_uri, "jwks_changed": b.jwks.is_some(),
-        });
         let changes = ClientUpdate {
             name: b.name,
             grant_types: b.grant_types,
@@ -511,17 +467,10 @@ impl ClientsApi {
         };
         let updated = self
             .0
-            .state
-            .ctx
-            .clients
-            .update_guarded(&client_id.0, changes, self.limits(), |current, proposed| {
-                who.may_change(current, Some(proposed))
-            })
+            .ops()
+            .update_client(&who, &client_id.0, changes)
             .await?
             .map_err(AdminError::refused)?;
-        self.0
-            .audit(&who, "client.update", &updated.client_id, detail)
-            .await;
         Ok(Json(updated.into()))
     }
 
@@ -540,18 +489,13 @@ impl ClientsApi {
         /// The client id.
         client_id: Path<String>,
     ) -> AdminResult<Json<ClientCredentialsBody>> {
-        let who = self.0.authorize(&auth, Area::Clients).await?;
+        let who = Actor::Client(self.0.authorize(&auth, Area::Clients).await?);
         let rotated = self
             .0
-            .state
-            .ctx
-            .clients
-            .rotate_secret_guarded(&client_id.0, |current| who.may_change(current, None))
+            .ops()
+            .rotate_client_secret(&who, &client_id.0)
             .await?
             .map_err(AdminError::refused)?;
-        self.0
-            .audit(&who, "client.rotate_secret", &client_id.0, json!({}))
-            .await;
         Ok(Json(rotated.into()))
     }
 
@@ -569,26 +513,12 @@ impl ClientsApi {
         /// The client id.
         client_id: Path<String>,
     ) -> AdminResult<Deleted> {
-        let who = self.0.authorize(&auth, Area::Clients).await?;
-        let deleted = self
-            .0
-            .state
-            .ctx
-            .clients
-            .delete_guarded(&client_id.0, |current| who.may_change(current, None))
+        let who = Actor::Client(self.0.authorize(&auth, Area::Clients).await?);
+        self.0
+            .ops()
+            .delete_client(&who, &client_id.0)
             .await?
             .map_err(AdminError::refused)?;
-        if deleted {
-            self.0
-                .state
-                .ctx
-                .federations
-                .unbind_all(&client_id.0)
-                .await?;
-            self.0
-                .audit(&who, "client.delete", &client_id.0, json!({}))
-                .await;
-        }
         Ok(Deleted::NoContent)
     }
 }

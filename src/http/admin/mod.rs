@@ -25,7 +25,7 @@ pub use keys::{AuditApi, KeysApi};
 pub use users::UsersApi;
 
 use crate::{
-    admin::{Area, Denied, Principal},
+    admin::{AdminOps, Area, Denied, Principal},
     http::AppState,
 };
 
@@ -60,6 +60,11 @@ impl AdminCtx {
             Err(Denied::Unauthenticated) => Err(AdminError::unauthorized()),
             Err(Denied::Forbidden) => Err(AdminError::forbidden(area.scope())),
         }
+    }
+
+    /// The admin operations (`admin::ops`), shared with the console.
+    pub fn ops(&self) -> AdminOps<'_> {
+        AdminOps::new(&self.state.ctx, &self.state.audit)
     }
 
     /// Records a change. The change has happened: a failure to record it is logged loudly

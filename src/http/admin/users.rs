@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{AdminCtx, AdminError, AdminResult, AdminToken};
 use crate::{
     accounts::{NewUser, User},
-    admin::Area,
+    admin::{Actor, Area, ops::UserChanges},
     http::ApiTags,
     paging,
 };
@@ -190,17 +190,6 @@ impl UsersApi {
     }
 }
 
-/// The password given, or a generated one (then returned to the caller once).
-fn password_or_generated(given: Option<String>) -> AdminResult<(String, Option<String>)> {
-    match given {
-        Some(p) => Ok((p, None)),
-        None => {
-            let p = crate::secrets::random_token(15)?;
-            Ok((p.clone(), Some(p)))
-        }
-    }
-}
-
 #[OpenApi(prefix_path = "/admin/v1", tag = "ApiTags::AdminUsers")]
 impl UsersApi {
     /// List or search users
@@ -240,34 +229,25 @@ impl UsersApi {
     /// one is generated and returned once in the answer.
     #[oai(path = "/users", method = "post", operation_id = "createUser")]
     async fn create(&self, auth: AdminToken, body: Json<NewUserBody>) -> AdminResult<Created> {
-        let who = self.0.authorize(&auth, Area::Users).await?;
+        let who = Actor::Client(self.0.authorize(&auth, Area::Users).await?);
         let b = body.0;
-        let (password, generated) = password_or_generated(b.password)?;
-        let user = self
+        let created = self
             .0
-            .state
-            .ctx
-            .accounts
-            .users()
-            .create(NewUser {
-                username: b.username,
-                password,
-                roles: b.roles,
-                claims: to_map(b.claims),
-            })
-            .await?;
-        self.0
-            .audit(
+            .ops()
+            .create_user(
                 &who,
-                "user.create",
-                &user.id,
-                json!({"username": user.username, "roles": user.roles,
-                       "claims": user.claims.keys().collect::<Vec<_>>()}),
+                NewUser {
+                    username: b.username,
+                    password: String::new(),
+                    roles: b.roles,
+                    claims: to_map(b.claims),
+                },
+                b.password,
             )
-            .await;
+            .await?;
         Ok(Created::Created(Json(CreatedUserBody {
-            user: user.into(),
-            password: generated,
+            user: created.user.into(),
+            password: created.generated_password,
         })))
     }
 
@@ -302,34 +282,19 @@ impl UsersApi {
         user_id: Path<String>,
         body: Json<UserPatch>,
     ) -> AdminResult<Json<UserBody>> {
-        let who = self.0.authorize(&auth, Area::Users).await?;
-        let ctx = &self.0.state.ctx;
-        let mut user = self.user(&user_id.0).await?;
+        let who = Actor::Client(self.0.authorize(&auth, Area::Users).await?);
         let b = body.0;
-        if let Some(claims) = b.claims.clone() {
-            user = ctx
-                .accounts
-                .users()
-                .set_claims(&user.id, to_map(claims))
-                .await?;
-        }
-        if let Some(roles) = &b.roles {
-            user = ctx.accounts.change_roles(&user.id, roles).await?;
-        }
-        if let Some(disabled) = b.disabled
-            && disabled != user.disabled
-        {
-            user = ctx.accounts.set_disabled(&user.id, disabled).await?;
-        }
-        self.0
-            .audit(
-                &who,
-                "user.update",
-                &user.id,
-                json!({"roles": b.roles, "claims": b.claims.map(|c| c.keys().cloned().collect::<Vec<_>>()),
-                       "disabled": b.disabled}),
-            )
-            .await;
+        let changes = UserChanges {
+            roles: b.roles,
+            claims: b.claims.map(to_map),
+            disabled: b.disabled,
+        };
+        let user = self
+            .0
+            .ops()
+            .update_user(&who, &user_id.0, changes)
+            .await?
+            .ok_or_else(|| AdminError::not_found("user"))?;
         Ok(Json(user.into()))
     }
 
@@ -350,23 +315,13 @@ impl UsersApi {
         user_id: Path<String>,
         body: Json<PasswordBody>,
     ) -> AdminResult<Json<PasswordSet>> {
-        let who = self.0.authorize(&auth, Area::Users).await?;
-        let user = self.user(&user_id.0).await?;
-        let (password, generated) = password_or_generated(body.0.password)?;
-        self.0
-            .state
-            .ctx
-            .accounts
-            .set_password(&user.id, password)
-            .await?;
-        self.0
-            .audit(
-                &who,
-                "user.set_password",
-                &user.id,
-                json!({"generated": generated.is_some()}),
-            )
-            .await;
+        let who = Actor::Client(self.0.authorize(&auth, Area::Users).await?);
+        let generated = self
+            .0
+            .ops()
+            .set_user_password(&who, &user_id.0, body.0.password)
+            .await?
+            .ok_or_else(|| AdminError::not_found("user"))?;
         Ok(Json(PasswordSet {
             password: generated,
         }))
@@ -387,17 +342,15 @@ impl UsersApi {
         /// The user id (`sub`).
         user_id: Path<String>,
     ) -> AdminResult<Done> {
-        let who = self.0.authorize(&auth, Area::Users).await?;
-        let user = self.user(&user_id.0).await?;
-        self.0
-            .state
-            .ctx
-            .accounts
-            .logout_everywhere(&user.id)
-            .await?;
-        self.0
-            .audit(&who, "user.logout_everywhere", &user.id, json!({}))
-            .await;
+        let who = Actor::Client(self.0.authorize(&auth, Area::Users).await?);
+        if !self
+            .0
+            .ops()
+            .logout_user_everywhere(&who, &user_id.0)
+            .await?
+        {
+            return Err(AdminError::not_found("user"));
+        }
         Ok(Done::NoContent)
     }
 
@@ -416,13 +369,8 @@ impl UsersApi {
         /// The user id (`sub`).
         user_id: Path<String>,
     ) -> AdminResult<Done> {
-        let who = self.0.authorize(&auth, Area::Users).await?;
-        let ctx = &self.0.state.ctx;
-        if ctx.accounts.delete(&user_id.0).await? {
-            self.0
-                .audit(&who, "user.delete", &user_id.0, json!({}))
-                .await;
-        }
+        let who = Actor::Client(self.0.authorize(&auth, Area::Users).await?);
+        self.0.ops().delete_user(&who, &user_id.0).await?;
         Ok(Done::NoContent)
     }
 }
