@@ -67,20 +67,20 @@ try {
   const nextKeysBefore = await timeline.locator('rect.seg-next').count();
 
   // ---- Keys: rotate ES256, and the timeline shows the new key.
-  await page.getByRole('link', { name: 'Keys' }).click();
+  await page.getByRole('link', { name: 'Keys', exact: true }).click();
   await page.getByRole('heading', { level: 1, name: 'Keys' }).waitFor();
   await checkA11y(page, '/console/keys');
   await page.getByLabel('Algorithm').first().selectOption('ES256');
   await page.getByRole('button', { name: 'Rotate', exact: true }).click();
   await page.getByRole('status').filter({ hasText: 'published' }).waitFor();
-  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.getByRole('link', { name: 'Overview', exact: true }).click();
   await timeline.waitFor();
   // The new key (published, then signing) and the old one's retirement.
   assert.ok((await bars()) >= barsBefore + 2, `bars ${barsBefore} -> ${await bars()}`);
   assert.equal(await timeline.locator('rect.seg-next').count(), nextKeysBefore + 1);
 
   // ---- Revoke: the kid must be typed; a wrong one is refused.
-  await page.getByRole('link', { name: 'Keys' }).click();
+  await page.getByRole('link', { name: 'Keys', exact: true }).click();
   const revokeLink = page.getByRole('link', { name: /^Revoke key / }).first();
   const label = await revokeLink.getAttribute('aria-label');
   const kid = label.replace('Revoke key ', '');
@@ -99,7 +99,7 @@ try {
   await page.getByRole('status').filter({ hasText: 'revoked' }).waitFor();
   jwks = await (await fetch(`${ISSUER}/.well-known/jwks.json`)).json();
   assert.ok(!jwks.keys.some((k) => k.kid === kid), 'unpublished');
-  await page.getByRole('link', { name: 'Overview' }).click();
+  await page.getByRole('link', { name: 'Overview', exact: true }).click();
   await timeline.waitFor();
   assert.ok(await timeline.locator('rect.seg-revoked').count() >= 1, 'the revoked key on the timeline');
   if (process.env.SCREENSHOT_DIR) {
@@ -108,7 +108,7 @@ try {
   }
 
   // ---- Audit log: the console's changes, with the user as actor; filter by action.
-  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.getByRole('link', { name: 'Audit log', exact: true }).click();
   await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
   await page.getByLabel('Action').fill('key.revoke');
   await page.getByRole('button', { name: 'Filter' }).click();
@@ -142,7 +142,7 @@ try {
   await bob.getByRole('heading', { name: 'Access denied' }).waitFor();
   const r = await bob.goto(`${ISSUER}/console`);
   assert.equal(r.status(), 403);
-  assert.equal(await bob.getByRole('link', { name: 'Keys' }).count(), 0, 'no console navigation');
+  assert.equal(await bob.getByRole('link', { name: 'Keys', exact: true }).count(), 0, 'no console navigation');
   await checkA11y(bob, '403 access denied');
   await bob.context().close();
 

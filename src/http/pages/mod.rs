@@ -181,7 +181,7 @@ pub(crate) fn respond(state: &AppState, req: &Request, outcome: Outcome) -> Resp
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if let Some(location) = location
         && let Ok(v) = HeaderValue::from_str(&location)

@@ -172,7 +172,7 @@ pub fn layout(keys: &[KeyInfo], now: i64, rotation: i64) -> Timeline {
             };
             let mut push = |from: i64, to: Option<i64>, class: &str, what: &str| {
                 let (x1, x2) = (x(from), x(to.unwrap_or(end)));
-                if x2 <= x1 && to.is_some() {
+                if to.is_some_and(|t| t <= from) {
                     return;
                 }
                 segments.push(Segment {
