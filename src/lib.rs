@@ -58,6 +58,7 @@ pub mod replay;
 pub mod revocation;
 pub mod scope;
 pub mod secrets;
+pub mod sessions;
 pub mod storage;
 pub mod token_rate_limits;
 pub mod token_revocation;

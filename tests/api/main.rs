@@ -33,6 +33,7 @@ mod layout;
 mod multi_instance;
 mod openapi;
 mod ops;
+mod pages_signup;
 mod private_key_jwt;
 mod procs;
 mod refresh;
