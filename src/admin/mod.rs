@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod keys;
 pub mod policy;
 
 pub use audit::{AuditEntry, AuditLog};
