@@ -39,6 +39,8 @@ pub const SIGNIN_COOKIE: &str = "tessera_pages_signin";
 pub const FLASH_COOKIE: &str = "tessera_pages_flash";
 /// The built-in public client the pages sign in with.
 pub const CONSOLE_CLIENT_ID: &str = "tessera-console";
+/// The audience of the console client's (unused) access tokens.
+pub const CONSOLE_AUDIENCE: &str = "urn:tessera:console";
 /// Where the authorization server sends the browser back.
 pub const CALLBACK_PATH: &str = "/console/callback";
 /// Where the sign-out form posts.
@@ -101,12 +103,15 @@ impl Viewer {
 }
 
 /// The registration of `tessera-console`: public, code flow with PKCE only, `openid`,
-/// its one redirect URI under this issuer, no refresh tokens.
+/// audience `urn:tessera:console`, its one redirect URI under this issuer, no refresh tokens.
 pub fn console_client(ctx: &Context) -> NewClient {
     NewClient {
         name: "Tessera console".into(),
         grant_types: vec!["authorization_code".into()],
         scopes: vec!["openid".into()],
+        // Its access token goes nowhere (the pages read the ID token); an audience of its
+        // own keeps it useless at every resource server.
+        audiences: vec![CONSOLE_AUDIENCE.into()],
         redirect_uris: vec![format!("{}{CALLBACK_PATH}", ctx.settings.issuer)],
         public: true,
         ..Default::default()
