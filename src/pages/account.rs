@@ -122,11 +122,7 @@ async fn render(s: &Services<'_>, v: &Viewer, status: u16, errors: FormErrors) -
 }
 
 async fn audit(s: &Services<'_>, v: &Viewer, action: &str, detail: serde_json::Value) {
-    if let Err(e) = s
-        .audit
-        .record(&v.actor(), action, &v.user.id, detail)
-        .await
-    {
+    if let Err(e) = s.audit.record(&v.actor(), action, &v.user.id, detail).await {
         tracing::error!(error = %e, action, "audit record failed");
     }
 }
@@ -161,7 +157,11 @@ pub async fn change_password(
         return refused(400, errors).await;
     }
     let ctx = s.ctx;
-    let (user, not_before) = match ctx.accounts.change_password(&v.user, current, new, ip).await {
+    let (user, not_before) = match ctx
+        .accounts
+        .change_password(&v.user, current, new, ip)
+        .await
+    {
         Ok(x) => x,
         Err(ChangeRefused::Incorrect) => {
             let errors = FormErrors {
@@ -270,7 +270,13 @@ pub async fn end_all(s: &Services<'_>, v: &Viewer) -> Outcome {
         tracing::error!(error = %e, "cannot log a user out everywhere");
         return unavailable(v.layout("Your account", PATH));
     }
-    audit(s, v, "user.logout_everywhere", serde_json::json!({"by": "self"})).await;
+    audit(
+        s,
+        v,
+        "user.logout_everywhere",
+        serde_json::json!({"by": "self"}),
+    )
+    .await;
     let secure = s.ctx.settings.session_cookie_secure;
     let page = MessagePage {
         layout: Layout {

@@ -66,7 +66,11 @@ async fn end_session(req: &Request, body: Body, Data(state): Data<&Arc<AppState>
         Ok(x) => x,
         Err(r) => return r,
     };
-    respond(state, req, account::end_session(&services(state), &v, &form).await)
+    respond(
+        state,
+        req,
+        account::end_session(&services(state), &v, &form).await,
+    )
 }
 
 #[handler]
