@@ -34,6 +34,10 @@ pub const SESSION_COOKIE: &str = "tessera_session";
 /// Name of the pre-login (CSRF) cookie.
 pub const LOGIN_COOKIE: &str = "tessera_login";
 
+/// Seconds a browser session's recorded "last used" time may lag behind (one write a
+/// minute per session at most).
+pub const LAST_USED_GRANULARITY: i64 = 60;
+
 /// What a sealed value is for (its associated data).
 #[derive(Debug, Clone, Copy)]
 pub enum Purpose {
@@ -216,6 +220,7 @@ impl BrowserSessionRecords {
             created_at: Set(now),
             expires_at: Set(expires_at),
             ended_at: Set(None),
+            last_used_at: Set(Some(now)),
         }
         .insert(&self.db)
         .await?;
@@ -223,11 +228,54 @@ impl BrowserSessionRecords {
     }
 
     /// Whether session `sid` of user `sub` is open (recorded, not ended, not expired).
+    /// An open session's "last used" time is brought up to date when it is more than
+    /// [`LAST_USED_GRANULARITY`] seconds old: at most one write a minute per session, on
+    /// requests that read this row anyway.
     pub async fn is_open(&self, sid: &str, sub: &str) -> Result<bool> {
+        let now = self.clock.now();
         let row = Sessions::find_by_id(sid.to_string()).one(&self.db).await?;
-        Ok(row.is_some_and(|r| {
-            r.user_id == sub && r.ended_at.is_none() && r.expires_at > self.clock.now()
-        }))
+        let Some(r) =
+            row.filter(|r| r.user_id == sub && r.ended_at.is_none() && r.expires_at > now)
+        else {
+            return Ok(false);
+        };
+        if r.last_used_at.unwrap_or(r.created_at) + LAST_USED_GRANULARITY <= now {
+            // Only a display: a failed write does not end the session.
+            if let Err(e) = Sessions::update_many()
+                .col_expr(browser_session::Column::LastUsedAt, Expr::value(now))
+                .filter(browser_session::Column::SessionId.eq(sid))
+                .exec(&self.db)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record when a browser session was used");
+            }
+        }
+        Ok(true)
+    }
+
+    /// The open sessions of a user (not ended, not expired), newest first.
+    pub async fn open_of_user(&self, user_id: &str) -> Result<Vec<browser_session::Model>> {
+        use sea_orm::QueryOrder;
+        Ok(Sessions::find()
+            .filter(browser_session::Column::UserId.eq(user_id))
+            .filter(browser_session::Column::EndedAt.is_null())
+            .filter(browser_session::Column::ExpiresAt.gt(self.clock.now()))
+            .order_by_desc(browser_session::Column::CreatedAt)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Session `sid` if it is open and belongs to `user_id`.
+    pub async fn open_of(
+        &self,
+        user_id: &str,
+        sid: &str,
+    ) -> Result<Option<browser_session::Model>> {
+        let now = self.clock.now();
+        Ok(Sessions::find_by_id(sid.to_string())
+            .one(&self.db)
+            .await?
+            .filter(|r| r.user_id == user_id && r.ended_at.is_none() && r.expires_at > now))
     }
 
     /// Ends one session (idempotent).

@@ -173,6 +173,20 @@ pub struct Settings {
     /// this long). Default `10m`.
     #[serde(with = "humantime_serde_compat")]
     pub login_form_ttl: Duration,
+    // --- Sign-up and the password policy (docs/account.md) ---
+    /// Let people create their own account from a "Create an account" link on the login
+    /// page (`/oauth/signup`); new users get no roles. Default `false` (the page is 404).
+    pub registration_enabled: bool,
+    /// Sign-up attempts per client IP within `login_failure_window` (each attempt that
+    /// reaches the account creation counts, whatever its outcome) before 429. Default 5.
+    pub registration_max_per_ip: u32,
+    /// Shortest password a person may choose at sign-up or on the account page, in
+    /// characters (8–1024). Default 12.
+    pub password_min_length: usize,
+    /// Lowest zxcvbn strength score (0–4) a password chosen at sign-up or on the account
+    /// page must reach; 3 = "safely unguessable: moderate protection from offline
+    /// attacks". Default 3.
+    pub password_min_score: u8,
     /// Largest accepted form body on the OAuth endpoints, in bytes. Default 16384.
     pub max_form_bytes: usize,
     /// The role a user needs to use the admin console at `/console` (`docs/console.md`);
@@ -401,6 +415,10 @@ impl Default for Settings {
             session_idle_ttl: Duration::from_secs(3600),
             session_max_ttl: Duration::from_secs(12 * 3600),
             login_form_ttl: Duration::from_secs(600),
+            registration_enabled: false,
+            registration_max_per_ip: 5,
+            password_min_length: 12,
+            password_min_score: 3,
             max_form_bytes: 16 * 1024,
             console_admin_role: "tessera-admin".into(),
             workers: 0,
@@ -642,6 +660,15 @@ impl Settings {
         }
         if self.login_form_ttl < Duration::from_secs(60) {
             return Err("login_form_ttl must be at least 60s".into());
+        }
+        if !(8..=1024).contains(&self.password_min_length) {
+            return Err("password_min_length must be between 8 and 1024".into());
+        }
+        if self.password_min_score > 4 {
+            return Err("password_min_score must be between 0 and 4".into());
+        }
+        if self.registration_max_per_ip == 0 {
+            return Err("registration_max_per_ip must be at least 1".into());
         }
         if self.key_refresh_interval.is_zero() {
             return Err("key_refresh_interval must be positive".into());

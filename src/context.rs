@@ -9,7 +9,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     accounts::{
-        Accounts, Limits, LoginThrottle, PasswordHasher, SharedLoginThrottle, Throttle, UserStore,
+        Accounts, Limits, LoginThrottle, PasswordHasher, PasswordPolicy, SharedLoginThrottle,
+        SignUp, Throttle, UserStore,
     },
     authorization_codes::CodeStore,
     browser_cookies::{BrowserSessionRecords, Sealer},
@@ -121,6 +122,24 @@ impl Context {
         } else {
             Throttle::Shared(SharedLoginThrottle::new(db.clone(), clock.clone(), limits))
         };
+        // Sign-ups count per source only (docs/account.md): the per-user limits never bite.
+        let signup_limits = Limits {
+            per_user_ip: settings.registration_max_per_ip,
+            per_user: u32::MAX,
+            per_ip: settings.registration_max_per_ip,
+            window: settings.login_failure_window,
+        };
+        let signup = SignUp {
+            throttle: if settings.uses_sqlite() {
+                Throttle::Local(LoginThrottle::new(signup_limits))
+            } else {
+                Throttle::Shared(
+                    SharedLoginThrottle::new(db.clone(), clock.clone(), signup_limits)
+                        .namespaced("signup "),
+                )
+            },
+            policy: PasswordPolicy::from_settings(&settings),
+        };
         let fetcher = Arc::new(Fetcher::from_settings(&settings)?);
         let federations = FederationRegistry::new(db.clone(), clock.clone(), fetcher.clone());
         Ok(Self {
@@ -132,6 +151,7 @@ impl Context {
                 revocations.clone(),
                 browser_sessions.clone(),
                 throttle,
+                signup,
                 clock.clone(),
             ),
             device_codes: DeviceCodeStore::new(db.clone(), clock.clone()),

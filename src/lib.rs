@@ -62,6 +62,7 @@ pub mod replay;
 pub mod revocation;
 pub mod scope;
 pub mod secrets;
+pub mod sessions;
 pub mod storage;
 pub mod token_rate_limits;
 pub mod token_revocation;

@@ -36,6 +36,10 @@ pub fn granted_audience(family: &Family, registered: &[String]) -> Result<Vec<St
 }
 
 pub type Family = refresh_family::Model;
+
+/// The most families [`RefreshFamilies::active_of_user`] lists (a person's sign-ins; a
+/// machine using the password grant in a loop could otherwise make the list unbounded).
+pub const MAX_LISTED: u64 = 200;
 /// A stored refresh token with its family and the family's user (if the user still
 /// exists), as [`RefreshFamilies::find`] returns them in one query. The user is the row as
 /// stored; `accounts::User::from` turns it into the user the rest of the code sees (this
@@ -243,6 +247,56 @@ impl RefreshFamilies {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// A family by id.
+    pub async fn get(&self, family_id: &str) -> Result<Option<Family>> {
+        Ok(Families::find_by_id(family_id.to_string())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// A user's families that can still refresh (not revoked, not expired, holding an
+    /// unspent token in its idle lifetime), each with when it was last used: its newest
+    /// live token's creation, i.e. the last rotation (or the sign-in), which the refresh
+    /// grant writes anyway. Newest use first, at most the [`MAX_LISTED`] newest families.
+    /// Two indexed queries.
+    pub async fn active_of_user(&self, user_id: &str) -> Result<Vec<(Family, i64)>> {
+        use sea_orm::{QueryOrder, QuerySelect};
+        let now = self.clock.now();
+        let families = Families::find()
+            .filter(refresh_family::Column::UserId.eq(user_id))
+            .filter(refresh_family::Column::RevokedAt.is_null())
+            .filter(refresh_family::Column::ExpiresAt.gt(now))
+            .order_by_desc(refresh_family::Column::CreatedAt)
+            .limit(MAX_LISTED)
+            .all(&self.db)
+            .await?;
+        if families.is_empty() {
+            return Ok(Vec::new());
+        }
+        let last_used: std::collections::HashMap<String, i64> = Tokens::find()
+            .select_only()
+            .column(refresh_token::Column::FamilyId)
+            .column_as(
+                sea_orm::sea_query::ExprTrait::max(Expr::col(refresh_token::Column::CreatedAt)),
+                "last_used",
+            )
+            .filter(refresh_token::Column::FamilyId.is_in(families.iter().map(|f| f.id.clone())))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::ExpiresAt.gt(now))
+            .group_by(refresh_token::Column::FamilyId)
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        let mut active: Vec<(Family, i64)> = families
+            .into_iter()
+            .filter_map(|f| last_used.get(&f.id).copied().map(|t| (f, t)))
+            .collect();
+        active.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+        Ok(active)
     }
 
     /// Revokes every family of a user (logout everywhere, disable, delete).

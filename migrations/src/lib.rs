@@ -24,6 +24,7 @@ mod m20261208_019002_device_codes;
 mod m20261208_020001_key_custody;
 mod m20261210_021001_audit_filters;
 mod m20261210_021101_console_search;
+mod m20261210_021201_browser_session_last_used;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_020001_key_custody::Migration),
             Box::new(m20261210_021001_audit_filters::Migration),
             Box::new(m20261210_021101_console_search::Migration),
+            Box::new(m20261210_021201_browser_session_last_used::Migration),
         ]
     }
 }

@@ -7,10 +7,14 @@
 //! can change them without the cut.
 //!
 //! [`Accounts::check_password`] is the one throttled password check, shared by the
-//! password grant and the login form.
+//! password grant, the login form and the account page's password change.
+//! [`Accounts::register`] is self-service sign-up: the password policy, a per-IP throttle
+//! (the login throttle's machinery, its own counters) and one answer for a new and a
+//! taken username (`docs/account.md`).
 
 pub mod login_throttle;
 pub mod password_hash;
+pub mod password_policy;
 pub mod shared_throttle;
 pub(crate) mod store;
 
@@ -18,6 +22,7 @@ use std::{net::IpAddr, sync::Arc};
 
 pub use login_throttle::{Limits, LoginThrottle};
 pub use password_hash::PasswordHasher;
+pub use password_policy::{PasswordPolicy, PolicyRefusal};
 pub use shared_throttle::SharedLoginThrottle;
 pub use store::{
     NewUser, RESERVED_CLAIMS, User, UserStore, normalize_username, parse_claim_arg, parse_claims,
@@ -29,6 +34,9 @@ use crate::{
     refresh_families::RefreshFamilies, revocation::RevocationLog,
 };
 
+/// The constant "username" of the sign-up counters: they count per source only.
+const SIGNUP_KEY: &str = "*";
+
 /// Why a password check did not sign anyone in.
 #[derive(Debug)]
 pub enum PasswordRefused {
@@ -37,6 +45,42 @@ pub enum PasswordRefused {
     /// Unknown user, wrong password or disabled user: one answer for all three.
     Incorrect,
     /// The user could not be read (the database); nothing was counted.
+    Unavailable(crate::error::Error),
+}
+
+/// Why a sign-up did not go ahead (before any account work: nothing about the username's
+/// existence can be read from these).
+#[derive(Debug)]
+pub enum RegisterRefused {
+    /// The username breaks the username rule.
+    Username(String),
+    /// The password breaks the policy.
+    Policy(PolicyRefusal),
+    /// Too many sign-ups from this address: wait this many seconds.
+    Throttled { retry_after: u64 },
+    /// The database or the hasher failed.
+    Unavailable(crate::error::Error),
+}
+
+/// What a sign-up did. The caller must answer both the same way: telling them apart would
+/// tell anyone which usernames exist.
+#[derive(Debug)]
+pub enum Registered {
+    Created(User),
+    Taken,
+}
+
+/// Why a password change was refused.
+#[derive(Debug)]
+pub enum ChangeRefused {
+    /// The current password is wrong.
+    Incorrect,
+    /// Too many wrong current passwords: wait this many seconds.
+    Throttled {
+        retry_after: u64,
+    },
+    /// The new password breaks the policy.
+    Policy(PolicyRefusal),
     Unavailable(crate::error::Error),
 }
 
@@ -85,7 +129,16 @@ pub struct Accounts {
     revocations: Arc<RevocationLog>,
     browser_sessions: Arc<BrowserSessionRecords>,
     throttle: Throttle,
+    /// Sign-up attempts per source: the same counters as logins, in their own namespace.
+    signups: Throttle,
+    policy: PasswordPolicy,
     clock: SharedClock,
+}
+
+/// What sign-up needs besides the login machinery.
+pub struct SignUp {
+    pub throttle: Throttle,
+    pub policy: PasswordPolicy,
 }
 
 impl Accounts {
@@ -95,6 +148,7 @@ impl Accounts {
         revocations: Arc<RevocationLog>,
         browser_sessions: Arc<BrowserSessionRecords>,
         throttle: Throttle,
+        signup: SignUp,
         clock: SharedClock,
     ) -> Self {
         Self {
@@ -103,8 +157,102 @@ impl Accounts {
             revocations,
             browser_sessions,
             throttle,
+            signups: signup.throttle,
+            policy: signup.policy,
             clock,
         }
+    }
+
+    /// The policy of passwords people choose themselves.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+
+    /// Self-service sign-up of `username` with `password`: the username rule and the
+    /// password policy, then the per-IP throttle (every attempt past the policy counts),
+    /// then one argon2 hash and one INSERT whatever happens — the unique index says whether
+    /// the username was free — so a taken username costs the same work as a new one. The
+    /// new user has no roles and no claims.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Registered, RegisterRefused> {
+        let name = normalize_username(username).map_err(|_| {
+            RegisterRefused::Username(
+                "Choose a username of 1 to 64 characters without spaces.".into(),
+            )
+        })?;
+        self.policy
+            .check(&name, password)
+            .await
+            .map_err(RegisterRefused::Policy)?;
+        // One counter per source (the username part of the keys is a constant): sign-ups
+        // are limited per address, whatever names they try.
+        match self.signups.check(SIGNUP_KEY, ip).await {
+            Ok(Ok(())) => {}
+            Ok(Err(retry_after)) => return Err(RegisterRefused::Throttled { retry_after }),
+            Err(e) => return Err(RegisterRefused::Unavailable(e)),
+        }
+        self.signups.failure(SIGNUP_KEY, ip).await;
+        match self.users.register(&name, password.to_string()).await {
+            Ok(Some(user)) => {
+                tracing::info!(user_id = %user.id, "user signed up");
+                Ok(Registered::Created(user))
+            }
+            Ok(None) => {
+                tracing::info!("sign-up with a taken username");
+                Ok(Registered::Taken)
+            }
+            Err(e) => Err(RegisterRefused::Unavailable(e)),
+        }
+    }
+
+    /// A user changes their own password: the new one must pass the policy, the current
+    /// one the throttled password check. Everything the user holds ends, as with any new
+    /// password ([`Accounts::set_password`]); returns the not-before time of that cut, so
+    /// the caller can open a fresh session for the browser the change came from (one
+    /// authenticated at that time) — the "current session stays".
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(User, i64), ChangeRefused> {
+        self.policy
+            .check(&user.username, new)
+            .await
+            .map_err(ChangeRefused::Policy)?;
+        match self.check_password(&user.username, current, ip).await {
+            Ok(u) if u.id == user.id => {}
+            Ok(_) | Err(PasswordRefused::Incorrect) => return Err(ChangeRefused::Incorrect),
+            Err(PasswordRefused::Throttled { retry_after }) => {
+                return Err(ChangeRefused::Throttled { retry_after });
+            }
+            Err(PasswordRefused::Unavailable(e)) => return Err(ChangeRefused::Unavailable(e)),
+        }
+        self.users
+            .set_password(&user.id, new.to_string())
+            .await
+            .map_err(ChangeRefused::Unavailable)?;
+        let t = self
+            .cut(&user.id)
+            .await
+            .map_err(ChangeRefused::Unavailable)?;
+        let user = self
+            .users
+            .get(&user.id)
+            .await
+            .map_err(ChangeRefused::Unavailable)?
+            .ok_or_else(|| {
+                ChangeRefused::Unavailable(crate::error::Error::NotFound(format!(
+                    "user {}",
+                    user.id
+                )))
+            })?;
+        Ok((user, t))
     }
 
     /// Reading, searching and creating users, and changing their custom claims (which only
@@ -160,13 +308,18 @@ impl Accounts {
     /// Ends all of a user's sessions (refresh families, browser sessions) and makes every
     /// access token issued to them until now inactive.
     pub async fn logout_everywhere(&self, user_id: &str) -> Result<()> {
+        self.cut(user_id).await.map(|_| ())
+    }
+
+    /// The cut of [`Accounts::logout_everywhere`]; returns its not-before time.
+    async fn cut(&self, user_id: &str) -> Result<i64> {
         let t = self.not_before_now();
         self.families.revoke_user(user_id).await?;
         self.browser_sessions.end_all_of(user_id).await?;
         self.users.set_not_before(user_id, t).await?;
         self.revocations.subject_not_before(user_id, t).await?;
         tracing::info!(user_id, "user logged out everywhere");
-        Ok(())
+        Ok(t)
     }
 
     /// Replaces a user's roles; tokens and browser sessions with the old roles stop being

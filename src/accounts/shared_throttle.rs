@@ -16,11 +16,34 @@ pub struct SharedLoginThrottle {
     db: DatabaseConnection,
     clock: SharedClock,
     limits: Limits,
+    /// Prefix of this throttle's keys: empty for login failures, another word for another
+    /// use of the same counters (sign-up attempts), so the two never share a counter.
+    namespace: &'static str,
 }
 
 impl SharedLoginThrottle {
     pub fn new(db: DatabaseConnection, clock: SharedClock, limits: Limits) -> Self {
-        Self { db, clock, limits }
+        Self {
+            db,
+            clock,
+            limits,
+            namespace: "",
+        }
+    }
+
+    /// The same throttle with its keys prefixed by `namespace` (e.g. `"signup "`). Its
+    /// window must be the login throttle's: the login throttle's purge removes every
+    /// counter older than that window.
+    pub fn namespaced(mut self, namespace: &'static str) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    fn keys(&self, username: &str, ip: Option<IpAddr>) -> Vec<(String, u32)> {
+        LoginThrottle::shared_keys(&self.limits, username, ip)
+            .into_iter()
+            .map(|(k, limit)| (format!("{}{k}", self.namespace), limit))
+            .collect()
     }
 
     fn window(&self) -> i64 {
@@ -33,7 +56,7 @@ impl SharedLoginThrottle {
 
     /// `Err(seconds)` when this attempt must wait. One query for all the attempt's counters.
     pub async fn check(&self, username: &str, ip: Option<IpAddr>) -> Result<Result<(), u64>> {
-        let keys = LoginThrottle::shared_keys(&self.limits, username, ip);
+        let keys = self.keys(username, ip);
         let now = self.clock.now();
         let window = self.window();
         let placeholders = (1..=keys.len())
@@ -59,7 +82,7 @@ impl SharedLoginThrottle {
                 continue;
             };
             let left = start + window - now;
-            if left > 0 && failures >= *limit as i32 {
+            if left > 0 && i64::from(failures) >= i64::from(*limit) {
                 wait = wait.max(left);
             }
         }
@@ -72,7 +95,7 @@ impl SharedLoginThrottle {
     pub async fn failure(&self, username: &str, ip: Option<IpAddr>) -> Result<()> {
         let now = self.clock.now();
         let expired = now - self.window();
-        let keys = LoginThrottle::shared_keys(&self.limits, username, ip);
+        let keys = self.keys(username, ip);
         // $1 = now, $2 = the end of the expired range, $3.. = the keys.
         let rows = (0..keys.len())
             .map(|i| format!("(${}, 1, $1)", i + 3))
@@ -98,9 +121,11 @@ impl SharedLoginThrottle {
 
     /// A successful login clears its (source, username) counter.
     pub async fn success(&self, username: &str, ip: Option<IpAddr>) -> Result<()> {
-        if let Some((key, _)) = LoginThrottle::shared_keys(&self.limits, username, ip)
+        let user_ip = format!("{}ui:", self.namespace);
+        if let Some((key, _)) = self
+            .keys(username, ip)
             .into_iter()
-            .find(|(k, _)| k.starts_with("ui:"))
+            .find(|(k, _)| k.starts_with(&user_ip))
         {
             self.db
                 .execute_raw(self.statement(

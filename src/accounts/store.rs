@@ -156,6 +156,32 @@ impl UserStore {
         }
     }
 
+    /// Sign-up: a user without roles or claims, `None` when the username is taken. Hashes
+    /// first and lets the unique index decide (no lookup before): a taken username costs
+    /// the same argon2 work and the same one INSERT as a free one.
+    pub(super) async fn register(&self, username: &str, password: String) -> Result<Option<User>> {
+        let username = normalize_username(username)?;
+        validate_password(&password)?;
+        let hash = self.hasher.hash(password).await?;
+        let now = self.clock.now();
+        let row = user::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            username: Set(username),
+            password_hash: Set(hash),
+            roles: Set(String::new()),
+            claims: Set("{}".into()),
+            disabled: Set(false),
+            not_before: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        match row.insert(&self.db).await {
+            Ok(m) => Ok(Some(User::from(m))),
+            Err(e) if crate::error::is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn find_by_username(&self, raw: &str) -> Result<Option<User>> {
         let Ok(username) = normalize_username(raw) else {
             return Ok(None);

@@ -13,7 +13,7 @@ use crate::{
     clients::{Client, GrantType},
     context::Context,
     params::Params,
-    secrets::{random_token, strings_equal},
+    secrets::strings_equal,
 };
 
 use super::request::AuthRequest;
@@ -68,7 +68,7 @@ pub async fn login(
 /// CSRF: the token in the form must equal the one in this browser's pre-login cookie and
 /// the one sealed into the pending request. A form posted from elsewhere has no cookie
 /// (SameSite=Lax) and cannot forge the sealed values. Returns the pending request.
-fn form_from_this_site(
+pub(super) fn form_from_this_site(
     ctx: &Context,
     params: &Params,
     cookies: Option<&str>,
@@ -99,7 +99,10 @@ fn form_from_this_site(
 
 /// The client of a pending request, if it is still registered for the code flow with the
 /// same redirect URI (it may have changed while the form was open).
-async fn client_still_registered(ctx: &Context, req: &AuthRequest) -> Result<Arc<Client>, Outcome> {
+pub(super) async fn client_still_registered(
+    ctx: &Context,
+    req: &AuthRequest,
+) -> Result<Arc<Client>, Outcome> {
     match ctx.clients.get(&req.client_id).await {
         Ok(Some(c))
             if c.allows(GrantType::AuthorizationCode)
@@ -131,20 +134,10 @@ async fn sign_in(ctx: &Context, req: &AuthRequest, client: &Client, user: &User)
 /// A new browser session for `user`, recorded server-side (logout ends it, and with it
 /// every copy of the cookie). Shared by the login form and the device verification page.
 pub(crate) async fn start_session(ctx: &Context, user: &User) -> Result<BrowserSession, Outcome> {
-    let Ok(sid) = random_token(16) else {
-        return Err(Outcome::error_page(500, SERVER_FAILED));
-    };
-    let now = ctx.clock.now();
-    let session = BrowserSession {
-        sid,
-        sub: user.id.clone(),
-        auth_time: now,
-        seen: now,
-    };
-    let expires_at = now + super::cookie_policy(ctx).max_ttl;
-    if let Err(e) = ctx.browser_sessions.open(&session, expires_at).await {
-        tracing::error!(error = %e, "cannot record the browser session");
-        return Err(Outcome::error_page(503, SERVER_FAILED));
-    }
-    Ok(session)
+    crate::sessions::open_browser_session(ctx, &user.id, ctx.clock.now())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot record the browser session");
+            Outcome::error_page(503, SERVER_FAILED)
+        })
 }

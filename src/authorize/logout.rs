@@ -205,17 +205,9 @@ async fn end_browser_session(ctx: &Context, session: Option<&BrowserSession>) ->
     let Some(s) = session else {
         return Ok(());
     };
-    ctx.browser_sessions.end(&s.sid).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot end the browser session record");
-    })?;
-    let families = ctx.codes.session_families(&s.sid).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot list the session's refresh families");
-    })?;
-    for f in families {
-        ctx.refresh_families.revoke_family(&f).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot revoke a refresh family at logout");
-        })?;
-    }
-    tracing::info!("browser session ended");
-    Ok(())
+    crate::sessions::end_browser_session(ctx, &s.sid)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot end the browser session");
+        })
 }

@@ -8,6 +8,7 @@ pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod request;
+pub mod signup;
 
 use serde::{Deserialize, Serialize};
 
@@ -206,11 +207,13 @@ fn refused(ctx: &Context, r: Refusal) -> Outcome {
     }
 }
 
-/// What the login form shows besides the request: the username typed, the error, and
-/// the HTTP status that goes with it.
+/// What the login form shows besides the request: the username typed, the error or
+/// notice, and the HTTP status that goes with it.
 struct FormState<'a> {
     username: &'a str,
     error: Option<&'a str>,
+    /// A neutral message above the form (after a sign-up).
+    notice: Option<&'a str>,
     status: u16,
     retry_after: Option<u64>,
 }
@@ -221,6 +224,7 @@ impl<'a> FormState<'a> {
         FormState {
             username: "",
             error: None,
+            notice: None,
             status: 200,
             retry_after: None,
         }
@@ -231,21 +235,27 @@ impl<'a> FormState<'a> {
         FormState {
             username,
             error: Some(error),
+            notice: None,
             status,
             retry_after: None,
         }
     }
 }
 
-/// The login form for `req`, with this browser's CSRF token (kept if it has a valid one,
-/// so several open login tabs all work).
-fn login_page(
+/// The hidden state of a form of the login family (login, sign-up): the sealed pending
+/// request, this browser's CSRF token (kept if it has a valid one, so several open tabs
+/// all work) and the `Set-Cookie` of the pre-login cookie carrying it.
+struct SealedForm {
+    request: String,
+    csrf: String,
+    set_cookie: String,
+}
+
+fn seal_form(
     ctx: &Context,
     req: &AuthRequest,
-    client: &Client,
     cookies: Option<&str>,
-    form: FormState<'_>,
-) -> Outcome {
+) -> Result<SealedForm, Outcome> {
     let now = ctx.clock.now();
     let ttl = ctx.settings.login_form_ttl.as_secs() as i64;
     let csrf = cookie_value(cookies, LOGIN_COOKIE)
@@ -254,7 +264,10 @@ fn login_page(
         .map(|c| c.csrf)
         .or_else(|| random_token(32).ok());
     let Some(csrf) = csrf else {
-        return Outcome::error_page(500, "The server could not complete the request.");
+        return Err(Outcome::error_page(
+            500,
+            "The server could not complete the request.",
+        ));
     };
     let exp = now + ttl;
     let pending = Pending {
@@ -273,15 +286,50 @@ fn login_page(
         ),
     );
     let (Ok(request), Ok(cookie)) = sealed else {
-        return Outcome::error_page(500, "The server could not complete the request.");
+        return Err(Outcome::error_page(
+            500,
+            "The server could not complete the request.",
+        ));
     };
+    Ok(SealedForm {
+        request,
+        csrf,
+        set_cookie: set_cookie(
+            LOGIN_COOKIE,
+            &cookie,
+            "/oauth",
+            ttl,
+            ctx.settings.session_cookie_secure,
+        ),
+    })
+}
+
+/// The login form for `req`.
+fn login_page(
+    ctx: &Context,
+    req: &AuthRequest,
+    client: &Client,
+    cookies: Option<&str>,
+    form: FormState<'_>,
+) -> Outcome {
+    let sealed = match seal_form(ctx, req, cookies) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    // The sign-up page carries the same pending request (base64url: safe in a URL).
+    let signup = ctx
+        .settings
+        .registration_enabled
+        .then(|| format!("{}?request={}", signup::SIGNUP_PATH, sealed.request));
     let html = pages::login(&pages::LoginPage {
         client_name: &client.name,
         action: LOGIN_PATH,
-        request: &request,
-        csrf: &csrf,
+        request: &sealed.request,
+        csrf: &sealed.csrf,
         username: form.username,
         error: form.error,
+        notice: form.notice,
+        signup: signup.as_deref(),
     });
     Outcome::Page {
         page: Page {
@@ -289,12 +337,6 @@ fn login_page(
             html,
             retry_after: form.retry_after,
         },
-        set_cookie: Some(set_cookie(
-            LOGIN_COOKIE,
-            &cookie,
-            "/oauth",
-            ttl,
-            ctx.settings.session_cookie_secure,
-        )),
+        set_cookie: Some(sealed.set_cookie),
     }
 }

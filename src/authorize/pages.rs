@@ -38,6 +38,11 @@ background:#1d4ed8;border:0;border-radius:.375rem;cursor:pointer}\
 button:hover{background:#1e40af}\
 .error{margin:0 0 1rem;padding:.75rem;border-radius:.375rem;background:#fef2f2;color:#991b1b;\
 border:1px solid #fecaca}\
+.notice{margin:0 0 1rem;padding:.75rem;border-radius:.375rem;background:#eff6ff;color:#1e3a8a;\
+border:1px solid #bfdbfe}\
+.hint{margin:.25rem 0 0;font-size:.875rem;color:#4b5563}\
+p.alt{margin:1.25rem 0 0;text-align:center}\
+a{color:#1d4ed8}a:focus{outline:3px solid #2563eb;outline-offset:1px}\
 footer{margin-top:1.5rem;font-size:.8125rem;color:#6b7280;text-align:center}";
 
 pub(crate) fn layout(title: &str, body: &str) -> String {
@@ -60,6 +65,10 @@ pub struct LoginPage<'a> {
     pub csrf: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// A neutral message above the form (after a sign-up).
+    pub notice: Option<&'a str>,
+    /// The sign-up page's address when sign-up is enabled (a link under the form).
+    pub signup: Option<&'a str>,
 }
 
 pub fn login(p: &LoginPage<'_>) -> String {
@@ -72,8 +81,21 @@ pub fn login(p: &LoginPage<'_>) -> String {
             )
         })
         .unwrap_or_default();
+    let notice = p
+        .notice
+        .map(|n| format!("<p class=\"notice\" role=\"status\">{}</p>", escape(n)))
+        .unwrap_or_default();
+    let signup = p
+        .signup
+        .map(|href| {
+            format!(
+                "<p class=\"alt\">New here? <a href=\"{}\">Create an account</a></p>",
+                escape(href)
+            )
+        })
+        .unwrap_or_default();
     let described = if p.error.is_some() {
-        " aria-describedby=\"login-error\""
+        " aria-describedby=\"login-error\" aria-invalid=\"true\""
     } else {
         ""
     };
@@ -88,7 +110,7 @@ pub fn login(p: &LoginPage<'_>) -> String {
         " autofocus"
     };
     let body = format!(
-        "<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{error}\
+        "<h1>Sign in</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>{notice}{error}\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"request\" value=\"{request}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -98,7 +120,7 @@ pub fn login(p: &LoginPage<'_>) -> String {
          <label for=\"password\">Password</label>\
          <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" \
          required{described}{autofocus_pw}>\
-         <button type=\"submit\">Sign in</button></form>",
+         <button type=\"submit\">Sign in</button></form>{signup}",
         client = escape(p.client_name),
         action = escape(p.action),
         request = escape(p.request),
@@ -106,6 +128,71 @@ pub fn login(p: &LoginPage<'_>) -> String {
         username = escape(p.username),
     );
     layout(&format!("Sign in to {}", p.client_name), &body)
+}
+
+/// What the sign-up page shows.
+pub struct SignupPage<'a> {
+    pub client_name: &'a str,
+    pub action: &'a str,
+    /// The sealed pending authorization request.
+    pub request: &'a str,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    /// The policy, in words, under the password field.
+    pub policy: &'a str,
+    /// An error about the username field.
+    pub username_error: Option<&'a str>,
+    /// An error about the password fields, or about the attempt as a whole.
+    pub password_error: Option<&'a str>,
+}
+
+/// The sign-up form of the login family: same look, same hidden request and CSRF token.
+pub fn signup(p: &SignupPage<'_>) -> String {
+    let alert = |id: &str, e: Option<&str>| {
+        e.map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"{id}\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default()
+    };
+    let user_attrs = if p.username_error.is_some() {
+        " aria-invalid=\"true\" aria-describedby=\"username-error\""
+    } else {
+        ""
+    };
+    let pw_attrs = if p.password_error.is_some() {
+        " aria-invalid=\"true\" aria-describedby=\"password-error password-hint\""
+    } else {
+        " aria-describedby=\"password-hint\""
+    };
+    let body = format!(
+        "<h1>Create an account</h1><p class=\"lead\">to continue to <strong>{client}</strong></p>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"request\" value=\"{request}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"username\">Username</label>{user_error}\
+         <input type=\"text\" id=\"username\" name=\"username\" value=\"{username}\" \
+         autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required{user_attrs}>\
+         <label for=\"password\">Password</label>{pw_error}\
+         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\" \
+         required{pw_attrs}>\
+         <p class=\"hint\" id=\"password-hint\">{policy}</p>\
+         <label for=\"password_confirm\">Repeat the password</label>\
+         <input type=\"password\" id=\"password_confirm\" name=\"password_confirm\" \
+         autocomplete=\"new-password\" required>\
+         <button type=\"submit\">Create account</button></form>",
+        client = escape(p.client_name),
+        action = escape(p.action),
+        request = escape(p.request),
+        csrf = escape(p.csrf),
+        username = escape(p.username),
+        policy = escape(p.policy),
+        user_error = alert("username-error", p.username_error),
+        pw_error = alert("password-error", p.password_error),
+    );
+    layout(&format!("Create an account for {}", p.client_name), &body)
 }
 
 /// An error the user must see (never redirected).
@@ -166,7 +253,10 @@ mod tests {
             csrf: "c'd",
             username: "\"><img src=x>",
             error: Some("<b>"),
+            notice: Some("<i>"),
+            signup: Some("/oauth/signup?request=\"><x>"),
         });
+        assert!(!html.contains("<i>") && !html.contains("<x>"));
         assert!(!html.contains("<script>alert"));
         assert!(!html.contains("<img src=x>"));
         assert!(!html.contains("<b>"));
@@ -183,9 +273,33 @@ mod tests {
             csrf: "c",
             username: "",
             error: None,
+            notice: None,
+            signup: None,
         });
+        assert!(!html.contains("Create an account"));
         assert!(html.contains("<label for=\"username\">") && html.contains("id=\"username\""));
         assert!(html.contains("<label for=\"password\">") && html.contains("id=\"password\""));
         assert!(html.contains("lang=\"en\""));
+    }
+
+    #[test]
+    fn signup_page_escapes_and_labels() {
+        let html = signup(&SignupPage {
+            client_name: "<script>x</script>",
+            action: "/oauth/signup",
+            request: "r",
+            csrf: "c",
+            username: "\"><img src=x>",
+            policy: "At least 12 characters.",
+            username_error: Some("<b>bad</b>"),
+            password_error: None,
+        });
+        assert!(!html.contains("<script>x") && !html.contains("<img src=x>"));
+        assert!(!html.contains("<b>bad"));
+        for id in ["username", "password", "password_confirm"] {
+            assert!(html.contains(&format!("<label for=\"{id}\">")));
+            assert!(html.contains(&format!("id=\"{id}\"")));
+        }
+        assert!(html.contains("aria-describedby=\"username-error\""));
     }
 }

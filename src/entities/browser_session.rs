@@ -12,6 +12,9 @@ pub struct Model {
     /// Absolute end of the session (`session_max_ttl` after the password entry).
     pub expires_at: i64,
     pub ended_at: Option<i64>,
+    /// When an authorization request last used the session (refreshed at most once a
+    /// minute); `None` for sessions recorded before the column existed.
+    pub last_used_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

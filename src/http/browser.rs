@@ -69,6 +69,13 @@ pub enum BrowserResponse {
         #[oai(header = "Set-Cookie")] Option<String>,
         #[oai(header = "Retry-After")] String,
     ),
+    /// The sign-up page when sign-up is disabled (`registration_enabled = false`).
+    #[oai(status = 404)]
+    NotFound(
+        Html<String>,
+        #[oai(header = "Content-Security-Policy")] String,
+        #[oai(header = "X-Frame-Options")] String,
+    ),
     /// The server failed or a dependency is down; nothing is redirected.
     #[oai(status = 503)]
     Unavailable(
@@ -94,6 +101,7 @@ fn respond(outcome: Outcome, after_post: bool) -> BrowserResponse {
             match page.status {
                 200 => BrowserResponse::Page(html, csp, xfo, set_cookie),
                 403 => BrowserResponse::Forbidden(html, csp, xfo),
+                404 => BrowserResponse::NotFound(html, csp, xfo),
                 429 => BrowserResponse::TooManyRequests(
                     html,
                     csp,
@@ -153,6 +161,22 @@ pub struct LoginForm {
     pub username: String,
     /// The password.
     pub password: String,
+}
+
+/// The sign-up form as posted by the page.
+#[derive(Debug, Object)]
+pub struct SignupForm {
+    /// The pending authorization request, sealed by the server (hidden field).
+    pub request: String,
+    /// The CSRF token (hidden field); must match this browser's pre-login cookie.
+    pub csrf: String,
+    /// The username wanted (normalised: NFKC, lowercase; 1–64 characters, no spaces).
+    pub username: String,
+    /// The password chosen (the password policy applies: `password_min_length`,
+    /// `password_min_score`, not containing the username).
+    pub password: String,
+    /// The same password again.
+    pub password_confirm: String,
 }
 
 /// The device verification form (RFC 8628), as posted by its pages.
@@ -284,6 +308,74 @@ impl BrowserApi {
             authorize::login(&self.state.ctx, &params, cookies(req), ip).await,
             true,
         )
+    }
+
+    /// Sign-up page
+    ///
+    /// The "Create an account" form for a pending authorization request (the sealed
+    /// `request` of the login page, which links here). Only when `registration_enabled`;
+    /// otherwise 404.
+    #[oai(
+        path = "/oauth/signup",
+        method = "get",
+        tag = "ApiTags::Browser",
+        operation_id = "signup"
+    )]
+    async fn signup(
+        &self,
+        req: &Request,
+        /// The sealed pending authorization request (from the login page's link).
+        #[oai(name = "request")]
+        _request: Query<Option<String>>,
+    ) -> BrowserResponse {
+        let params = match query_params(req) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        respond(
+            authorize::signup::show(&self.state.ctx, &params, cookies(req)).await,
+            false,
+        )
+    }
+
+    /// Sign-up form submission
+    ///
+    /// Posted by the sign-up page. Checks the CSRF token as the login form does, the
+    /// username rule and the password policy (400 with the form and the reason), and the
+    /// per-IP sign-up limit (429 with `Retry-After`). Then answers the same way whether the
+    /// username was free (the account is created, without roles) or taken: the login page
+    /// of the pending request with the username filled in and a neutral notice, so the
+    /// answer never tells whether an account exists. Only when `registration_enabled`;
+    /// otherwise 404.
+    #[oai(
+        path = "/oauth/signup",
+        method = "post",
+        tag = "ApiTags::Browser",
+        operation_id = "signupPost"
+    )]
+    async fn signup_post(
+        &self,
+        req: &Request,
+        remote: &RemoteAddr,
+        form: OAuthForm<SignupForm>,
+    ) -> BrowserResponse {
+        let Ok(params) = form.params else {
+            return bad_form();
+        };
+        let ip = super::client_ip::client_ip(&self.state.trusted_proxies, remote, req.headers());
+        let done = authorize::signup::submit(&self.state.ctx, &params, cookies(req), ip).await;
+        if let Some(user) = &done.created {
+            let actor = format!("user:{}", user.username);
+            if let Err(e) = self
+                .state
+                .audit
+                .record(&actor, "user.register", &user.id, serde_json::json!({}))
+                .await
+            {
+                tracing::error!(error = %e, "audit record failed");
+            }
+        }
+        respond(done.outcome, true)
     }
 
     /// End session (RP-initiated logout)

@@ -7,6 +7,7 @@
 //! Every change a page makes goes through the same domain function as the admin API's
 //! (`admin::keys`, ...) and is audited with the actor `user:<username>`.
 
+pub mod account;
 pub mod console;
 pub mod session;
 pub mod time;

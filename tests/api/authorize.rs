@@ -12,13 +12,13 @@ use crate::{
     support::{Backend, TestApp, TestClient, claims, spawn, spawn_with, verify_independently},
 };
 
-const PW: &str = "correct horse battery";
-const CB: &str = "http://127.0.0.1:9/cb";
+pub(crate) const PW: &str = "correct horse battery";
+pub(crate) const CB: &str = "http://127.0.0.1:9/cb";
 const BYE: &str = "http://127.0.0.1:9/bye";
 const API: &str = "https://api.internal";
 
 /// A PKCE verifier and its S256 challenge.
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let mut b = [0u8; 32];
     aws_lc_rs::rand::fill(&mut b).unwrap();
     let verifier = B64.encode(b);
@@ -27,14 +27,14 @@ fn pkce() -> (String, String) {
 }
 
 /// A browser: no automatic redirects, cookies by hand.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-async fn register(app: &TestApp, public: bool) -> TestClient {
+pub(crate) async fn register(app: &TestApp, public: bool) -> TestClient {
     let c = app
         .state
         .ctx
@@ -62,20 +62,20 @@ async fn register(app: &TestApp, public: bool) -> TestClient {
     }
 }
 
-struct Flow {
-    verifier: String,
-    challenge: String,
+pub(crate) struct Flow {
+    pub(crate) verifier: String,
+    pub(crate) challenge: String,
 }
 
 impl Flow {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (verifier, challenge) = pkce();
         Self {
             verifier,
             challenge,
         }
     }
-    fn query<'a>(&'a self, c: &'a TestClient) -> Vec<(&'a str, &'a str)> {
+    pub(crate) fn query<'a>(&'a self, c: &'a TestClient) -> Vec<(&'a str, &'a str)> {
         vec![
             ("response_type", "code"),
             ("client_id", &c.id),
@@ -89,7 +89,7 @@ impl Flow {
     }
 }
 
-async fn get_authorize(
+pub(crate) async fn get_authorize(
     app: &TestApp,
     query: &[(&str, &str)],
     cookie: Option<&str>,
@@ -102,7 +102,7 @@ async fn get_authorize(
 }
 
 /// The `name=value` of a Set-Cookie header for cookie `name`, and the whole header.
-fn set_cookie(r: &reqwest::Response, name: &str) -> Option<(String, String)> {
+pub(crate) fn set_cookie(r: &reqwest::Response, name: &str) -> Option<(String, String)> {
     r.headers()
         .get_all("set-cookie")
         .iter()
@@ -111,24 +111,24 @@ fn set_cookie(r: &reqwest::Response, name: &str) -> Option<(String, String)> {
         .map(|v| (v.split(';').next().unwrap().to_string(), v))
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).unwrap() + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
-fn location(r: &reqwest::Response) -> url::Url {
+pub(crate) fn location(r: &reqwest::Response) -> url::Url {
     url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap()
 }
 
-fn param(u: &url::Url, name: &str) -> Option<String> {
+pub(crate) fn param(u: &url::Url, name: &str) -> Option<String> {
     u.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
 /// The login page for a request: (login cookie, request, csrf).
-async fn login_page(app: &TestApp, query: &[(&str, &str)]) -> (String, String, String) {
+pub(crate) async fn login_page(app: &TestApp, query: &[(&str, &str)]) -> (String, String, String) {
     let r = get_authorize(app, query, None).await;
     assert_eq!(r.status(), 200);
     let (cookie, _) = set_cookie(&r, "tessera_login").expect("pre-login cookie");
@@ -136,7 +136,7 @@ async fn login_page(app: &TestApp, query: &[(&str, &str)]) -> (String, String, S
     (cookie, hidden(&html, "request"), hidden(&html, "csrf"))
 }
 
-async fn post_login(
+pub(crate) async fn post_login(
     app: &TestApp,
     cookie: Option<&str>,
     form: &[(&str, &str)],
@@ -149,7 +149,7 @@ async fn post_login(
 }
 
 /// Full login: returns (code, session cookie `name=value`).
-async fn sign_in(app: &TestApp, query: &[(&str, &str)]) -> (String, String) {
+pub(crate) async fn sign_in(app: &TestApp, query: &[(&str, &str)]) -> (String, String) {
     let (cookie, request, csrf) = login_page(app, query).await;
     let r = post_login(
         app,
@@ -168,7 +168,7 @@ async fn sign_in(app: &TestApp, query: &[(&str, &str)]) -> (String, String) {
     (param(&loc, "code").unwrap(), session)
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     app: &TestApp,
     c: &TestClient,
     code: &str,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The console and account pages in headless Chromium (playwright-core): starts its own
 # `tessera serve` (SQLite in a temporary directory, plain http on loopback so cookies are
-# not Secure), creates an admin (`root`, role tessera-admin) and a user without the role
+# not Secure; sign-up enabled for pages-signup.mjs), creates an admin (`root`, role tessera-admin) and a user without the role
 # (`bob`), then runs every tests/browser/pages-*.mjs in turn. Each script gets ISSUER, BIN
 # (the tessera binary: scripts may run CLI commands on the same database with
 # `execFileSync(process.env.BIN, [...], {env: process.env})`), ADMIN_USER/ADMIN_PASSWORD,
@@ -35,6 +35,7 @@ PORT=$(free_port)
 export ISSUER="http://127.0.0.1:$PORT" BIN
 export TESSERA_BIND="127.0.0.1:$PORT" TESSERA_ISSUER="$ISSUER" TESSERA_LOG=warn NO_COLOR=1 \
        TESSERA_SESSION_COOKIE_SECURE=false TESSERA_DATABASE_URL="sqlite://$WORK/tessera.db?mode=rwc" \
+       TESSERA_REGISTRATION_ENABLED=true \
        TESSERA_KEK_FILE="$WORK/kek"
 "$BIN" migrate >/dev/null
 secret() { echo "pages-$1-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }

@@ -4,6 +4,7 @@
 //! `/account` and `/pages/assets` is assembled in [`routes`]: each page module adds its
 //! routes with one `route(route)` call there.
 
+pub mod account;
 pub mod assets;
 pub mod console;
 
@@ -26,6 +27,7 @@ use crate::{
 /// account page) adds its routes here with one `route(route)` call.
 pub fn routes(route: Route) -> Route {
     let route = assets::route(route);
+    let route = account::route(route);
     console::route(route)
 }
 
@@ -34,6 +36,7 @@ pub fn routes(route: Route) -> Route {
 pub fn methods() -> impl Iterator<Item = (&'static str, &'static str)> {
     console::METHODS
         .iter()
+        .chain(account::METHODS)
         .copied()
         .chain([(crate::pages::CSS_PATH, "GET")])
 }
