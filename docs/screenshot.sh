@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/swagger-ui.png (Swagger UI, POST /oauth/token open), docs/login.png (the
 # login page), docs/device-entry.png and docs/device-confirm.png (the device verification page),
-# docs/console-overview.png (the admin console's overview)
+# docs/console-overview.png (the admin console's overview), docs/account.png (the account page)
 # from a `tessera serve` on the fixed port 18080 (PORT=... to change), rendered by
 # headless Debian Chromium through playwright-core (the version pinned in
 # tests/browser/package-lock.json). Usage: docs/screenshot.sh [path/to/tessera]
@@ -49,4 +49,4 @@ for i in $(seq 40); do
 done
 ISSUER="$ISSUER" CLIENT_ID="$CLIENT_ID" REDIRECT_URI="$REDIRECT_URI" OUT_DIR="$HERE" \
 DEVICE_ID="$DEVICE_ID" PASSWORD="$PASSWORD" ADMIN_USER=root ADMIN_PASSWORD="$ADMIN_PASSWORD" node screenshot.mjs
-echo "wrote $HERE/swagger-ui.png, login.png, device-entry.png, device-confirm.png and console-overview.png (server on port $PORT)"
+echo "wrote $HERE/swagger-ui.png, login.png, device-entry.png, device-confirm.png, console-overview.png and account.png (server on port $PORT)"
