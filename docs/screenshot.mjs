@@ -1,9 +1,11 @@
 // Takes the two pictures of the docs with headless Chromium (playwright-core), from a running
 // server: docs/swagger-ui.png (Swagger UI with every tag but OAuth folded, so the token
 // endpoint is in view under the header), docs/login.png (the login page of a registered web client)
-// and docs/device-entry.png / device-confirm.png (the device verification page, RFC 8628).
+// docs/device-entry.png / device-confirm.png (the device verification page, RFC 8628) and
+// docs/console-overview.png (the admin console's overview).
 // Environment: ISSUER, CLIENT_ID (a client with a loopback redirect URI), REDIRECT_URI, OUT_DIR,
-// DEVICE_ID (a public client with the device_code grant), PASSWORD (alice's).
+// DEVICE_ID (a public client with the device_code grant), PASSWORD (alice's), ADMIN_USER and
+// ADMIN_PASSWORD (a user with the console role).
 import { chromium } from "playwright-core";
 
 const { ISSUER, CLIENT_ID, REDIRECT_URI, OUT_DIR } = process.env;
@@ -61,6 +63,24 @@ try {
   await entry.getByRole("button", { name: "Continue" }).click();
   await entry.getByRole("heading", { name: "Allow access?" }).waitFor();
   await entry.screenshot({ path: `${OUT_DIR}/device-confirm.png` });
+
+  // The console's overview (docs/console-overview.png): an admin signs in, schedules an ES256
+  // rotation (so the timeline shows a key waiting to sign and the current one's retirement),
+  // and the overview is taken with the activity the script generated.
+  const consoleContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const overview = await consoleContext.newPage();
+  await overview.goto(`${ISSUER}/console`);
+  await overview.getByLabel("Username").fill(process.env.ADMIN_USER);
+  await overview.getByLabel("Password").fill(process.env.ADMIN_PASSWORD);
+  await overview.getByRole("button", { name: "Sign in" }).click();
+  await overview.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+  await overview.goto(`${ISSUER}/console/keys`);
+  await overview.getByLabel("Algorithm").first().selectOption("ES256");
+  await overview.getByRole("button", { name: "Rotate", exact: true }).click();
+  await overview.getByRole("status").waitFor();
+  await overview.goto(`${ISSUER}/console`);
+  await overview.locator("svg.timeline").waitFor();
+  await overview.screenshot({ path: `${OUT_DIR}/console-overview.png`, fullPage: true });
 } finally {
   await browser.close();
 }

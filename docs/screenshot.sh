@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/swagger-ui.png (Swagger UI, POST /oauth/token open), docs/login.png (the
-# login page), docs/device-entry.png and docs/device-confirm.png (the device verification page)
+# login page), docs/device-entry.png and docs/device-confirm.png (the device verification page),
+# docs/console-overview.png (the admin console's overview)
 # from a `tessera serve` on the fixed port 18080 (PORT=... to change), rendered by
 # headless Debian Chromium through playwright-core (the version pinned in
 # tests/browser/package-lock.json). Usage: docs/screenshot.sh [path/to/tessera]
@@ -34,6 +35,18 @@ DEVICE_ID=$("$BIN" clients create --name "Orders CLI" --public --grant device_co
     python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 PASSWORD="screenshot-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 echo "$PASSWORD" | "$BIN" users create --username alice --password-stdin >/dev/null
+ADMIN_PASSWORD="screenshot-admin-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+echo "$ADMIN_PASSWORD" | "$BIN" users create --username root --role tessera-admin --password-stdin >/dev/null
+# Some activity for the console's charts: tokens, and a few refused client secrets.
+SVC=$("$BIN" clients create --name "Orders worker" --scope orders:read --audience https://orders.internal --json)
+SVC_ID=$(echo "$SVC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
+SVC_SECRET=$(echo "$SVC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
+for i in $(seq 40); do
+    curl -s -o /dev/null -u "$SVC_ID:$SVC_SECRET" -d grant_type=client_credentials "$ISSUER/oauth/token"
+    if [ $((i % 8)) = 0 ]; then
+        curl -s -o /dev/null -u "$SVC_ID:wrong" -d grant_type=client_credentials "$ISSUER/oauth/token"
+    fi
+done
 ISSUER="$ISSUER" CLIENT_ID="$CLIENT_ID" REDIRECT_URI="$REDIRECT_URI" OUT_DIR="$HERE" \
-DEVICE_ID="$DEVICE_ID" PASSWORD="$PASSWORD" node screenshot.mjs
-echo "wrote $HERE/swagger-ui.png, login.png, device-entry.png and device-confirm.png (server on port $PORT)"
+DEVICE_ID="$DEVICE_ID" PASSWORD="$PASSWORD" ADMIN_USER=root ADMIN_PASSWORD="$ADMIN_PASSWORD" node screenshot.mjs
+echo "wrote $HERE/swagger-ui.png, login.png, device-entry.png, device-confirm.png and console-overview.png (server on port $PORT)"

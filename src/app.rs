@@ -96,6 +96,9 @@ impl App {
             sealer,
             nonce_keys,
         )?);
+        // The built-in client the console and account pages sign in with.
+        crate::pages::session::sync_console_client(&state.ctx).await?;
+        crate::pages::console::overview::mark_started();
         state.refresh_discovery().await?;
         Ok(App {
             state,
@@ -151,10 +154,13 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let cors =
         CorsPolicy::new(parse_origins(&state.settings.cors_allowed_origins).unwrap_or_default());
     let dpop_state = state.clone();
-    Route::new()
+    let route = Route::new()
         .at("/openapi.json", http::docs::openapi_json(state.clone()))
         .nest("/docs", http::docs::swagger_ui(state.clone()))
-        .nest("/", api)
+        .nest("/", api);
+    // The console and account pages (and their stylesheet), outside the OpenAPI document.
+    http::pages::routes(route)
+        .data(state.clone())
         .data(FormLimit(state.settings.max_form_bytes))
         // DPoP-bound admin tokens: proof checked, then handed on as a bearer token.
         .around(move |ep, req| {

@@ -43,6 +43,12 @@ pub enum Purpose {
     LogoutConfirm,
     /// The CSRF cookie of the device verification page (RFC 8628).
     DeviceCsrf,
+    /// The session of the console and account pages (`pages::session`).
+    PagesSession,
+    /// State, nonce and PKCE verifier of a page sign-in in progress.
+    PagesSignIn,
+    /// The one-shot message shown after a page form succeeded.
+    PagesFlash,
 }
 
 impl Purpose {
@@ -53,6 +59,9 @@ impl Purpose {
             Purpose::DeviceCsrf => b"tessera device csrf v1",
             Purpose::PendingRequest => b"tessera pending authorization v1",
             Purpose::LogoutConfirm => b"tessera logout confirmation v1",
+            Purpose::PagesSession => b"tessera pages session v1",
+            Purpose::PagesSignIn => b"tessera pages sign-in v1",
+            Purpose::PagesFlash => b"tessera pages flash v1",
         }
     }
 }

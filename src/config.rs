@@ -168,6 +168,9 @@ pub struct Settings {
     pub login_form_ttl: Duration,
     /// Largest accepted form body on the OAuth endpoints, in bytes. Default 16384.
     pub max_form_bytes: usize,
+    /// The role a user needs to use the admin console at `/console` (`docs/console.md`);
+    /// signed-in users without it get a 403 page. Default `tessera-admin`.
+    pub console_admin_role: String,
     // --- Limits ---
     /// Token-endpoint requests per second per client IP, before any work (0 = no limit).
     /// Behind a load balancer every request has its address: raise it or set 0. Default 200.
@@ -391,6 +394,7 @@ impl Default for Settings {
             session_max_ttl: Duration::from_secs(12 * 3600),
             login_form_ttl: Duration::from_secs(600),
             max_form_bytes: 16 * 1024,
+            console_admin_role: "tessera-admin".into(),
             workers: 0,
             tls_cert_file: None,
             tls_key_file: None,
@@ -619,6 +623,11 @@ impl Settings {
         }
         if self.rotation_interval < Duration::from_secs(60) {
             return Err("rotation_interval must be at least 60s".into());
+        }
+        if self.console_admin_role.trim().is_empty()
+            || self.console_admin_role.chars().any(char::is_whitespace)
+        {
+            return Err("console_admin_role must be one role name (no spaces)".into());
         }
         if self.session_idle_ttl.is_zero() || self.session_max_ttl.is_zero() {
             return Err("session_idle_ttl and session_max_ttl must be positive".into());

@@ -20,6 +20,8 @@
 //! - [`keys`]: signing keys, their lifecycle, sealing, the keyring and JWKS;
 //!   [`tokens`]: signing and verifying our own tokens;
 //! - [`admin`]: who may use the admin API, and the audit log;
+//! - [`pages`]: the admin console and the account page (server-rendered; sign-in,
+//!   page session, CSRF); [`readiness`]: whether this instance can serve;
 //! - [`http`] and [`app`]: the poem / poem-openapi surface and the server (the only
 //!   poem-aware code, with [`cli`]);
 //! - [`storage`], [`entities`]: sea-orm database access; [`config`], [`clock`],
@@ -48,10 +50,12 @@ pub mod http;
 pub mod ip_net;
 pub mod keys;
 pub mod metrics;
+pub mod pages;
 pub mod paging;
 pub mod params;
 #[cfg(test)]
 mod query_plans;
+pub mod readiness;
 pub mod refresh_families;
 pub mod remote_jwks;
 pub mod replay;

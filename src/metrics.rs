@@ -4,7 +4,10 @@
 //! grant dispatcher can count without carrying a handle; gauges that describe state are
 //! computed when `/metrics` is scraped.
 
-use std::sync::LazyLock;
+use std::sync::{
+    LazyLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, LabelSetEncoder, text::encode},
@@ -61,6 +64,70 @@ pub struct Metrics {
     published_keys: Gauge,
     pool_size: Gauge,
     pool_idle: Gauge,
+    /// Tokens issued per minute, last hour (the console's overview).
+    recent_issued: MinuteRing,
+    /// OAuth error responses per minute, last hour.
+    recent_errors: MinuteRing,
+}
+
+/// Counts per minute over the last hour, in memory: 60 buckets, each one atomic word
+/// holding the minute it counts (high 32 bits) and its count (low 32 bits). Counting is
+/// one compare-and-swap on one word (O(1), no lock, no allocation); a bucket whose minute
+/// is over an hour old starts again from 1. Per instance, lost at restart: a dashboard,
+/// not an accounting (Prometheus keeps the durable counters).
+pub struct MinuteRing {
+    buckets: [AtomicU64; 60],
+}
+
+impl Default for MinuteRing {
+    fn default() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl MinuteRing {
+    /// Counts one event in `minute` (Unix minutes).
+    pub fn count_at(&self, minute: i64) {
+        let stamp = (minute as u64) & 0xffff_ffff;
+        let bucket = &self.buckets[minute.rem_euclid(60) as usize];
+        let mut current = bucket.load(Ordering::Relaxed);
+        loop {
+            let next = if current >> 32 == stamp {
+                // Saturates instead of carrying into the minute.
+                current + u64::from(current & 0xffff_ffff < 0xffff_ffff)
+            } else {
+                (stamp << 32) | 1
+            };
+            match bucket.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// The counts of the 60 minutes ending with `minute` (included), oldest first.
+    pub fn last_hour_at(&self, minute: i64) -> Vec<u64> {
+        (minute - 59..=minute)
+            .map(|m| {
+                let v = self.buckets[m.rem_euclid(60) as usize].load(Ordering::Relaxed);
+                if v >> 32 == (m as u64) & 0xffff_ffff {
+                    v & 0xffff_ffff
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+}
+
+/// The current Unix minute (wall clock: the counters are about this process's last hour).
+pub fn current_minute() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| (d.as_secs() / 60) as i64)
 }
 
 /// Latency buckets: 100 µs to ~3.3 s, doubling.
@@ -132,6 +199,8 @@ impl Metrics {
             published_keys,
             pool_size,
             pool_idle,
+            recent_issued: MinuteRing::default(),
+            recent_errors: MinuteRing::default(),
         }
     }
 
@@ -144,12 +213,24 @@ impl Metrics {
                 alg,
             })
             .inc();
+        self.recent_issued.count_at(current_minute());
     }
 
     pub fn oauth_error(&self, code: &'static str) {
         self.errors
             .get_or_create(&ErrorLabels { error: code })
             .inc();
+        self.recent_errors.count_at(current_minute());
+    }
+
+    /// Tokens issued per minute over the last hour, oldest first (60 values).
+    pub fn recent_issued(&self) -> Vec<u64> {
+        self.recent_issued.last_hour_at(current_minute())
+    }
+
+    /// OAuth error responses per minute over the last hour, oldest first (60 values).
+    pub fn recent_errors(&self) -> Vec<u64> {
+        self.recent_errors.last_hour_at(current_minute())
     }
 
     pub fn request(&self, route: &'static str, method: &'static str, status: u16, seconds: f64) {
@@ -205,6 +286,23 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minute_ring_counts_the_last_hour_only() {
+        let r = MinuteRing::default();
+        r.count_at(1000);
+        r.count_at(1000);
+        r.count_at(1059);
+        let hour = r.last_hour_at(1059);
+        assert_eq!(hour.len(), 60);
+        assert_eq!((hour[0], hour[59], hour.iter().sum::<u64>()), (2, 1, 3));
+        // An hour later, minute 1000's bucket is reused by 1060 and starts again.
+        r.count_at(1060);
+        let hour = r.last_hour_at(1060);
+        assert_eq!((hour[59], hour.iter().sum::<u64>()), (1, 2));
+        // Long idle: nothing left.
+        assert_eq!(r.last_hour_at(5000).iter().sum::<u64>(), 0);
+    }
 
     #[test]
     fn renders_counters_and_gauges_in_prometheus_text() {

@@ -22,6 +22,7 @@ mod m20261208_017101_federations;
 mod m20261208_019001_token_exchange;
 mod m20261208_019002_device_codes;
 mod m20261208_020001_key_custody;
+mod m20261210_021001_audit_filters;
 mod m20261210_021101_console_search;
 
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_019001_token_exchange::Migration),
             Box::new(m20261208_019002_device_codes::Migration),
             Box::new(m20261208_020001_key_custody::Migration),
+            Box::new(m20261210_021001_audit_filters::Migration),
             Box::new(m20261210_021101_console_search::Migration),
         ]
     }

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod keys;
 pub mod ops;
 pub mod policy;
 

@@ -13,7 +13,10 @@ use serde_json::json;
 use crate::{
     accounts::password_hash::PasswordHasher,
     config::Settings,
-    entities::{client, refresh_family, refresh_token, registry_version, revocation_event, user},
+    entities::{
+        admin_audit, client, refresh_family, refresh_token, registry_version, revocation_event,
+        user,
+    },
     error::{Error, Result},
     revocation::KIND_JTI,
     secrets::{hash_secret_hex, random_token},
@@ -36,6 +39,10 @@ pub enum DevCommand {
         /// Refresh families, each with one live refresh token.
         #[arg(long, default_value_t = 100_000)]
         families: u64,
+        /// Audit log entries, spread over the last 30 days: a few hundred actors, every
+        /// action name (the console's audit page, `bench/pages.sh`).
+        #[arg(long, default_value_t = 0)]
+        audit: u64,
     },
     /// Builds a `tessera-verify` verifier with the revocation feed of `issuer`, waits for
     /// its first sync and prints the process's memory before and after, as JSON.
@@ -59,6 +66,7 @@ pub async fn run(cmd: DevCommand, settings: &Settings) -> Result<()> {
             users,
             revocations,
             families,
+            audit,
         } => {
             // Like every command but `serve` and `migrate`: never create a database.
             super::database::existing(settings)
@@ -66,7 +74,9 @@ pub async fn run(cmd: DevCommand, settings: &Settings) -> Result<()> {
                 .map_err(crate::error::Error::Config)?;
             let db = crate::storage::connect_and_migrate(settings).await?;
             let t = Instant::now();
-            let seeded = seed(settings, &db, [clients, users, revocations, families]).await?;
+            let mut seeded = seed(settings, &db, [clients, users, revocations, families]).await?;
+            seed_audit(&db, audit).await?;
+            seeded["audit"] = json!(audit);
             println!(
                 "{}",
                 json!({"seeded": seeded, "secs": t.elapsed().as_secs_f64()})
@@ -207,6 +217,32 @@ async fn seed(
             "{}:seed-{seed}-c{deep:07}", now - clients as i64 + deep as i64
         )),
     }))
+}
+
+/// `n` audit entries over the last 30 days (oldest first, so ids grow with time as in a
+/// real log): 300 actors (`user:…`, client ids, `cli:…`) and every known action.
+async fn seed_audit(db: &DatabaseConnection, n: u64) -> Result<()> {
+    use sea_orm::Set;
+    let actions = crate::admin::audit::KNOWN_ACTIONS;
+    let now = chrono_now();
+    let span = 30 * 86_400_i64;
+    insert_rows::<admin_audit::Entity, _>(db, n, |i| admin_audit::ActiveModel {
+        at: Set(now - span + (i as i64 * span) / n.max(1) as i64),
+        actor: Set(match i % 3 {
+            0 => format!("user:seed-admin{}", i % 100),
+            1 => format!("seed-client-{}", i % 100),
+            _ => format!("cli:seed-op{}", i % 100),
+        }),
+        action: Set(actions[(i % actions.len() as u64) as usize].into()),
+        target: Set(format!("seed-target-{}", i % 1000)),
+        detail: Set(json!({"seeded": i}).to_string()),
+        ..Default::default()
+    })
+    .await?;
+    if n > 0 {
+        db.execute_unprepared("ANALYZE").await?;
+    }
+    Ok(())
 }
 
 fn chrono_now() -> i64 {

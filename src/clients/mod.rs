@@ -14,6 +14,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+pub mod builtin;
 pub mod redirect_uris;
 
 use crate::{

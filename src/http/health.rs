@@ -49,22 +49,13 @@ impl HealthApi {
         operation_id = "readyz"
     )]
     async fn readyz(&self) -> ProbeResponse {
-        let db_ok = self.state.db.ping().await.is_ok();
-        let keys_ok = !self.state.keyring.snapshot().keys().is_empty();
-        let custody_ok = self
-            .state
-            .keys
-            .as_ref()
-            .is_none_or(|k| k.custody().is_ready());
-        let problem = if !db_ok {
-            "database unreachable"
-        } else if !keys_ok {
-            "no signing key loaded"
-        } else if !custody_ok {
-            "signing-key HSM unavailable"
-        } else {
+        let state = &self.state;
+        let readiness =
+            crate::readiness::Readiness::check(&state.db, &state.keyring, state.keys.as_deref())
+                .await;
+        let Some(problem) = readiness.problem() else {
             return ProbeResponse::Ok(PlainText("ready".into()));
         };
-        ProbeResponse::NotReady(PlainText(problem.into()))
+        ProbeResponse::NotReady(PlainText(problem.reason().into()))
     }
 }

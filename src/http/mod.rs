@@ -16,6 +16,7 @@ pub mod health;
 pub mod metrics;
 pub mod oauth;
 pub mod observe;
+pub mod pages;
 pub mod responses;
 pub mod state;
 pub mod tls;
@@ -232,6 +233,9 @@ fn allowed_methods(path: &str) -> String {
         for doc in ["/openapi.json", "/docs", "/docs/oauth-receiver.html"] {
             add(doc, "GET");
         }
+        for (path, method) in pages::methods() {
+            add(path, method);
+        }
         for (_, methods) in table.iter_mut() {
             if methods.iter().any(|m| m == "GET") {
                 methods.push("HEAD".into());
@@ -267,6 +271,11 @@ mod tests {
             super::allowed_methods("/oauth/end_session"),
             "GET, HEAD, POST"
         );
+        assert_eq!(
+            super::allowed_methods("/console/keys/k1/revoke"),
+            "GET, HEAD, POST"
+        );
+        assert_eq!(super::allowed_methods("/console/signout"), "POST");
         let client = super::allowed_methods("/admin/v1/clients/abc");
         assert!(
             client.contains("DELETE") && client.contains("PATCH"),

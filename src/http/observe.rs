@@ -130,6 +130,15 @@ pub fn route_of(path: &str) -> &'static str {
     if path.starts_with("/docs") {
         return "/docs";
     }
+    // The pages: one label per family (their paths carry ids and filters).
+    for family in ["/console", "/account", "/pages/assets"] {
+        if path
+            .strip_prefix(family)
+            .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        {
+            return family;
+        }
+    }
     let mut parts = path.trim_start_matches('/').split('/');
     if let (Some("admin"), Some("v1"), Some(area), Some(_id)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -167,6 +176,8 @@ mod tests {
             "/admin/v1/keys/{kid}/revoke"
         );
         assert_eq!(route_of("/docs/index.css"), "/docs");
+        assert_eq!(route_of("/console/keys/abc/revoke"), "/console");
+        assert_eq!(route_of("/consolex"), "other");
         assert_eq!(route_of("/wp-login.php"), "other");
         assert_eq!(route_of("/admin/v1/clients/a/b/c"), "other");
     }

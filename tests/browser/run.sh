@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser sign-in end to end (e2e.mjs), the device flow through the verification page
-# (device.mjs) and token exchange (exchange.mjs): headless Debian Chromium (playwright-core),
+# (device.mjs), token exchange (exchange.mjs) and, through pages.sh, the console and
+# account pages (pages-*.mjs, with an axe-core accessibility scan): headless Debian Chromium (playwright-core),
 # openid-client and jose
 # against a real `tessera serve`. Installs Chromium (Debian packages) when missing and the
 # pinned npm packages (package-lock.json) into a temporary directory.
@@ -67,3 +68,5 @@ ORD_ID=$(echo "$ORD" | json client_id) ORD_SECRET=$(echo "$ORD" | json client_se
 node exchange.mjs || { echo "--- tessera log"; cat serve.log; exit 1; }
 ISSUER="$ISSUER" PASSWORD="$PASSWORD" DEVICE_ID=$(echo "$D" | json client_id) \
 node device.mjs || { echo "--- tessera log"; cat serve.log; exit 1; }
+# The console and account pages (their own server and database): pages-*.mjs.
+"$HERE/pages.sh" "$BIN"

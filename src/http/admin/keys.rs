@@ -207,12 +207,14 @@ impl KeysApi {
             Some(a) => vec![Alg::from(a)],
             None => Alg::ALL.to_vec(),
         };
-        let published = manager.rotate(&algs, body.0.now).await?;
-        for kid in &published {
-            self.0
-                .audit(&who, "key.rotate", kid, json!({"now": body.0.now}))
-                .await;
-        }
+        let published = crate::admin::keys::rotate(
+            manager,
+            &self.0.state.audit,
+            &who.client_id,
+            &algs,
+            body.0.now,
+        )
+        .await?;
         Ok(Json(Rotated { published }))
     }
 
@@ -233,14 +235,8 @@ impl KeysApi {
     ) -> AdminResult<Json<KeyBody>> {
         let who = self.0.authorize(&auth, Area::Keys).await?;
         let manager = self.manager()?;
-        manager.revoke(&kid.0).await?;
-        self.0.audit(&who, "key.revoke", &kid.0, json!({})).await;
-        let info = manager
-            .list()
-            .await?
-            .into_iter()
-            .find(|k| k.kid == kid.0)
-            .ok_or_else(|| AdminError::not_found("key"))?;
+        let info = crate::admin::keys::revoke(manager, &self.0.state.audit, &who.client_id, &kid.0)
+            .await?;
         Ok(Json(info.into()))
     }
 }
