@@ -40,8 +40,14 @@ pub fn route(route: Route) -> Route {
         .at("/console/clients", get(list).post(create))
         .at("/console/clients/new", get(new))
         .at("/console/clients/:id", get(show).post(update))
-        .at("/console/clients/:id/rotate", get(confirm_rotate).post(rotate))
-        .at("/console/clients/:id/delete", get(confirm_delete).post(delete))
+        .at(
+            "/console/clients/:id/rotate",
+            get(confirm_rotate).post(rotate),
+        )
+        .at(
+            "/console/clients/:id/delete",
+            get(confirm_delete).post(delete),
+        )
 }
 
 /// A query parameter's first value.
@@ -56,7 +62,11 @@ async fn list(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
         Err(r) => return r,
     };
     let (q, cursor) = (param(req, "q"), param(req, "cursor"));
-    respond(state, req, clients::list_page(&services(state), &v, q, cursor).await)
+    respond(
+        state,
+        req,
+        clients::list_page(&services(state), &v, q, cursor).await,
+    )
 }
 
 #[handler]
@@ -74,11 +84,19 @@ async fn create(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) ->
             Ok(x) => x,
             Err(r) => return r,
         };
-    respond(state, req, clients::create(&services(state), &v, FormData(form)).await)
+    respond(
+        state,
+        req,
+        clients::create(&services(state), &v, FormData(form)).await,
+    )
 }
 
 #[handler]
-async fn show(req: &Request, Path(id): Path<String>, Data(state): Data<&Arc<AppState>>) -> Response {
+async fn show(
+    req: &Request,
+    Path(id): Path<String>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
     match admit(state, req, Audience::Admins).await {
         Ok(v) => respond(state, req, clients::show(&services(state), &v, &id).await),
         Err(r) => r,
@@ -97,12 +115,20 @@ async fn update(
         Ok(x) => x,
         Err(r) => return r,
     };
-    respond(state, req, clients::update(&services(state), &v, &id, FormData(form)).await)
+    respond(
+        state,
+        req,
+        clients::update(&services(state), &v, &id, FormData(form)).await,
+    )
 }
 
 async fn confirm(req: &Request, id: &str, state: &AppState, what: Destructive) -> Response {
     match admit(state, req, Audience::Admins).await {
-        Ok(v) => respond(state, req, clients::confirm(&services(state), &v, id, what).await),
+        Ok(v) => respond(
+            state,
+            req,
+            clients::confirm(&services(state), &v, id, what).await,
+        ),
         Err(r) => r,
     }
 }
@@ -137,7 +163,11 @@ async fn rotate(
         Ok(x) => x,
         Err(r) => return r,
     };
-    respond(state, req, clients::rotate(&services(state), &v, &id, FormData(form)).await)
+    respond(
+        state,
+        req,
+        clients::rotate(&services(state), &v, &id, FormData(form)).await,
+    )
 }
 
 #[handler]

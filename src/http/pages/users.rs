@@ -40,7 +40,10 @@ pub fn route(route: Route) -> Route {
         .at("/console/users", get(list).post(create))
         .at("/console/users/new", get(new))
         .at("/console/users/:id", get(show).post(update))
-        .at("/console/users/:id/password", get(password_page).post(set_password))
+        .at(
+            "/console/users/:id/password",
+            get(password_page).post(set_password),
+        )
         .at("/console/users/:id/:action", get(confirm).post(act))
 }
 
@@ -68,7 +71,11 @@ async fn list(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
         Err(r) => return r,
     };
     let (q, cursor) = (param(req, "q"), param(req, "cursor"));
-    respond(state, req, users::list_page(&services(state), &v, q, cursor).await)
+    respond(
+        state,
+        req,
+        users::list_page(&services(state), &v, q, cursor).await,
+    )
 }
 
 #[handler]
@@ -86,11 +93,19 @@ async fn create(req: &Request, body: Body, Data(state): Data<&Arc<AppState>>) ->
         Ok(x) => x,
         Err(r) => return r,
     };
-    respond(state, req, users::create(&services(state), &v, FormData(form)).await)
+    respond(
+        state,
+        req,
+        users::create(&services(state), &v, FormData(form)).await,
+    )
 }
 
 #[handler]
-async fn show(req: &Request, Path(id): Path<String>, Data(state): Data<&Arc<AppState>>) -> Response {
+async fn show(
+    req: &Request,
+    Path(id): Path<String>,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
     match admit(state, req, Audience::Admins).await {
         Ok(v) => respond(state, req, users::show(&services(state), &v, &id).await),
         Err(r) => r,
@@ -108,7 +123,11 @@ async fn update(
         Ok(x) => x,
         Err(r) => return r,
     };
-    respond(state, req, users::update(&services(state), &v, &id, FormData(form)).await)
+    respond(
+        state,
+        req,
+        users::update(&services(state), &v, &id, FormData(form)).await,
+    )
 }
 
 #[handler]
@@ -118,7 +137,11 @@ async fn password_page(
     Data(state): Data<&Arc<AppState>>,
 ) -> Response {
     match admit(state, req, Audience::Admins).await {
-        Ok(v) => respond(state, req, users::password_page(&services(state), &v, &id).await),
+        Ok(v) => respond(
+            state,
+            req,
+            users::password_page(&services(state), &v, &id).await,
+        ),
         Err(r) => r,
     }
 }
@@ -134,7 +157,11 @@ async fn set_password(
         Ok(x) => x,
         Err(r) => return r,
     };
-    respond(state, req, users::set_password(&services(state), &v, &id, FormData(form)).await)
+    respond(
+        state,
+        req,
+        users::set_password(&services(state), &v, &id, FormData(form)).await,
+    )
 }
 
 #[handler]

@@ -23,8 +23,14 @@ use crate::{
 /// The grant types the forms offer, as registered (`GrantType::parse_registered`), with
 /// their labels.
 pub const GRANTS: &[(&str, &str)] = &[
-    ("client_credentials", "Client credentials (service to service)"),
-    ("authorization_code", "Authorization code (browser sign-in with PKCE)"),
+    (
+        "client_credentials",
+        "Client credentials (service to service)",
+    ),
+    (
+        "authorization_code",
+        "Authorization code (browser sign-in with PKCE)",
+    ),
     ("refresh_token", "Refresh token"),
     ("device_code", "Device code (devices without a browser)"),
     ("password", "Password (first-party apps only)"),
@@ -35,7 +41,10 @@ pub const GRANTS: &[(&str, &str)] = &[
 pub const METHODS: &[(&str, &str)] = &[
     ("client_secret_basic", "Client secret (client_secret_basic)"),
     ("none", "Public: no secret, PKCE only (none)"),
-    ("private_key_jwt", "Private key JWT, keys at a JWKS URI (private_key_jwt)"),
+    (
+        "private_key_jwt",
+        "Private key JWT, keys at a JWKS URI (private_key_jwt)",
+    ),
 ];
 
 /// The navigation entry of these pages.
@@ -351,7 +360,9 @@ fn ops<'a>(s: &Services<'a>) -> AdminOps<'a> {
 
 fn unavailable(v: &Viewer, e: Error) -> Outcome {
     tracing::warn!(error = %e, "console clients page failed");
-    message(v, 503,
+    message(
+        v,
+        503,
         "Temporarily unavailable",
         "The request could not be completed; nothing was changed if it was a change. Try again.",
     )
@@ -373,9 +384,19 @@ pub fn url_path(s: &str) -> String {
 
 /// `GET /console/clients?q=&cursor=`: search by name prefix or exact client id, or the
 /// whole registry in creation order; 50 a page.
-pub async fn list_page(s: &Services<'_>, v: &Viewer, q: Option<String>, cursor: Option<String>) -> Outcome {
+pub async fn list_page(
+    s: &Services<'_>,
+    v: &Viewer,
+    q: Option<String>,
+    cursor: Option<String>,
+) -> Outcome {
     let layout = v.layout("Clients", CURRENT);
-    let q = q.unwrap_or_default().trim().chars().take(200).collect::<String>();
+    let q = q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
     let cursor = cursor.filter(|c| !c.is_empty());
     let result = if q.is_empty() {
         s.ctx
@@ -409,7 +430,9 @@ pub async fn list_page(s: &Services<'_>, v: &Viewer, q: Option<String>, cursor: 
                 },
             )
         }
-        Err(Error::Invalid { .. }) => message(v, 400,
+        Err(Error::Invalid { .. }) => message(
+            v,
+            400,
             "Clients",
             "That page link is not valid; start again from the first page.",
         ),
@@ -438,7 +461,12 @@ pub fn new_page(v: &Viewer) -> Outcome {
     )
 }
 
-fn secret_page(s: &Services<'_>, layout: Layout, created: ClientWithSecret, heading: &'static str) -> Outcome {
+fn secret_page(
+    s: &Services<'_>,
+    layout: Layout,
+    created: ClientWithSecret,
+    heading: &'static str,
+) -> Outcome {
     let token_endpoint = format!("{}/oauth/token", s.ctx.issuer.issuer());
     let curl = curl_command(&token_endpoint, &created.client, &created.client_secret);
     Outcome::page(
@@ -485,7 +513,9 @@ pub async fn create(s: &Services<'_>, v: &Viewer, data: FormData) -> Outcome {
     match first_submission(s.ctx, &who.audit_name(), &form_id).await {
         Ok(true) => {}
         Ok(false) => {
-            return message(v, 409,
+            return message(
+                v,
+                409,
                 "Already registered",
                 "This form was already sent and the client registered. Its secret is not shown again: rotate it from the client's page if it was not kept.",
             );
@@ -615,7 +645,9 @@ pub async fn rotate(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
     match first_submission(s.ctx, &who.audit_name(), &data.get("form_id")).await {
         Ok(true) => {}
         Ok(false) => {
-            return message(v, 409,
+            return message(
+                v,
+                409,
                 "Already rotated",
                 "This confirmation was already sent and the secret rotated. The new secret is not shown again: rotate once more if it was not kept.",
             );
@@ -629,9 +661,7 @@ pub async fn rotate(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
         }
         Ok(Err(refused)) => message(v, 403, "Refused", refused.message()),
         Err(Error::NotFound(_)) => not_found(v),
-        Err(Error::Invalid { reason, .. }) => {
-            message(v, 400, "No secret to rotate", &reason)
-        }
+        Err(Error::Invalid { reason, .. }) => message(v, 400, "No secret to rotate", &reason),
         Err(e) => unavailable(v, e),
     }
 }
@@ -654,7 +684,12 @@ mod tests {
     fn curl_commands_quote_what_they_carry() {
         assert_eq!(sh_quote("a'b"), r"'a'\''b'");
         assert_eq!(
-            curl_for("https://id.example/oauth/token", "cid", "s3cr3t", &["orders:read".into(), "x'y".into()]),
+            curl_for(
+                "https://id.example/oauth/token",
+                "cid",
+                "s3cr3t",
+                &["orders:read".into(), "x'y".into()]
+            ),
             "curl -s -u 'cid:s3cr3t' -d grant_type=client_credentials --data-urlencode 'scope=orders:read x'\\''y' 'https://id.example/oauth/token'"
         );
     }

@@ -82,10 +82,7 @@ impl FormErrors {
     /// named as the admin API names the field (`Field::api_name`), except where one input
     /// stands for several fields (`input_of`). Anything but a validation error is not for
     /// the form: `Err` gives it back.
-    pub fn from_domain(
-        e: Error,
-        input_of: impl Fn(Field) -> &'static str,
-    ) -> Result<Self, Error> {
+    pub fn from_domain(e: Error, input_of: impl Fn(Field) -> &'static str) -> Result<Self, Error> {
         match e {
             Error::Invalid { field, reason } => Ok(FormErrors::on(input_of(field), reason)),
             Error::Conflict(msg) => Ok(FormErrors::form(msg)),
@@ -112,7 +109,11 @@ const FORM_ID_TTL: i64 = 24 * 3600;
 /// page re-sends the form: the change must not happen twice (a second client, a second
 /// rotation that would replace the secret just shown). Recorded in the replay records every
 /// instance shares; an empty or oversized id counts as seen.
-pub async fn first_submission(ctx: &crate::context::Context, user: &str, form_id: &str) -> crate::error::Result<bool> {
+pub async fn first_submission(
+    ctx: &crate::context::Context,
+    user: &str,
+    form_id: &str,
+) -> crate::error::Result<bool> {
     if form_id.is_empty() || form_id.len() > 64 {
         return Ok(false);
     }

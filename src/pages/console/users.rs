@@ -158,7 +158,9 @@ fn unavailable(v: &Viewer, e: Error) -> Outcome {
 }
 
 fn unavailable_page(v: &Viewer) -> Outcome {
-    message(v, 503,
+    message(
+        v,
+        503,
         "Temporarily unavailable",
         "The request could not be completed; nothing was changed if it was a change. Try again.",
     )
@@ -191,9 +193,19 @@ async fn user(s: &Services<'_>, id: &str) -> std::result::Result<User, fn(&Viewe
 
 /// `GET /console/users?q=&cursor=`: users whose username starts with `q`, in username
 /// order, 50 a page (one range of the username index).
-pub async fn list_page(s: &Services<'_>, v: &Viewer, q: Option<String>, cursor: Option<String>) -> Outcome {
+pub async fn list_page(
+    s: &Services<'_>,
+    v: &Viewer,
+    q: Option<String>,
+    cursor: Option<String>,
+) -> Outcome {
     let layout = v.layout("Users", CURRENT);
-    let q = q.unwrap_or_default().trim().chars().take(64).collect::<String>();
+    let q = q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(64)
+        .collect::<String>();
     let cursor = cursor.filter(|c| !c.is_empty());
     match s
         .ctx
@@ -203,9 +215,9 @@ pub async fn list_page(s: &Services<'_>, v: &Viewer, q: Option<String>, cursor: 
         .await
     {
         Ok(page) => {
-            let next = page.next_cursor.map(|c| {
-                format!("/console/users?q={}&cursor={}", url_path(&q), url_path(&c))
-            });
+            let next = page
+                .next_cursor
+                .map(|c| format!("/console/users?q={}&cursor={}", url_path(&q), url_path(&c)));
             Outcome::page(
                 200,
                 &UsersPage {
@@ -216,7 +228,9 @@ pub async fn list_page(s: &Services<'_>, v: &Viewer, q: Option<String>, cursor: 
                 },
             )
         }
-        Err(Error::Invalid { .. }) => message(v, 400,
+        Err(Error::Invalid { .. }) => message(
+            v,
+            400,
             "Users",
             "That page link is not valid; start again from the first page.",
         ),
@@ -243,10 +257,21 @@ pub async fn create(s: &Services<'_>, v: &Viewer, data: FormData) -> Outcome {
     let mut form = UserForm::from_data(&data);
     let password = std::mem::take(&mut form.password);
     let again = |layout: Layout, form: UserForm, errors: FormErrors| {
-        Outcome::page(400, &NewUserPage { layout, form, errors })
+        Outcome::page(
+            400,
+            &NewUserPage {
+                layout,
+                form,
+                errors,
+            },
+        )
     };
     if password.is_empty() {
-        return again(layout, form, FormErrors::on("password", "a password is required"));
+        return again(
+            layout,
+            form,
+            FormErrors::on("password", "a password is required"),
+        );
     }
     let claims = match form.claims() {
         Ok(c) => c,
@@ -405,7 +430,10 @@ pub async fn act(s: &Services<'_>, v: &Viewer, id: &str, what: UserAction) -> Ou
                 disabled: Some(what == UserAction::Disable),
                 ..Default::default()
             };
-            ops(s).update_user(&who, id, changes).await.map(|u| u.is_some())
+            ops(s)
+                .update_user(&who, id, changes)
+                .await
+                .map(|u| u.is_some())
         }
         UserAction::EndSessions => ops(s).logout_user_everywhere(&who, id).await,
     };
@@ -425,7 +453,10 @@ pub async fn act(s: &Services<'_>, v: &Viewer, id: &str, what: UserAction) -> Ou
 pub async fn password_page(s: &Services<'_>, v: &Viewer, id: &str) -> Outcome {
     match user(&s, id).await {
         Ok(user) => {
-            let layout = v.layout(&format!("Set a new password for {}", user.username), CURRENT);
+            let layout = v.layout(
+                &format!("Set a new password for {}", user.username),
+                CURRENT,
+            );
             Outcome::page(
                 200,
                 &PasswordPage {
@@ -445,7 +476,10 @@ pub async fn set_password(s: &Services<'_>, v: &Viewer, id: &str, data: FormData
         Ok(u) => u,
         Err(page) => return page(v),
     };
-    let layout = v.layout(&format!("Set a new password for {}", user.username), CURRENT);
+    let layout = v.layout(
+        &format!("Set a new password for {}", user.username),
+        CURRENT,
+    );
     let password = data.get("password");
     let again = |layout: Layout, errors: FormErrors| {
         Outcome::page(
@@ -461,10 +495,21 @@ pub async fn set_password(s: &Services<'_>, v: &Viewer, id: &str, data: FormData
         return again(layout, FormErrors::on("password", "a password is required"));
     }
     if password != data.get("password_again") {
-        return again(layout, FormErrors::on("password_again", "the two passwords differ"));
+        return again(
+            layout,
+            FormErrors::on("password_again", "the two passwords differ"),
+        );
     }
-    match ops(s).set_user_password(&actor(v), id, Some(password)).await {
-        Ok(Some(_)) => done(s.ctx, v, &user_url(id), "Password set; every session of the user ended."),
+    match ops(s)
+        .set_user_password(&actor(v), id, Some(password))
+        .await
+    {
+        Ok(Some(_)) => done(
+            s.ctx,
+            v,
+            &user_url(id),
+            "Password set; every session of the user ended.",
+        ),
         Ok(None) => not_found(v),
         Err(e) => match FormErrors::from_domain(e, input_of) {
             Ok(errors) => again(layout, errors),
