@@ -669,7 +669,7 @@ pub async fn rotate(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
 /// `POST /console/clients/{id}/delete`: back to the list.
 pub async fn delete(s: &Services<'_>, v: &Viewer, id: &str) -> Outcome {
     match ops(s).delete_client(&actor(v), id).await {
-        Ok(Ok(true)) => done(s.ctx, v, &"/console/clients", "Client deleted."),
+        Ok(Ok(true)) => done(s.ctx, v, "/console/clients", "Client deleted."),
         Ok(Ok(false)) => not_found(v),
         Ok(Err(refused)) => message(v, 403, "Refused", refused.message()),
         Err(e) => unavailable(v, e),

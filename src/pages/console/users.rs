@@ -297,7 +297,7 @@ pub async fn create(s: &Services<'_>, v: &Viewer, data: FormData) -> Outcome {
 
 /// `GET /console/users/{id}`.
 pub async fn show(s: &Services<'_>, v: &Viewer, id: &str) -> Outcome {
-    match user(&s, id).await {
+    match user(s, id).await {
         Ok(user) => {
             let layout = v.layout(&format!("User {}", user.username), CURRENT);
             let form = UserForm::from_user(&user);
@@ -317,7 +317,7 @@ pub async fn show(s: &Services<'_>, v: &Viewer, id: &str) -> Outcome {
 
 /// `POST /console/users/{id}`: new roles and claims.
 pub async fn update(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> Outcome {
-    let current = match user(&s, id).await {
+    let current = match user(s, id).await {
         Ok(u) => u,
         Err(page) => return page(v),
     };
@@ -384,7 +384,7 @@ impl UserAction {
 
 /// `GET /console/users/{id}/{disable,enable,sessions}`: the confirmation step.
 pub async fn confirm(s: &Services<'_>, v: &Viewer, id: &str, what: UserAction) -> Outcome {
-    let user = match user(&s, id).await {
+    let user = match user(s, id).await {
         Ok(u) => u,
         Err(page) => return page(v),
     };
@@ -451,7 +451,7 @@ pub async fn act(s: &Services<'_>, v: &Viewer, id: &str, what: UserAction) -> Ou
 
 /// `GET /console/users/{id}/password`: the new-password form (its own confirmation).
 pub async fn password_page(s: &Services<'_>, v: &Viewer, id: &str) -> Outcome {
-    match user(&s, id).await {
+    match user(s, id).await {
         Ok(user) => {
             let layout = v.layout(
                 &format!("Set a new password for {}", user.username),
@@ -472,7 +472,7 @@ pub async fn password_page(s: &Services<'_>, v: &Viewer, id: &str) -> Outcome {
 
 /// `POST /console/users/{id}/password`: sets it; every session of the user ends.
 pub async fn set_password(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> Outcome {
-    let user = match user(&s, id).await {
+    let user = match user(s, id).await {
         Ok(u) => u,
         Err(page) => return page(v),
     };
