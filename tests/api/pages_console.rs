@@ -160,7 +160,9 @@ async fn forms_without_the_csrf_token_or_from_elsewhere_are_refused(backend: Bac
     assert_eq!(b.sign_in("/console", "root", PW).await.status(), 200);
     let csrf = b.csrf().await;
     let origin = app.base.clone();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    /// A case: its name, the form's extra fields, the request's headers.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("no token", vec![], vec![("origin", &origin)]),
         (
             "wrong token",
