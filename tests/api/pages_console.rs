@@ -152,6 +152,9 @@ async fn hostile_usernames_are_escaped() {
     assert!(html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"));
 }
 
+/// Form fields or request headers, as name/value pairs.
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
 /// G1: every page form needs the session's CSRF token and a same-origin request; a
 /// refused form is a 403 page and changes nothing.
 async fn forms_without_the_csrf_token_or_from_elsewhere_are_refused(backend: Backend) {
@@ -160,9 +163,7 @@ async fn forms_without_the_csrf_token_or_from_elsewhere_are_refused(backend: Bac
     assert_eq!(b.sign_in("/console", "root", PW).await.status(), 200);
     let csrf = b.csrf().await;
     let origin = app.base.clone();
-    /// A case: its name, the form's extra fields, the request's headers.
-    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<(&str, Fields, Fields)> = vec![
         ("no token", vec![], vec![("origin", &origin)]),
         (
             "wrong token",
