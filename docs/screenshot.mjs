@@ -2,7 +2,8 @@
 // server: docs/swagger-ui.png (Swagger UI with every tag but OAuth folded, so the token
 // endpoint is in view under the header), docs/login.png (the login page of a registered web client)
 // docs/device-entry.png / device-confirm.png (the device verification page, RFC 8628) and
-// docs/console-overview.png (the admin console's overview) and docs/account.png (the account page).
+// docs/console-overview.png (the admin console's overview), docs/console-client.png (a client's
+// page in the console) and docs/account.png (the account page).
 // Environment: ISSUER, CLIENT_ID (a client with a loopback redirect URI), REDIRECT_URI, OUT_DIR,
 // DEVICE_ID (a public client with the device_code grant), PASSWORD (alice's), ADMIN_USER and
 // ADMIN_PASSWORD (a user with the console role).
@@ -81,6 +82,13 @@ try {
   await overview.goto(`${ISSUER}/console`);
   await overview.locator("svg.timeline").waitFor();
   await overview.screenshot({ path: `${OUT_DIR}/console-overview.png`, fullPage: true });
+
+  // A client's page in the console (docs/console-client.png): "Orders Web", found with the
+  // clients search, its facts and the edit form.
+  await overview.goto(`${ISSUER}/console/clients?q=Orders%20Web`);
+  await overview.getByRole("link", { name: "Orders Web", exact: true }).first().click();
+  await overview.getByRole("heading", { level: 1, name: "Orders Web" }).waitFor();
+  await overview.screenshot({ path: `${OUT_DIR}/console-client.png`, fullPage: true });
 
   // The account page on a phone-sized screen (docs/account.png): alice signs in at /account;
   // her earlier sign-in (the device flow above, in another browser) shows as a second session.

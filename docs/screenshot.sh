@@ -49,4 +49,4 @@ for i in $(seq 40); do
 done
 ISSUER="$ISSUER" CLIENT_ID="$CLIENT_ID" REDIRECT_URI="$REDIRECT_URI" OUT_DIR="$HERE" \
 DEVICE_ID="$DEVICE_ID" PASSWORD="$PASSWORD" ADMIN_USER=root ADMIN_PASSWORD="$ADMIN_PASSWORD" node screenshot.mjs
-echo "wrote $HERE/swagger-ui.png, login.png, device-entry.png, device-confirm.png, console-overview.png and account.png (server on port $PORT)"
+echo "wrote $HERE/swagger-ui.png, login.png, device-entry.png, device-confirm.png, console-overview.png, console-client.png and account.png (server on port $PORT)"

@@ -138,6 +138,16 @@ pub const NAV: &[NavItem] = &[
         admin: true,
     },
     NavItem {
+        href: "/console/clients",
+        label: "Clients",
+        admin: true,
+    },
+    NavItem {
+        href: "/console/users",
+        label: "Users",
+        admin: true,
+    },
+    NavItem {
         href: "/console/keys",
         label: "Keys",
         admin: true,

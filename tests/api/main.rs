@@ -35,6 +35,7 @@ mod openapi;
 mod ops;
 mod page_browser;
 mod pages_account;
+mod pages_admin_crud;
 mod pages_console;
 mod pages_signup;
 mod private_key_jwt;

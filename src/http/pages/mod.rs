@@ -6,7 +6,9 @@
 
 pub mod account;
 pub mod assets;
+pub mod clients;
 pub mod console;
+pub mod users;
 
 use poem::{
     Body, IntoResponse, Request, Response, Route,
@@ -28,6 +30,8 @@ use crate::{
 pub fn routes(route: Route) -> Route {
     let route = assets::route(route);
     let route = account::route(route);
+    let route = clients::route(route);
+    let route = users::route(route);
     console::route(route)
 }
 
@@ -37,6 +41,8 @@ pub fn methods() -> impl Iterator<Item = (&'static str, &'static str)> {
     console::METHODS
         .iter()
         .chain(account::METHODS)
+        .chain(clients::METHODS)
+        .chain(users::METHODS)
         .copied()
         .chain([(crate::pages::CSS_PATH, "GET")])
 }

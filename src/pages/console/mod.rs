@@ -4,9 +4,12 @@
 //! domain functions as the admin API (`admin::keys`, ...), audited as `user:<username>`.
 
 pub mod audit;
+pub mod clients;
+pub mod forms;
 pub mod keys;
 pub mod overview;
 pub mod timeline;
+pub mod users;
 
 use super::{Layout, Outcome, unavailable};
 
