@@ -1,3 +1,9 @@
+// The server's endpoint is a stack of middleware around the route table (app::routes); the
+// layout of its nested future type exceeds rustc's default query depth (128) in release builds
+// ("queries overflow the depth limit"). Raising the limit costs nothing at run time, unlike
+// boxing a layer of the stack (an allocation per request).
+#![recursion_limit = "256"]
+
 use std::io::IsTerminal;
 
 use clap::Parser;
