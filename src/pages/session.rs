@@ -124,10 +124,20 @@ pub async fn sync_console_client(ctx: &Context) -> Result<()> {
     let limits = RegistrationLimits {
         max_token_ttl: ctx.settings.max_access_token_ttl,
     };
-    ctx.clients
+    match ctx
+        .clients
         .sync_builtin(CONSOLE_CLIENT_ID, console_client(ctx), limits)
-        .await?;
-    Ok(())
+        .await
+    {
+        Ok(_) => Ok(()),
+        // An issuer the redirect-URI rules refuse (plain http on a non-loopback host) cannot
+        // host the pages; the token service must still start, so say so and go on without them.
+        Err(e @ crate::error::Error::Invalid { .. }) => {
+            tracing::warn!(error = %e, "console and account pages unavailable: the built-in client cannot be registered for this issuer");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A path the browser may be sent back to after sign-in: a same-origin path under
