@@ -9,7 +9,7 @@ use poem::{
     web::{Data, Path},
 };
 
-use super::{admit, admit_post, query, respond, services};
+use super::{admit, admit_post, param, respond, services};
 use crate::{
     http::AppState,
     pages::{
@@ -48,11 +48,6 @@ pub fn route(route: Route) -> Route {
             "/console/clients/:id/delete",
             get(confirm_delete).post(delete),
         )
-}
-
-/// A query parameter's first value.
-fn param(req: &Request, name: &str) -> Option<String> {
-    query(req).all(name).first().map(|v| v.to_string())
 }
 
 #[handler]

@@ -76,6 +76,11 @@ pub(crate) fn query(req: &Request) -> Params {
     Params::parse(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default()
 }
 
+/// A query parameter's first value.
+pub(crate) fn param(req: &Request, name: &str) -> Option<String> {
+    query(req).all(name).first().map(|v| v.to_string())
+}
+
 /// The viewer of a page at this request's URL, or the response to send instead (sign-in
 /// redirect, 403 page, 503 page).
 pub(crate) async fn admit(

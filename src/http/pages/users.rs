@@ -8,7 +8,7 @@ use poem::{
     web::{Data, Path},
 };
 
-use super::{admit, admit_post, query, respond, services};
+use super::{admit, admit_post, param, respond, services};
 use crate::{
     http::AppState,
     pages::{
@@ -45,10 +45,6 @@ pub fn route(route: Route) -> Route {
             get(password_page).post(set_password),
         )
         .at("/console/users/:id/:action", get(confirm).post(act))
-}
-
-fn param(req: &Request, name: &str) -> Option<String> {
-    query(req).all(name).first().map(|v| v.to_string())
 }
 
 fn action(name: &str) -> Option<UserAction> {
