@@ -175,6 +175,9 @@ pub enum Field {
     RedirectUris,
     PostLogoutRedirectUris,
     Public,
+    /// A client's authentication method as an update names it (the registration's
+    /// `public` and `federated` flags, for a `PATCH`).
+    TokenEndpointAuthMethod,
     ExchangeAudiences,
     Jwks,
     JwksUri,
@@ -203,6 +206,7 @@ impl Field {
             Field::RedirectUris => "redirect_uris",
             Field::PostLogoutRedirectUris => "post_logout_redirect_uris",
             Field::Public => "public",
+            Field::TokenEndpointAuthMethod => "token_endpoint_auth_method",
             Field::ExchangeAudiences => "exchange_audiences",
             Field::Jwks => "jwks",
             Field::JwksUri => "jwks_uri",
@@ -234,6 +238,7 @@ impl Field {
             Field::JwksUri => "jwks-uri",
             Field::Issuer => "issuer",
             Field::Federated => "federated",
+            Field::TokenEndpointAuthMethod => "auth",
             Field::Conditions => "condition",
             other => other.api_name(),
         }

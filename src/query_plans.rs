@@ -138,6 +138,14 @@ async fn hot_queries_and_clean_ups_use_indexes() {
         false,
     )
     .await;
+    // Switching a client's authentication method revokes its refresh-token families.
+    assert_indexed(
+        &db,
+        "refresh families of a client",
+        crate::clients::revoke_refresh_families_query("c", now).build(sqlite),
+        false,
+    )
+    .await;
     // Revocation feed: first page and a later one.
     for since in [None, Some(12_345)] {
         assert_indexed(

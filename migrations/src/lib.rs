@@ -25,6 +25,7 @@ mod m20261208_020001_key_custody;
 mod m20261210_021001_audit_filters;
 mod m20261210_021101_console_search;
 mod m20261210_021201_browser_session_last_used;
+mod m20261210_021301_refresh_families_client;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_021001_audit_filters::Migration),
             Box::new(m20261210_021101_console_search::Migration),
             Box::new(m20261210_021201_browser_session_last_used::Migration),
+            Box::new(m20261210_021301_refresh_families_client::Migration),
         ]
     }
 }

@@ -21,6 +21,7 @@ use crate::{
     clock::SharedClock,
     entities::{
         client::{self, Entity as Clients},
+        refresh_family,
         registry_version::{self, Entity as RegistryVersions},
     },
     error::{Error, Field, OAuthError, Result},
@@ -94,7 +95,8 @@ pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchang
 /// RFC 8628 §3.4 `grant_type` of the device flow.
 pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// How a client authenticates at the token, revocation and introspection endpoints and
-/// the revocation feed (RFC 7591 `token_endpoint_auth_method`); fixed at registration.
+/// the revocation feed (RFC 7591 `token_endpoint_auth_method`); chosen at registration,
+/// changed only by an update that names it ([`ClientUpdate::token_endpoint_auth_method`]).
 /// `client_auth` dispatches on it: one module per method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum AuthMethod {
@@ -127,7 +129,9 @@ impl AuthMethod {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// The stored and RFC 7591 name (`client_secret_basic`, `private_key_jwt`, `none`,
+    /// `federated`).
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             AUTH_METHOD_SECRET => Some(AuthMethod::ClientSecret),
             AUTH_METHOD_PRIVATE_KEY_JWT => Some(AuthMethod::PrivateKeyJwt),
@@ -304,6 +308,12 @@ pub struct ClientUpdate {
     pub jwks: Option<String>,
     /// A `private_key_jwt` client's new JWK Set URL.
     pub jwks_uri: Option<String>,
+    /// A new authentication method. Switching ends what the old one authenticated with: a
+    /// secret is dropped (a new one is generated when switching to
+    /// [`AuthMethod::ClientSecret`], returned once), keys are dropped (switching to
+    /// [`AuthMethod::PrivateKeyJwt`] needs `jwks` or `jwks_uri` in the same update), and
+    /// the client's refresh tokens are revoked (see [`ClientRegistry::update_guarded`]).
+    pub token_endpoint_auth_method: Option<AuthMethod>,
 }
 
 /// `token_endpoint_auth_method` of confidential clients (Basic or post).
@@ -551,14 +561,16 @@ impl ClientRegistry {
             .ok_or_else(|| Error::NotFound(format!("client {client_id}")))
     }
 
-    /// The condition "this client still has the scopes and audiences of `row`": guarded
-    /// changes write only while what the guard judged is what is stored (compare-and-set),
-    /// so a concurrent change cannot slip between the check and the write.
+    /// The condition "this client still has the scopes, audiences and authentication
+    /// method of `row`": guarded changes write only while what the guard judged is what is
+    /// stored (compare-and-set), so a concurrent change cannot slip between the check and
+    /// the write (nor two switches of method each believe their new secret is the one).
     fn unchanged_since(row: &client::Model) -> sea_orm::Condition {
         sea_orm::Condition::all()
             .add(client::Column::ClientId.eq(row.client_id.clone()))
             .add(client::Column::Scopes.eq(row.scopes.clone()))
             .add(client::Column::Audiences.eq(row.audiences.clone()))
+            .add(client::Column::TokenEndpointAuthMethod.eq(row.token_endpoint_auth_method.clone()))
     }
 
     /// A client read from the database (not the cache), for the admin API.
@@ -601,13 +613,14 @@ impl ClientRegistry {
 
     /// Applies `changes` with the same validation as registration. Tokens already issued
     /// keep their claims; new tokens follow the new settings (at once on this instance,
-    /// within `client_cache_ttl` on others).
+    /// within `client_cache_ttl` on others). The answer carries a secret only when the
+    /// changes switched the client to [`AuthMethod::ClientSecret`] (shown this once).
     pub async fn update(
         &self,
         client_id: &str,
         changes: ClientUpdate,
         limits: RegistrationLimits,
-    ) -> Result<Client> {
+    ) -> Result<ClientWithSecret> {
         let updated = self
             .update_guarded(client_id, changes, limits, |_, _| {
                 Ok::<(), std::convert::Infallible>(())
@@ -617,15 +630,22 @@ impl ClientRegistry {
     }
 
     /// [`update`](Self::update), if `guard` accepts the client as stored and the scopes
-    /// and audiences it would have. The write happens only if the stored scopes and
-    /// audiences are still those the guard saw (otherwise it re-reads and asks again).
+    /// and audiences it would have. The write happens only if the stored scopes, audiences
+    /// and authentication method are still those the guard saw (otherwise it re-reads and
+    /// asks again).
+    ///
+    /// A switch of authentication method replaces the credentials in the same
+    /// transaction: the old secret or keys stop working, a new secret is generated when
+    /// the new method uses one, and every refresh-token family of the client is revoked.
+    /// Those tokens were issued to whoever held the old credentials; after a switch to
+    /// `none` they would otherwise be redeemable with the client id alone.
     pub async fn update_guarded<R>(
         &self,
         client_id: &str,
         changes: ClientUpdate,
         limits: RegistrationLimits,
         mut guard: impl FnMut(&Client, (&[String], &[String])) -> std::result::Result<(), R>,
-    ) -> Result<Guarded<Client, R>> {
+    ) -> Result<Guarded<ClientWithSecret, R>> {
         for _ in 0..GUARD_ATTEMPTS {
             let row = self.row(client_id).await?;
             let current = Client::from_row(row.clone())?;
@@ -633,7 +653,14 @@ impl ClientRegistry {
             if let Err(r) = guard(&current, (&v.scopes, &v.audiences)) {
                 return Ok(Err(r));
             }
-            let am = client::ActiveModel {
+            let switched = v.auth != current.token_endpoint_auth_method;
+            let secret = if switched && v.auth == AuthMethod::ClientSecret {
+                random_token(32)?
+            } else {
+                String::new()
+            };
+            let now = self.clock.now();
+            let mut am = client::ActiveModel {
                 name_key: Set(name_key(&v.name)),
                 name: Set(v.name),
                 grant_types: Set(join_grants(&v.grant_types)),
@@ -648,9 +675,17 @@ impl ClientRegistry {
                 exchange_audiences: Set(v.exchange_audiences.join(" ")),
                 jwks: Set(v.jwks),
                 jwks_uri: Set(v.jwks_uri),
-                updated_at: Set(self.clock.now()),
+                updated_at: Set(now),
                 ..Default::default()
             };
+            if switched {
+                am.token_endpoint_auth_method = Set(v.auth.as_str().into());
+                am.secret_hash = Set(if secret.is_empty() {
+                    String::new()
+                } else {
+                    hash_secret_hex(&secret)
+                });
+            }
             let txn = self.db.begin().await?;
             let res = Clients::update_many()
                 .set(am)
@@ -659,11 +694,17 @@ impl ClientRegistry {
                 .await?;
             if res.rows_affected > 0 {
                 bump_version(&txn).await?;
+                if switched {
+                    revoke_refresh_families(&txn, client_id, now).await?;
+                }
             }
             txn.commit().await?;
             self.invalidate(client_id);
             if res.rows_affected > 0 {
-                return Ok(Ok(Client::from_row(self.row(client_id).await?)?));
+                return Ok(Ok(ClientWithSecret {
+                    client: Client::from_row(self.row(client_id).await?)?,
+                    client_secret: secret,
+                }));
             }
         }
         Err(Error::Conflict(
@@ -823,6 +864,12 @@ impl ClientRegistry {
                     "a private_key_jwt client has no secret to rotate (update its keys instead)",
                 ));
             }
+            if row.token_endpoint_auth_method != AUTH_METHOD_SECRET {
+                return Err(Error::invalid(
+                    Field::Federated,
+                    "a federated client has no secret to rotate (it authenticates with its federated identities)",
+                ));
+            }
             if let Err(r) = guard(&Client::from_row(row.clone())?) {
                 return Ok(Err(r));
             }
@@ -851,22 +898,33 @@ impl ClientRegistry {
     }
 }
 
-/// The registration `changes` would leave: absent fields keep their current values;
-/// how a client authenticates is fixed at registration (a `private_key_jwt` client may
-/// change its keys, from inline to URL and back).
+/// The registration `changes` would leave: absent fields keep their current values. A
+/// client keeps its method and keys unless the changes name new ones: a `private_key_jwt`
+/// client may change its keys (inline to URL and back); a switch of method drops the old
+/// keys, and a switch to `private_key_jwt` must bring its keys.
 fn merge(current: &Client, changes: ClientUpdate) -> Result<NewClient> {
-    let keyed = current.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt;
+    let method = changes
+        .token_endpoint_auth_method
+        .unwrap_or(current.token_endpoint_auth_method);
+    let switched = method != current.token_endpoint_auth_method;
+    let keyed = method == AuthMethod::PrivateKeyJwt;
     if !keyed && (changes.jwks.is_some() || changes.jwks_uri.is_some()) {
         return Err(Error::invalid(
             Field::Jwks,
-            "only a private_key_jwt client has keys (the method is fixed at registration)",
+            "only a private_key_jwt client has keys",
         ));
     }
     let (jwks, jwks_uri) = match (changes.jwks, changes.jwks_uri) {
-        (None, None) => (
+        (None, None) if !switched => (
             current.jwks.as_ref().map(|v| v.to_string()),
             current.jwks_uri.clone(),
         ),
+        (None, None) if keyed => {
+            return Err(Error::invalid(
+                Field::Jwks,
+                "switching to private_key_jwt needs the client's keys: jwks or jwks_uri",
+            ));
+        }
         (jwks, jwks_uri) => (jwks, jwks_uri),
     };
     let current = current.clone();
@@ -891,8 +949,8 @@ fn merge(current: &Client, changes: ClientUpdate) -> Result<NewClient> {
         post_logout_redirect_uris: changes
             .post_logout_redirect_uris
             .unwrap_or(current.post_logout_redirect_uris),
-        public: current.token_endpoint_auth_method == AuthMethod::None,
-        federated: current.token_endpoint_auth_method == AuthMethod::Federated,
+        public: method == AuthMethod::None,
+        federated: method == AuthMethod::Federated,
         jwks,
         jwks_uri,
         dpop_bound_access_tokens: changes
@@ -1231,6 +1289,32 @@ async fn bump_version(txn: &impl ConnectionTrait) -> Result<()> {
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// The query that revokes every live refresh-token family of a client (a range of
+/// `idx_refresh_families_client`, tested in `query_plans`).
+pub(crate) fn revoke_refresh_families_query(
+    client_id: &str,
+    now: i64,
+) -> sea_orm::UpdateMany<refresh_family::Entity> {
+    refresh_family::Entity::update_many()
+        .col_expr(refresh_family::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_family::Column::ClientId.eq(client_id))
+        .filter(refresh_family::Column::RevokedAt.is_null())
+}
+
+/// Revokes the client's refresh-token families, inside the transaction that switches its
+/// authentication method ([`ClientRegistry::update_guarded`]). Written here rather than in
+/// `refresh_families`, which reads clients: the two modules must not import each other.
+async fn revoke_refresh_families(
+    txn: &impl ConnectionTrait,
+    client_id: &str,
+    now: i64,
+) -> Result<u64> {
+    Ok(revoke_refresh_families_query(client_id, now)
+        .exec(txn)
+        .await?
+        .rows_affected)
 }
 
 fn join_grants(grants: &[GrantType]) -> String {

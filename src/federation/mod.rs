@@ -413,7 +413,8 @@ impl FederationRegistry {
             .collect()
     }
 
-    /// Removes every binding of a client (the client is being deleted).
+    /// Removes every binding of a client (the client is being deleted, or switched to
+    /// another authentication method).
     pub async fn unbind_all(&self, client_id: &str) -> Result<u64> {
         Ok(Bindings::delete_many()
             .filter(client_federated_identity::Column::ClientId.eq(client_id))

@@ -157,6 +157,11 @@ pub const NAV: &[NavItem] = &[
         label: "Audit log",
         admin: true,
     },
+    NavItem {
+        href: "/account",
+        label: "Your account",
+        admin: false,
+    },
 ];
 
 /// What the shared layout (`templates/pages/base.html`) shows around every page: the
@@ -186,6 +191,12 @@ impl Layout {
     /// The navigation entries this user sees.
     pub fn nav(&self) -> Vec<&'static NavItem> {
         NAV.iter().filter(|n| self.admin || !n.admin).collect()
+    }
+
+    /// Where the header's brand link leads: the console for its admins, the account page
+    /// for everyone else (who may not open the console).
+    pub fn home(&self) -> &'static str {
+        if self.admin { "/console" } else { "/account" }
     }
 
     /// Whether `href` is the current page (`aria-current`).

@@ -800,7 +800,8 @@ async fn redirect_uris_can_be_changed(backend: Backend) {
     let updated = clients
         .update(&c.id, uris(vec![new.clone()]), LIMITS)
         .await
-        .unwrap();
+        .unwrap()
+        .client;
     assert_eq!(updated.redirect_uris, vec![new.clone()]);
     assert!(updated.post_logout_redirect_uris.is_empty());
     assert!(

@@ -540,6 +540,36 @@ async fn admin_api_manages_federations(backend: Backend) {
 
     let (s, _) = call(Method::DELETE, "/admin/v1/federations/k8s-prod", None).await;
     assert_eq!(s, 409, "bound federations stay");
+
+    // Switched to a secret, the client loses its bindings: its identity no longer
+    // authenticates it, the new secret (shown once) does.
+    let (s, b) = call(
+        Method::PATCH,
+        &format!("/admin/v1/clients/{id}"),
+        Some(json!({"token_endpoint_auth_method": "client_secret_basic"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let secret = b["client_secret"]
+        .as_str()
+        .expect("a new secret")
+        .to_string();
+    let (s, b) = call(Method::GET, &path, None).await;
+    assert_eq!((s, b["items"].as_array().unwrap().len()), (200, 0), "{b}");
+    let t = k8s.mint(&k8s_claims(&k8s.issuer(), &me, K8S_SUB, "payments"));
+    assert_invalid_client(
+        trade(&app, &id, &t, JWT_BEARER).await,
+        "a federated token after the switch",
+    );
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let (s, _) = call(Method::DELETE, &format!("/admin/v1/clients/{id}"), None).await;
     assert_eq!(s, 204);
     let (s, _) = call(Method::DELETE, "/admin/v1/federations/k8s-prod", None).await;

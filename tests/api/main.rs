@@ -13,6 +13,7 @@ mod support;
 
 mod admin;
 mod admin_authorisation;
+mod auth_method_change;
 mod authorize;
 mod cli;
 mod cli_defaults;

@@ -50,6 +50,11 @@ fn code(html: &str, id: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// Owned form fields as `submit` takes them.
+fn pairs<'a>(f: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    f.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// A client registration form as the page sends it.
 fn client_form<'a>(csrf: &'a str, form_id: &'a str, name: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -272,6 +277,106 @@ async fn a_client_secret_is_shown_exactly_once(backend: Backend) {
     assert_eq!(b.get(&format!("/console/clients/{id}")).await.status(), 404);
 }
 on_both_backends!(a_client_secret_is_shown_exactly_once);
+
+/// The edit form changes a client's authentication method only when the change is
+/// confirmed with its box (G1 covers the CSRF check of this form too): public → secret
+/// answers with the new secret, shown once like a registration's; sending the form again
+/// changes nothing; the audit entry names the switch (A7).
+async fn the_authentication_method_changes_when_confirmed(backend: Backend) {
+    let (app, mut b, csrf) = signed_in(backend).await;
+    let spa = app
+        .state
+        .ctx
+        .clients
+        .create(
+            tessera::clients::NewClient {
+                name: "spa".into(),
+                grant_types: vec!["authorization_code".into()],
+                scopes: vec!["orders:read".into()],
+                audiences: vec!["https://orders.internal".into()],
+                redirect_uris: vec!["https://app.example/cb".into()],
+                public: true,
+                ..Default::default()
+            },
+            tessera::clients::RegistrationLimits {
+                max_token_ttl: std::time::Duration::from_secs(86400),
+            },
+        )
+        .await
+        .unwrap();
+    let id = spa.client.client_id;
+    let path = format!("/console/clients/{id}");
+    let html = b.get(&path).await.text().await.unwrap();
+    assert!(
+        html.contains(r#"name="auth_method" value="none" checked"#),
+        "the current method is selected"
+    );
+    assert!(html.contains(r#"name="confirm_method""#));
+    let form = |confirm: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "spa".to_string()),
+            ("grant_types", "client_credentials".to_string()),
+            ("scopes", "orders:read".to_string()),
+            ("audiences", "https://orders.internal".to_string()),
+            ("token_ttl", String::new()),
+            ("alg", String::new()),
+            ("auth_method", "client_secret_basic".to_string()),
+            ("jwks_uri", String::new()),
+            ("confirm_method", confirm.to_string()),
+        ]
+    };
+
+    let r = b.submit(&path, &pairs(&form(""))).await;
+    assert_eq!(r.status(), 400, "a switch needs the box ticked");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("tick the box to confirm"), "{html}");
+    assert!(html.contains(r#"id="auth_method-error""#));
+    let stored = app.state.ctx.clients.fetch(&id).await.unwrap().unwrap();
+    assert!(stored.is_public(), "nothing changed");
+
+    let r = b.submit(&path, &pairs(&form("yes"))).await;
+    assert_eq!(r.status(), 200, "the answer is the secret page itself");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Authentication method changed"));
+    let secret = code(&html, "client-secret");
+    let c = TestClient {
+        id: id.clone(),
+        secret: secret.clone(),
+    };
+    assert_eq!(
+        app.token_request(&c, &[("grant_type", "client_credentials")])
+            .await
+            .status(),
+        200,
+        "the new secret works"
+    );
+    let e = last_audit(&app).await;
+    assert_eq!(
+        (e.actor.as_str(), e.action.as_str(), e.target.as_str()),
+        ("user:root", "client.update", id.as_str())
+    );
+    assert_eq!(
+        e.detail["token_endpoint_auth_method"],
+        serde_json::json!({"from": "none", "to": "client_secret_basic"})
+    );
+    assert!(!e.detail.to_string().contains(&secret));
+
+    // The same form again: the method is already that one; no new secret.
+    let r = b.submit(&path, &pairs(&form("yes"))).await;
+    assert_eq!(r.status(), 303);
+    let html = b.get(&path).await.text().await.unwrap();
+    assert!(!html.contains(&secret), "never shown again");
+    assert_eq!(
+        app.token_request(&c, &[("grant_type", "client_credentials")])
+            .await
+            .status(),
+        200,
+        "and still the same secret"
+    );
+}
+on_both_backends!(the_authentication_method_changes_when_confirmed);
 
 /// Invalid forms come back with the domain's message next to the field (`aria-invalid`,
 /// `aria-describedby`), never a 500, and change nothing.

@@ -5,7 +5,9 @@ use serde_json::json;
 use super::{Actor, AdminOps};
 use crate::{
     admin::{Refusal, audit},
-    clients::{Client, ClientUpdate, ClientWithSecret, Guarded, NewClient, RegistrationLimits},
+    clients::{
+        AuthMethod, Client, ClientUpdate, ClientWithSecret, Guarded, NewClient, RegistrationLimits,
+    },
     error::{Error, Field, Result},
     paging::Page,
 };
@@ -65,24 +67,38 @@ impl AdminOps<'_> {
         Ok(created)
     }
 
-    /// Changes a client (`client.update`), validated as at registration.
+    /// Changes a client (`client.update`), validated as at registration. A switch of
+    /// authentication method replaces its credentials (the new secret, if any, is in the
+    /// answer only), revokes its refresh tokens and, when it leaves `federated`, removes
+    /// its federated-identity bindings (they could no longer authenticate it, and would
+    /// silently do so again if it came back).
     pub async fn update_client(
         &self,
         actor: &Actor,
         client_id: &str,
         changes: ClientUpdate,
-    ) -> Result<Guarded<Client, Refusal>> {
+    ) -> Result<Guarded<ClientWithSecret, Refusal>> {
         self.check_jwks_uri(changes.jwks_uri.as_deref())?;
-        let detail = update_detail(&changes);
+        let mut detail = update_detail(&changes);
+        let mut before = None;
         let updated = self
             .ctx
             .clients
             .update_guarded(client_id, changes, self.limits(), |current, proposed| {
+                before = Some(current.token_endpoint_auth_method);
                 actor.may_change(current, Some(proposed))
             })
             .await?;
         if let Ok(c) = &updated {
-            self.record(actor, "client.update", &c.client_id, detail)
+            let after = c.client.token_endpoint_auth_method;
+            if let Some(before) = before.filter(|b| *b != after) {
+                detail["token_endpoint_auth_method"] =
+                    json!({"from": before.as_str(), "to": after.as_str()});
+                if before == AuthMethod::Federated {
+                    self.ctx.federations.unbind_all(client_id).await?;
+                }
+            }
+            self.record(actor, "client.update", &c.client.client_id, detail)
                 .await;
         }
         Ok(updated)
@@ -150,7 +166,8 @@ impl AdminOps<'_> {
 }
 
 /// What `client.update` records: the fields asked to change (never keys or secrets;
-/// inline keys only as "changed").
+/// inline keys only as "changed"; a switch of authentication method as `from`/`to`, added
+/// once it is done).
 fn update_detail(c: &ClientUpdate) -> serde_json::Value {
     json!({
         "name": c.name, "grant_types": c.grant_types, "scopes": c.scopes,
@@ -162,5 +179,6 @@ fn update_detail(c: &ClientUpdate) -> serde_json::Value {
         "dpop_nonce_required": c.dpop_nonce_required,
         "exchange_audiences": c.exchange_audiences,
         "jwks_uri": c.jwks_uri, "jwks_changed": c.jwks.is_some(),
+        "token_endpoint_auth_method": c.token_endpoint_auth_method.map(|m| m.as_str()),
     })
 }

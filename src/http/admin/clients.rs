@@ -5,7 +5,8 @@ use std::time::Duration;
 use super::{AdminCtx, AdminError, AdminResult, AdminToken};
 use crate::{
     admin::{Actor, Area},
-    clients::{Client, ClientUpdate, ClientWithSecret, NewClient},
+    clients::{AuthMethod, Client, ClientUpdate, ClientWithSecret, NewClient},
+    error::{Error, Field},
     http::ApiTags,
     keys::Alg,
     paging,
@@ -38,6 +39,34 @@ impl From<Alg> for SigningAlg {
         match a {
             Alg::ES256 => SigningAlg::ES256,
             Alg::RS256 => SigningAlg::RS256,
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TokenEndpointAuthMethod {
+    /// A server-generated secret, sent with HTTP Basic or in the body.
+    #[oai(rename = "client_secret_basic")]
+    ClientSecretBasic,
+    /// A JWT signed with one of the client's registered keys (`jwks` or `jwks_uri`).
+    #[oai(rename = "private_key_jwt")]
+    PrivateKeyJwt,
+    /// A public client: no secret, PKCE only.
+    #[oai(rename = "none")]
+    None,
+    /// Workload identity federation: tokens of the federated identities bound to it.
+    #[oai(rename = "federated")]
+    Federated,
+}
+
+impl From<TokenEndpointAuthMethod> for AuthMethod {
+    fn from(m: TokenEndpointAuthMethod) -> Self {
+        match m {
+            TokenEndpointAuthMethod::ClientSecretBasic => AuthMethod::ClientSecret,
+            TokenEndpointAuthMethod::PrivateKeyJwt => AuthMethod::PrivateKeyJwt,
+            TokenEndpointAuthMethod::None => AuthMethod::None,
+            TokenEndpointAuthMethod::Federated => AuthMethod::Federated,
         }
     }
 }
@@ -171,6 +200,20 @@ impl From<ClientWithSecret> for ClientCredentialsBody {
     }
 }
 
+/// A client after an update: its registration, and the new secret when the update
+/// switched it to `client_secret_basic`.
+#[derive(Debug, Object)]
+pub struct UpdatedClientBody {
+    /// The registration as it is now.
+    #[oai(flatten)]
+    pub client: ClientBody,
+    /// The secret generated because the update switched the client to
+    /// `client_secret_basic` (256 bits, base64url). Store it now: it cannot be shown again.
+    /// Absent otherwise.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_secret: Option<String>,
+}
+
 /// A page of clients, oldest first.
 #[derive(Debug, Object)]
 pub struct ClientPage {
@@ -211,12 +254,14 @@ pub struct NewClientBody {
     #[oai(default)]
     pub post_logout_redirect_uris: Vec<String>,
     /// A public client (SPA, mobile app, CLI): no secret, PKCE only, only the
-    /// `authorization_code`, `device_code` and `refresh_token` grants. Fixed at registration.
+    /// `authorization_code`, `device_code` and `refresh_token` grants. To change later,
+    /// update `token_endpoint_auth_method`.
     #[oai(default)]
     pub public: bool,
     /// Workload identity federation: the client has neither secret nor keys and
     /// authenticates with tokens of the federated identities bound to it afterwards
-    /// (`POST /clients/{client_id}/federated-identities`). Fixed at registration.
+    /// (`POST /clients/{client_id}/federated-identities`). To change later, update
+    /// `token_endpoint_auth_method`.
     #[oai(default)]
     pub federated: bool,
     /// RFC 9449 §5.2: require a DPoP proof at the token endpoint (all its access tokens are
@@ -267,7 +312,8 @@ impl poem_openapi::types::Example for NewClientBody {
 }
 
 /// Changes to a client; absent fields stay as they are. `token_ttl: null` and
-/// `alg: null` return to the server defaults.
+/// `alg: null` return to the server defaults. A new `token_endpoint_auth_method` replaces
+/// the client's credentials: see the field.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct ClientPatch {
@@ -298,6 +344,15 @@ pub struct ClientPatch {
     pub jwks: Option<serde_json::Value>,
     /// A `private_key_jwt` client's new JWK Set URL (replaces inline keys).
     pub jwks_uri: Option<String>,
+    /// A new authentication method. The old credentials stop working (at once on this
+    /// instance, within `client_cache_ttl` on others) and the client's refresh tokens are
+    /// revoked. `client_secret_basic`: a new secret is generated and returned once in
+    /// `client_secret`. `private_key_jwt`: give `jwks` or `jwks_uri` in the same request.
+    /// `none`: only the grants of a public client (`authorization_code`, `device_code`,
+    /// `refresh_token`). `federated`: bind identities afterwards
+    /// (`POST /clients/{client_id}/federated-identities`); leaving `federated` removes the
+    /// client's bindings.
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
 }
 
 impl poem_openapi::types::Example for ClientPatch {
@@ -316,6 +371,7 @@ impl poem_openapi::types::Example for ClientPatch {
             exchange_audiences: None,
             jwks: None,
             jwks_uri: None,
+            token_endpoint_auth_method: None,
         }
     }
 }
@@ -434,8 +490,10 @@ impl ClientsApi {
 
     /// Update a client
     ///
-    /// Changes grant types, scopes, audiences, token lifetime or algorithm, validated as at
-    /// registration. Tokens already issued keep their claims.
+    /// Changes grant types, scopes, audiences, redirect URIs, token lifetime, algorithm,
+    /// keys or authentication method, validated as at registration. Tokens already issued
+    /// keep their claims. When the authentication method switches to
+    /// `client_secret_basic`, the answer carries the new secret, shown this once.
     #[oai(
         path = "/clients/:client_id",
         method = "patch",
@@ -447,7 +505,7 @@ impl ClientsApi {
         /// The client id.
         client_id: Path<String>,
         body: Json<ClientPatch>,
-    ) -> AdminResult<Json<ClientBody>> {
+    ) -> AdminResult<Json<UpdatedClientBody>> {
         let who = Actor::Client(self.0.authorize(&auth, Area::Clients).await?);
         let b = body.0;
         let changes = ClientUpdate {
@@ -464,14 +522,27 @@ impl ClientsApi {
             exchange_audiences: b.exchange_audiences,
             jwks: b.jwks.map(|v| v.to_string()),
             jwks_uri: b.jwks_uri,
+            token_endpoint_auth_method: b.token_endpoint_auth_method.map(Into::into),
         };
         let updated = self
             .0
             .ops()
             .update_client(&who, &client_id.0, changes)
-            .await?
+            .await
+            .map_err(|e| match e {
+                // A patch names the method, not the registration's `public` / `federated`
+                // flags: what those rules refuse is reported on the field it has.
+                Error::Invalid {
+                    field: Field::Public | Field::Federated,
+                    reason,
+                } => Error::invalid(Field::TokenEndpointAuthMethod, reason),
+                e => e,
+            })?
             .map_err(AdminError::refused)?;
-        Ok(Json(updated.into()))
+        Ok(Json(UpdatedClientBody {
+            client_secret: Some(updated.client_secret).filter(|s| !s.is_empty()),
+            client: updated.client.into(),
+        }))
     }
 
     /// Rotate a client's secret

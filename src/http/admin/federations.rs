@@ -289,7 +289,7 @@ impl FederationsApi {
         if client.token_endpoint_auth_method != crate::clients::AuthMethod::Federated {
             return Err(AdminError::bad_request(
                 "federation",
-                "only a client registered with token_endpoint_auth_method federated has federated identities",
+                "only a client whose token_endpoint_auth_method is federated has federated identities",
             ));
         }
         let b = body.0;

@@ -37,13 +37,17 @@ pub const GRANTS: &[(&str, &str)] = &[
     ("token_exchange", "Token exchange (RFC 8693)"),
 ];
 
-/// The authentication methods the create form offers.
+/// The authentication methods the register and edit forms offer.
 pub const METHODS: &[(&str, &str)] = &[
     ("client_secret_basic", "Client secret (client_secret_basic)"),
     ("none", "Public: no secret, PKCE only (none)"),
     (
         "private_key_jwt",
         "Private key JWT, keys at a JWKS URI (private_key_jwt)",
+    ),
+    (
+        "federated",
+        "Workload identity federation: identities bound with the admin API or CLI (federated)",
     ),
 ];
 
@@ -69,9 +73,11 @@ pub struct ClientForm {
     pub token_ttl: String,
     /// `ES256`, `RS256` or empty (the server default).
     pub alg: String,
-    /// `client_secret_basic`, `none` or `private_key_jwt`.
+    /// `client_secret_basic`, `none`, `private_key_jwt` or `federated`.
     pub auth_method: String,
     pub jwks_uri: String,
+    /// The edit form's "yes, replace the credentials" box, required to switch methods.
+    pub confirm_method: bool,
 }
 
 /// Lines or spaces, as the domain splits them.
@@ -93,6 +99,7 @@ impl ClientForm {
             alg: d.get("alg"),
             auth_method: d.get("auth_method"),
             jwks_uri: d.get("jwks_uri").trim().to_string(),
+            confirm_method: d.get("confirm_method") == "yes",
         }
     }
 
@@ -115,6 +122,7 @@ impl ClientForm {
             alg: c.alg.map(|a| a.as_str().to_string()).unwrap_or_default(),
             auth_method: c.token_endpoint_auth_method.as_str().to_string(),
             jwks_uri: c.jwks_uri.clone().unwrap_or_default(),
+            confirm_method: false,
         }
     }
 
@@ -154,33 +162,33 @@ impl ClientForm {
         Some(self.jwks_uri.clone()).filter(|u| !u.is_empty())
     }
 
-    /// The registration this form asks for.
-    fn to_new(&self) -> Result<NewClient> {
-        let (public, jwks_uri) = match self.auth_method.as_str() {
-            "client_secret_basic" | "" => (false, None),
-            "none" => (true, None),
-            "private_key_jwt" => match self.jwks_uri() {
-                Some(u) => (false, Some(u)),
-                None => {
-                    return Err(Error::invalid(
-                        Field::JwksUri,
-                        "a private_key_jwt client needs the URL of its JWK Set",
-                    ));
-                }
-            },
-            _ => {
-                return Err(Error::invalid(
+    /// The method chosen, or `unset` when none is.
+    fn method(&self, unset: AuthMethod) -> Result<AuthMethod> {
+        match self.auth_method.as_str() {
+            "" => Ok(unset),
+            m => AuthMethod::parse(m).ok_or_else(|| {
+                Error::invalid(
                     Field::Public,
                     "choose one of the authentication methods offered",
+                )
+            }),
+        }
+    }
+
+    /// The registration this form asks for.
+    fn to_new(&self) -> Result<NewClient> {
+        let method = self.method(AuthMethod::ClientSecret)?;
+        // The URI field counts for private_key_jwt only (its hint says so).
+        let jwks_uri = match (method, self.jwks_uri()) {
+            (AuthMethod::PrivateKeyJwt, None) => {
+                return Err(Error::invalid(
+                    Field::JwksUri,
+                    "a private_key_jwt client needs the URL of its JWK Set",
                 ));
             }
+            (AuthMethod::PrivateKeyJwt, uri) => uri,
+            _ => None,
         };
-        if jwks_uri.is_none() && self.jwks_uri().is_some() {
-            return Err(Error::invalid(
-                Field::JwksUri,
-                "a JWKS URI is only for private_key_jwt clients",
-            ));
-        }
         Ok(NewClient {
             name: self.name.clone(),
             grant_types: self.grant_types.clone(),
@@ -190,27 +198,41 @@ impl ClientForm {
             alg: self.alg()?,
             redirect_uris: list(&self.redirect_uris),
             post_logout_redirect_uris: list(&self.post_logout_redirect_uris),
-            public,
+            public: method == AuthMethod::None,
+            federated: method == AuthMethod::Federated,
             exchange_audiences: list(&self.exchange_audiences),
             jwks_uri,
             ..Default::default()
         })
     }
 
-    /// The changes this form asks of `current` (every field the form shows; the method is
-    /// fixed at registration, a private_key_jwt client's JWKS URI may change).
+    /// The changes this form asks of `current` (every field the form shows). A new
+    /// method must be confirmed with the form's box; the JWKS URI counts only for
+    /// `private_key_jwt` (left empty, a client with inline keys keeps them).
     fn to_update(&self, current: &Client) -> Result<ClientUpdate> {
-        let jwks_uri = match current.token_endpoint_auth_method {
-            AuthMethod::PrivateKeyJwt if current.jwks.is_none() => match self.jwks_uri() {
-                Some(u) if Some(&u) != current.jwks_uri.as_ref() => Some(u),
-                Some(_) => None,
-                None => {
-                    return Err(Error::invalid(
-                        Field::JwksUri,
-                        "a private_key_jwt client needs the URL of its JWK Set",
-                    ));
-                }
-            },
+        let was = current.token_endpoint_auth_method;
+        let method = self.method(was)?;
+        let switched = method != was;
+        if switched && !self.confirm_method {
+            return Err(Error::invalid(
+                Field::Public,
+                format!(
+                    "changing from {was} to {method} ends the client's current credentials and refresh tokens: tick the box to confirm"
+                ),
+            ));
+        }
+        let jwks_uri = match (method, self.jwks_uri()) {
+            (AuthMethod::PrivateKeyJwt, Some(u))
+                if switched || current.jwks_uri.as_ref() != Some(&u) =>
+            {
+                Some(u)
+            }
+            (AuthMethod::PrivateKeyJwt, None) if switched || current.jwks.is_none() => {
+                return Err(Error::invalid(
+                    Field::JwksUri,
+                    "a private_key_jwt client needs the URL of its JWK Set",
+                ));
+            }
             _ => None,
         };
         Ok(ClientUpdate {
@@ -224,6 +246,7 @@ impl ClientForm {
             post_logout_redirect_uris: Some(list(&self.post_logout_redirect_uris)),
             exchange_audiences: Some(list(&self.exchange_audiences)),
             jwks_uri,
+            token_endpoint_auth_method: switched.then_some(method),
             ..Default::default()
         })
     }
@@ -232,7 +255,9 @@ impl ClientForm {
 /// The input that shows a domain field's error.
 fn input_of(f: Field) -> &'static str {
     match f {
-        Field::Public | Field::Jwks | Field::Federated => "auth_method",
+        Field::Public | Field::Jwks | Field::Federated | Field::TokenEndpointAuthMethod => {
+            "auth_method"
+        }
         f => f.api_name(),
     }
 }
@@ -269,6 +294,7 @@ pub struct ClientPage {
     pub form: ClientForm,
     pub errors: FormErrors,
     pub grants: &'static [(&'static str, &'static str)],
+    pub methods: &'static [(&'static str, &'static str)],
 }
 
 /// The one page that shows a secret.
@@ -308,6 +334,13 @@ impl ClientPage {
     /// This client's page.
     pub fn url(&self) -> String {
         client_url(&self.client.client_id)
+    }
+
+    /// Whether this is the console's own client, which every start re-registers as the
+    /// code says (an edit here lasts until the next start; deleting it signs everyone out
+    /// of the pages until then).
+    pub fn builtin(&self) -> bool {
+        self.client.client_id == crate::pages::session::CONSOLE_CLIENT_ID
     }
 }
 
@@ -549,6 +582,7 @@ pub async fn show(s: &Services<'_>, v: &Viewer, id: &str) -> Outcome {
                     form,
                     errors: FormErrors::none(),
                     grants: GRANTS,
+                    methods: METHODS,
                 },
             )
         }
@@ -575,6 +609,7 @@ pub async fn update(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
                 form,
                 errors,
                 grants: GRANTS,
+                methods: METHODS,
             },
         )
     };
@@ -586,6 +621,20 @@ pub async fn update(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
         },
     };
     match ops(s).update_client(&actor(v), id, changes).await {
+        Ok(Ok(updated)) if !updated.client_secret.is_empty() => {
+            let layout = v.layout("Authentication method changed", CURRENT);
+            secret_page(s, layout, updated, "Authentication method changed")
+        }
+        Ok(Ok(updated))
+            if updated.client.token_endpoint_auth_method != current.token_endpoint_auth_method =>
+        {
+            done(
+                s.ctx,
+                v,
+                &client_url(id),
+                "Client updated: it authenticates with its new method, and its refresh tokens were revoked.",
+            )
+        }
         Ok(Ok(_)) => done(s.ctx, v, &client_url(id), "Client updated."),
         Ok(Err(refused)) => again(layout, form, FormErrors::refused(refused), 403),
         Err(Error::NotFound(_)) => not_found(v),
