@@ -537,6 +537,62 @@ async fn every_client_change_is_audited_without_secrets(backend: Backend) {
 }
 on_both_backends!(every_client_change_is_audited_without_secrets);
 
+/// The audit log over the API filters by actor, action and time, pages with the filters
+/// kept, and refuses a cursor it did not give (400 naming `cursor`).
+async fn the_audit_log_filters_by_actor_action_and_time(backend: Backend) {
+    let (app, admin, token) = admin_app(backend, SCOPE_ADMIN).await;
+    let t = Some(token.as_str());
+    let (billing, _) = create_billing(&app, t).await;
+    for ttl in [100, 200, 300] {
+        let (s, _) = patch_client(&app, t, &billing.id, json!({"token_ttl": ttl})).await;
+        assert_eq!(s, 200);
+    }
+    let audit = |query: String| {
+        let app = &app;
+        async move {
+            let (s, _, v) = call(
+                app,
+                Method::GET,
+                &format!("/admin/v1/audit?{query}"),
+                t,
+                None,
+            )
+            .await;
+            (s, v)
+        }
+    };
+    let (s, v) = audit("action=client.update&limit=2".into()).await;
+    assert_eq!(s, 200, "{v}");
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|e| e["action"] == "client.update"));
+    assert_eq!(items[0]["detail"]["token_ttl"], 300, "newest first");
+    let next = v["next_cursor"]
+        .as_str()
+        .expect("a third update")
+        .to_string();
+    let (s, v) = audit(format!("action=client.update&limit=2&cursor={next}")).await;
+    assert_eq!(s, 200, "{v}");
+    let rest = v["items"].as_array().unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["detail"]["token_ttl"], 100);
+    assert!(v.get("next_cursor").is_none());
+
+    let (_, v) = audit(format!("actor={}&action=client.create", admin.id)).await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
+    let (_, v) = audit("actor=somebody-else".into()).await;
+    assert!(v["items"].as_array().unwrap().is_empty(), "{v}");
+    let now = tessera::clock::Clock::now(&tessera::clock::SystemClock);
+    let (_, v) = audit(format!("since={}", now + 3600)).await;
+    assert!(v["items"].as_array().unwrap().is_empty(), "{v}");
+    let (_, v) = audit(format!("since={}&until={}", now - 3600, now + 3600)).await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 4, "{v}");
+
+    let (s, v) = audit("cursor=not-a-cursor".into()).await;
+    assert_eq!((s, v["field"].as_str()), (400, Some("cursor")), "{v}");
+}
+on_both_backends!(the_audit_log_filters_by_actor_action_and_time);
+
 // --- Users --------------------------------------------------------------------------------
 
 /// A server, a `tessera:users` admin token and a first-party client (`openid profile`).

@@ -162,7 +162,7 @@ async fn secret_to_keys_and_back(backend: Backend) {
     let (s, audit) = call(
         &app,
         Method::GET,
-        "/admin/v1/audit?limit=200",
+        "/admin/v1/audit?action=client.update",
         &t,
         Value::Null,
     )
