@@ -56,6 +56,13 @@ pub struct Services<'a> {
     pub audit: &'a AuditLog,
 }
 
+impl<'a> Services<'a> {
+    /// The admin operations the console's changes go through (the admin API's own).
+    pub fn admin_ops(&self) -> crate::admin::AdminOps<'a> {
+        crate::admin::AdminOps::new(self.ctx, self.audit)
+    }
+}
+
 /// What a page request ends in; `http::pages` renders it.
 #[derive(Debug)]
 pub enum Outcome {

@@ -84,9 +84,16 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// This user as the actor of admin operations.
+    pub fn admin_actor(&self) -> crate::admin::Actor {
+        crate::admin::Actor::ConsoleUser {
+            username: self.user.username.clone(),
+        }
+    }
+
     /// The audit log's actor for changes this user makes: `user:<username>`.
     pub fn actor(&self) -> String {
-        format!("user:{}", self.user.username)
+        self.admin_actor().audit_name()
     }
 
     /// The layout of a page titled `title` whose navigation entry is `current`.

@@ -10,7 +10,6 @@ use askama::Template;
 
 use super::forms::{FormData, FormErrors, first_submission, new_form_id};
 use crate::{
-    admin::{Actor, AdminOps},
     clients::{AuthMethod, Client, ClientUpdate, ClientWithSecret, GrantType, NewClient},
     error::{Error, Field, Result},
     keys::Alg,
@@ -381,16 +380,6 @@ fn message(v: &Viewer, status: u16, heading: &str, text: &str) -> Outcome {
     MessagePage::outcome(status, v.layout(heading, CURRENT), heading, text)
 }
 
-fn actor(v: &Viewer) -> Actor {
-    Actor::ConsoleUser {
-        username: v.user.username.clone(),
-    }
-}
-
-fn ops<'a>(s: &Services<'a>) -> AdminOps<'a> {
-    AdminOps::new(s.ctx, s.audit)
-}
-
 fn unavailable(v: &Viewer, e: Error) -> Outcome {
     tracing::warn!(error = %e, "console clients page failed");
     message(
@@ -438,7 +427,7 @@ pub async fn list_page(
             .await
             .map(|p| (None, p))
     } else {
-        ops(s)
+        s.admin_ops()
             .search_clients(&q, cursor.as_deref(), PAGE)
             .await
             .map(|r| (r.by_id, r.by_name))
@@ -542,7 +531,7 @@ pub async fn create(s: &Services<'_>, v: &Viewer, data: FormData) -> Outcome {
             Err(e) => return unavailable(v, e),
         },
     };
-    let who = actor(v);
+    let who = v.admin_actor();
     match first_submission(s.ctx, &who.audit_name(), &form_id).await {
         Ok(true) => {}
         Ok(false) => {
@@ -555,7 +544,7 @@ pub async fn create(s: &Services<'_>, v: &Viewer, data: FormData) -> Outcome {
         }
         Err(e) => return unavailable(v, e),
     }
-    match ops(s).create_client(&who, new).await {
+    match s.admin_ops().create_client(&who, new).await {
         Ok(Ok(created)) => {
             let layout = v.layout("Client registered", CURRENT);
             secret_page(s, layout, created, "Client registered")
@@ -620,7 +609,11 @@ pub async fn update(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
             Err(e) => return unavailable(v, e),
         },
     };
-    match ops(s).update_client(&actor(v), id, changes).await {
+    match s
+        .admin_ops()
+        .update_client(&v.admin_actor(), id, changes)
+        .await
+    {
         Ok(Ok(updated)) if !updated.client_secret.is_empty() => {
             let layout = v.layout("Authentication method changed", CURRENT);
             secret_page(s, layout, updated, "Authentication method changed")
@@ -690,7 +683,7 @@ pub enum Destructive {
 
 /// `POST /console/clients/{id}/rotate`: the new secret, shown this once.
 pub async fn rotate(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> Outcome {
-    let who = actor(v);
+    let who = v.admin_actor();
     match first_submission(s.ctx, &who.audit_name(), &data.get("form_id")).await {
         Ok(true) => {}
         Ok(false) => {
@@ -703,7 +696,7 @@ pub async fn rotate(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
         }
         Err(e) => return unavailable(v, e),
     }
-    match ops(s).rotate_client_secret(&who, id).await {
+    match s.admin_ops().rotate_client_secret(&who, id).await {
         Ok(Ok(rotated)) => {
             let layout = v.layout("Secret rotated", CURRENT);
             secret_page(s, layout, rotated, "Secret rotated")
@@ -717,7 +710,7 @@ pub async fn rotate(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
 
 /// `POST /console/clients/{id}/delete`: back to the list.
 pub async fn delete(s: &Services<'_>, v: &Viewer, id: &str) -> Outcome {
-    match ops(s).delete_client(&actor(v), id).await {
+    match s.admin_ops().delete_client(&v.admin_actor(), id).await {
         Ok(Ok(true)) => done(s.ctx, v, "/console/clients", "Client deleted."),
         Ok(Ok(false)) => not_found(v),
         Ok(Err(refused)) => message(v, 403, "Refused", refused.message()),

@@ -9,7 +9,7 @@ use super::clients::{ConfirmPage, url_path};
 use super::forms::{FormData, FormErrors};
 use crate::{
     accounts::{NewUser, User},
-    admin::{Actor, AdminOps, ops::UserChanges},
+    admin::ops::UserChanges,
     error::{Error, Field, Result},
     pages::{
         Layout, MessagePage, Outcome, Services,
@@ -140,16 +140,6 @@ impl PasswordPage {
 /// A page with only a heading and a message.
 fn message(v: &Viewer, status: u16, heading: &str, text: &str) -> Outcome {
     MessagePage::outcome(status, v.layout(heading, CURRENT), heading, text)
-}
-
-fn actor(v: &Viewer) -> Actor {
-    Actor::ConsoleUser {
-        username: v.user.username.clone(),
-    }
-}
-
-fn ops<'a>(s: &Services<'a>) -> AdminOps<'a> {
-    AdminOps::new(s.ctx, s.audit)
 }
 
 fn unavailable(v: &Viewer, e: Error) -> Outcome {
@@ -286,7 +276,11 @@ pub async fn create(s: &Services<'_>, v: &Viewer, data: FormData) -> Outcome {
         roles: form.roles(),
         claims,
     };
-    match ops(s).create_user(&actor(v), new, Some(password)).await {
+    match s
+        .admin_ops()
+        .create_user(&v.admin_actor(), new, Some(password))
+        .await
+    {
         Ok(created) => done(s.ctx, v, &user_url(&created.user.id), "User created."),
         Err(e) => match FormErrors::from_domain(e, input_of) {
             Ok(errors) => again(layout, form, errors),
@@ -354,7 +348,11 @@ pub async fn update(s: &Services<'_>, v: &Viewer, id: &str, data: FormData) -> O
     if changes.roles.is_none() && changes.claims.is_none() {
         return done(s.ctx, v, &user_url(id), "Nothing to change.");
     }
-    match ops(s).update_user(&actor(v), id, changes).await {
+    match s
+        .admin_ops()
+        .update_user(&v.admin_actor(), id, changes)
+        .await
+    {
         Ok(Some(_)) => done(s.ctx, v, &user_url(id), "User updated."),
         Ok(None) => not_found(v),
         Err(e) => match FormErrors::from_domain(e, input_of) {
@@ -423,19 +421,19 @@ pub async fn confirm(s: &Services<'_>, v: &Viewer, id: &str, what: UserAction) -
 
 /// `POST /console/users/{id}/{disable,enable,sessions}`.
 pub async fn act(s: &Services<'_>, v: &Viewer, id: &str, what: UserAction) -> Outcome {
-    let who = actor(v);
+    let who = v.admin_actor();
     let result = match what {
         UserAction::Disable | UserAction::Enable => {
             let changes = UserChanges {
                 disabled: Some(what == UserAction::Disable),
                 ..Default::default()
             };
-            ops(s)
+            s.admin_ops()
                 .update_user(&who, id, changes)
                 .await
                 .map(|u| u.is_some())
         }
-        UserAction::EndSessions => ops(s).logout_user_everywhere(&who, id).await,
+        UserAction::EndSessions => s.admin_ops().logout_user_everywhere(&who, id).await,
     };
     let flash = match what {
         UserAction::Disable => "User disabled; their sessions ended.",
@@ -500,8 +498,9 @@ pub async fn set_password(s: &Services<'_>, v: &Viewer, id: &str, data: FormData
             FormErrors::on("password_again", "the two passwords differ"),
         );
     }
-    match ops(s)
-        .set_user_password(&actor(v), id, Some(password))
+    match s
+        .admin_ops()
+        .set_user_password(&v.admin_actor(), id, Some(password))
         .await
     {
         Ok(Some(_)) => done(
